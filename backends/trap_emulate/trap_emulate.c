@@ -1,0 +1,323 @@
+/* trap_emulate.c - classic trap-and-emulate in a hosted (type 2) VMM, on stock Linux.
+ *
+ * The guest's code runs natively in ring 3 of this very process, at the addresses it was
+ * linked for (guest RAM is mapped at the same host-virtual addresses). It believes it runs at
+ * CPL 0. What happens on a guest CLI, step by step:
+ *
+ *   1. CLI at CPL 3 with IOPL 0 raises #GP (Intel SDM vol. 2A, CLI: "#GP(0) if CPL > IOPL").
+ *   2. The host kernel turns #GP into SIGSEGV (si_code SI_KERNEL, trapno 13) for this thread
+ *      and pushes a signal frame on our alternate signal stack (never on the guest's stack).
+ *   3. trap_signal_entry (trap_entry.S) restores the host FS base, then trap_handler.c copies
+ *      the guest registers out of the ucontext, decodes the instruction at RIP with Zydis and
+ *      hands it to the emulation core (emu/), which clears the *virtual* IF in vcpu_state and
+ *      advances RIP by 1.
+ *   4. The handler writes the registers back into the ucontext and returns: rt_sigreturn
+ *      resumes the guest at the next instruction. One kernel round trip per sensitive
+ *      instruction: that is the cost `h` the benchmarks measure.
+ *   5. If the instruction needs the VMM (OUT to the console, HLT, an unhandled exception), the
+ *      handler instead rewrites the ucontext to resume *host* code (trap_guest_exit_landing on
+ *      the host stack), so that vcpu_run() returns an exit record, as KVM_RUN would.
+ *
+ * What this cannot do, by construction (Popek & Goldberg; Robin & Irvine 2000): SGDT, SIDT,
+ * SLDT, SMSW, STR, PUSHF, POPF, LAR, LSL, VERR, VERW, MOV/PUSH/POP of segment registers and far
+ * transfers run at CPL 3 without faulting, so the guest sees the host's state (or, with UMIP,
+ * the host kernel's dummy values) instead of its own. vmlab shows that rather than hiding it:
+ * those guest tests are expected to fail here. CPUID and RDTSC trap only where the host
+ * offers CPUID faulting / CR4.TSD (probed, see trap_host_caps.c).
+ *
+ * Guest system calls must never reach the host kernel: Syscall User Dispatch turns SYSCALL
+ * from the guest window into SIGSYS, a seccomp filter catches the 32-bit entry points; the
+ * handler emulates them on the virtual CPU (guest LSTAR / IDT).
+ *
+ * Isolation: the guest shares the host's address space. Its window is surrounded by PROT_NONE
+ * guard space, but a guest that deliberately writes to a host address can corrupt vmlab; the
+ * CLI therefore runs guests in a child process and reports such a death as "crashed".
+ */
+#define _GNU_SOURCE
+#include <asm/processor-flags.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "trap_emulate.h"
+#include "vmm/guest_layout.h"
+
+static int trap_probe(char *reason, size_t size)
+{
+    if ((uintptr_t)trap_guest_enter < GUEST_SPACE_END) {
+        snprintf(reason, size, "vmlab is not position independent: its code overlaps the guest "
+                               "window (build with -fPIE)");
+        return -ENOTSUP;
+    }
+    (void)trap_host_caps();
+    if (size)
+        reason[0] = 0;
+    return 0;
+}
+
+static const char *umip_text(int umip_sgdt)
+{
+    switch (umip_sgdt) {
+    case 2: return "UMIP on, SGDT/SIDT/SLDT/SMSW/STR fault: trap_emulate emulates them";
+    case 1: return "UMIP on, but the kernel emulates SGDT/SIDT/SLDT/SMSW/STR with dummy values "
+                   "(no signal): the guest sees the dummies";
+    default: return "no UMIP: SGDT/SIDT/SLDT/SMSW/STR reveal the host's tables";
+    }
+}
+
+static void trap_describe_host(char *buf, size_t size)
+{
+    const struct trap_host_caps *c = trap_host_caps();
+    snprintf(buf, size,
+             "CPU vendor %s\n"
+             "CPUID: %s\n"
+             "RDTSC: %s\n"
+             "UMIP: %s\n"
+             "SYSENTER: %s\n"
+             "FS/GS base: %s\n"
+             "guest SYSCALL: %s",
+             c->vendor,
+             c->cpuid_faulting ? "traps (CPUID faulting, arch_prctl ARCH_SET_CPUID)"
+                               : "cannot trap (no CPUID faulting): guest sees the host CPU",
+             c->rdtsc_faulting ? "traps (PR_SET_TSC: CR4.TSD)"
+                               : "cannot trap on this host: guest reads the host TSC",
+             umip_text(c->umip_sgdt),
+             c->sysenter_ud ? "raises #UD in 64-bit mode: emulated"
+                            : "enters the host kernel in 64-bit mode (Intel): blocked by seccomp, "
+                              "guest cannot be resumed",
+             c->fsgsbase ? "guest RD/WRFSBASE run natively; host FS restored in the handler"
+                         : "FSGSBASE off: guest FS/GS base is virtual only",
+             c->syscall_user_dispatch ? "Syscall User Dispatch -> emulated"
+                                      : "seccomp -> emulated (RAX upper half lost)");
+}
+
+static bool trap_host_has(const char *cond)
+{
+    const struct trap_host_caps *c = trap_host_caps();
+    if (strcmp(cond, "cpuid_traps") == 0)
+        return c->cpuid_faulting;
+    if (strcmp(cond, "rdtsc_traps") == 0)
+        return c->rdtsc_faulting;
+    if (strcmp(cond, "umip_faults") == 0)
+        return c->umip_sgdt == 2;
+    if (strcmp(cond, "umip_emulated") == 0)
+        return c->umip_sgdt == 1;
+    if (strcmp(cond, "sysenter_ud") == 0)
+        return c->sysenter_ud;
+    return false;
+}
+
+struct trap_vm {
+    struct vm common;
+};
+
+static int trap_vm_create(const struct vm_config *config, struct vm **out)
+{
+    if (!config->mem || !config->mem->fixed || !config->mem->executable)
+        return -EINVAL; /* native execution needs the fixed, executable window */
+    struct trap_vm *vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return -ENOMEM;
+    vm->common.ops = &trap_emulate_backend_ops;
+    vm->common.config = *config;
+    *out = &vm->common;
+    return 0;
+}
+
+static void trap_vm_destroy(struct vm *vm)
+{
+    free(vm);
+}
+
+static int install_signal_handlers(struct trap_vcpu *v)
+{
+    const int *sigs;
+    int n = trap_signal_numbers(&sigs);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = trap_signal_entry;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < n; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    sigaddset(&sa.sa_mask, VMLAB_SIG_KICK);
+    for (int i = 0; i < n; i++)
+        if (sigaction(sigs[i], &sa, &v->old_actions[i]) < 0)
+            return -errno;
+    if (sigaction(VMLAB_SIG_KICK, &sa, &v->old_actions[n]) < 0)
+        return -errno;
+    return 0;
+}
+
+static void restore_signal_handlers(struct trap_vcpu *v)
+{
+    const int *sigs;
+    int n = trap_signal_numbers(&sigs);
+    for (int i = 0; i < n; i++)
+        sigaction(sigs[i], &v->old_actions[i], NULL);
+    sigaction(VMLAB_SIG_KICK, &v->old_actions[n], NULL);
+}
+
+static uint64_t read_fs_base(void)
+{
+    uint64_t v;
+    __asm__ volatile("rdfsbase %0" : "=r"(v));
+    return v;
+}
+
+static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
+{
+    const struct trap_host_caps *caps = trap_host_caps();
+    struct trap_vcpu *v = aligned_alloc(64, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    memset(v, 0, sizeof(*v));
+    v->common.vm = vm;
+    x86_decoder_init(&v->decoder);
+    v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
+    v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
+    /* A clean x87/SSE image for the guest: FCW 0x37F, MXCSR 0x1F80 (SDM vol. 1 9.1.1,
+     * 10.2.3.1) - the values FNINIT and reset give. */
+    uint16_t fcw = 0x37F;
+    uint32_t mxcsr = 0x1F80;
+    memcpy(v->guest_fpu, &fcw, sizeof(fcw));
+    memcpy(v->guest_fpu + 24, &mxcsr, sizeof(mxcsr));
+    uint32_t mxcsr_mask = 0xFFFF;
+    memcpy(v->guest_fpu + 28, &mxcsr_mask, sizeof(mxcsr_mask));
+
+    int rc = -ENOMEM;
+    v->altstack = aligned_alloc(TRAP_ALTSTACK_SIZE, TRAP_ALTSTACK_SIZE);
+    if (!v->altstack)
+        goto fail;
+    memset(v->altstack, 0, 4096);
+    struct trap_altstack_header *hdr = (struct trap_altstack_header *)v->altstack;
+    hdr->vcpu = v;
+    hdr->fsgsbase = caps->fsgsbase;
+    if (caps->fsgsbase)
+        hdr->host_fs_base = read_fs_base();
+    stack_t ss = {.ss_sp = v->altstack + 4096, .ss_size = TRAP_ALTSTACK_SIZE - 4096};
+    if (sigaltstack(&ss, &v->old_altstack) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = trap_guards_install(&v->sud_selector);
+    if (rc == 0)
+        rc = install_signal_handlers(v);
+    if (rc < 0) {
+        sigaltstack(&v->old_altstack, NULL);
+        goto fail;
+    }
+    *out = &v->common;
+    return 0;
+fail:
+    free(v->altstack);
+    free(v);
+    return rc;
+}
+
+static void trap_vcpu_destroy(struct vcpu *vc)
+{
+    struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    if (v->faulting_active)
+        trap_faulting_set(false, false);
+    trap_guards_remove_thread();
+    restore_signal_handlers(v);
+    sigaltstack(&v->old_altstack, NULL);
+    free(v->altstack);
+    free(v);
+}
+
+static int trap_vcpu_get_state(struct vcpu *vc, struct vcpu_state *out)
+{
+    *out = ((struct trap_vcpu *)vc)->state;
+    return 0;
+}
+
+static int trap_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
+{
+    ((struct trap_vcpu *)vc)->state = *in;
+    return 0;
+}
+
+static int trap_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
+{
+    struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    if (!emu_interrupts_enabled(&v->state))
+        return -EBUSY;
+    struct emu_ctx ctx = {.state = &v->state, .mem = vc->vm->config.mem};
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, vector, false, 0, &res) == EMU_SHUTDOWN)
+        v->pending = TRAP_PENDING_SHUTDOWN;
+    return 0;
+}
+
+static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
+{
+    memcpy(v->regs.gpr, v->state.gpr, sizeof(v->regs.gpr));
+    v->regs.rip = v->state.rip;
+    uint64_t native = (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF |
+                                          X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_DF |
+                                          X86_EFLAGS_OF | X86_EFLAGS_AC)) |
+                      X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+        native |= X86_EFLAGS_TF;
+    v->regs.rflags = native;
+    v->regs.fs_base = v->state.fs.base;
+    v->regs.gs_base = v->state.gs.base;
+    v->regs.use_fsgsbase = fsgsbase;
+}
+
+static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
+{
+    struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
+        trap_complete_pending(v, exit);
+    memset(exit, 0, offsetof(struct vm_exit, io));
+    if (v->pending == TRAP_PENDING_SHUTDOWN) {
+        v->pending = TRAP_PENDING_NONE;
+        exit->reason = VM_EXIT_SHUTDOWN;
+        exit->rip = v->state.rip;
+        return 0;
+    }
+    if (vc->kick_pending) {
+        exit->reason = VM_EXIT_INTR;
+        exit->rip = v->state.rip;
+        return 0;
+    }
+    if (vc->request_interrupt_window && emu_interrupts_enabled(&v->state)) {
+        exit->reason = VM_EXIT_IRQ_WINDOW_OPEN;
+        exit->rip = v->state.rip;
+        return 0;
+    }
+    if ((v->want_cpuid_faulting || v->want_rdtsc_faulting) && !v->faulting_active) {
+        trap_faulting_set(v->want_cpuid_faulting, v->want_rdtsc_faulting);
+        v->faulting_active = true;
+    }
+    v->exit = exit;
+    load_entry_regs(v, trap_host_caps()->fsgsbase);
+    v->in_guest = 1;
+    trap_guest_enter(&v->regs, &v->host_rsp, v->guest_fpu);
+    /* Back from the handler's exit_to_host(): v->state and *exit are filled. */
+    return 0;
+}
+
+const struct backend_ops trap_emulate_backend_ops = {
+    .name = "trap_emulate",
+    .summary = "guest runs natively in ring 3; privileged instructions fault (SIGSEGV) and are "
+               "emulated in the signal handler",
+    .memory_flags = GUEST_MEMORY_FIXED | GUEST_MEMORY_EXECUTABLE,
+    .probe = trap_probe,
+    .describe_host = trap_describe_host,
+    .host_has = trap_host_has,
+    .vm_create = trap_vm_create,
+    .vm_destroy = trap_vm_destroy,
+    .vcpu_create = trap_vcpu_create,
+    .vcpu_destroy = trap_vcpu_destroy,
+    .vcpu_get_state = trap_vcpu_get_state,
+    .vcpu_set_state = trap_vcpu_set_state,
+    .vcpu_run = trap_vcpu_run,
+    .vcpu_inject_interrupt = trap_vcpu_inject_interrupt,
+};

@@ -1,0 +1,99 @@
+/* trap_emulate.h - internals shared by the trap_emulate backend's files. */
+#ifndef VMLAB_TRAP_EMULATE_H
+#define VMLAB_TRAP_EMULATE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emu/emu.h"
+#include "vmm/backend.h"
+#include "vmm/mmio_emulate.h"
+
+/* The signal alternate stack is aligned to its size so that the assembly prologue can find
+ * this header from RSP alone (RSP & ~(SIZE-1)) without touching thread-local storage: the
+ * guest may have changed the FS base (WRFSBASE runs unprivileged when the host kernel enabled
+ * CR4.FSGSBASE), and the host's TLS and stack protector live behind FS. */
+#define TRAP_ALTSTACK_SIZE (256 * 1024)
+
+struct trap_vcpu;
+
+struct trap_altstack_header {
+    uint64_t host_fs_base;  /* offset 0: the vCPU thread's own FS base */
+    uint8_t fsgsbase;       /* offset 8: RDFSBASE/WRFSBASE usable (AT_HWCAP2) */
+    uint8_t restore_fs;     /* offset 9: epilogue writes fs_to_restore */
+    uint8_t pad[6];
+    uint64_t fs_to_restore; /* offset 16 */
+    struct trap_vcpu *vcpu; /* offset 24 */
+};
+
+/* Register image loaded by trap_guest_enter (offsets used by trap_entry.S). */
+struct trap_guest_regs {
+    uint64_t gpr[16];      /* 0: ModRM order, gpr[4] (RSP) goes into the IRET frame */
+    uint64_t rip;          /* 128 */
+    uint64_t rflags;       /* 136: native RFLAGS (IF always 1 at CPL 3) */
+    uint64_t fs_base;      /* 144 */
+    uint64_t gs_base;      /* 152 */
+    uint64_t use_fsgsbase; /* 160 */
+};
+
+/* What the host lets trap_emulate catch. Probed once per process, in child processes (a probe
+ * that goes wrong must not take vmlab down). */
+struct trap_host_caps {
+    bool cpuid_faulting; /* ARCH_SET_CPUID works and CPUID then faults */
+    bool rdtsc_faulting; /* PR_SET_TSC(PR_TSC_SIGSEGV) really makes RDTSC fault */
+    bool umip;           /* CPU reports UMIP */
+    int umip_sgdt;       /* SGDT at CPL 3: 0 runs (real GDTR), 1 kernel emulates (dummy), 2 SIGSEGV */
+    bool fsgsbase;       /* kernel enabled FSGSBASE for user space */
+    bool syscall_user_dispatch;
+    bool sysenter_ud;    /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    char vendor[13];
+};
+
+const struct trap_host_caps *trap_host_caps(void); /* probes on first call */
+/* Install the guards that keep guest system calls away from the host kernel: Syscall User
+ * Dispatch for this thread (x86-64 SYSCALL from the guest window -> SIGSYS, RAX preserved) and
+ * a process-wide seccomp filter (32-bit entry points INT 0x80 / SYSENTER, and any syscall from
+ * the guest window if SUD is missing -> SIGSYS). */
+int trap_guards_install(uint8_t *sud_selector);
+void trap_guards_remove_thread(void);
+/* CPUID/RDTSC faulting for the calling thread. */
+void trap_faulting_set(bool cpuid, bool rdtsc);
+
+enum trap_pending { TRAP_PENDING_NONE, TRAP_PENDING_IN, TRAP_PENDING_MMIO, TRAP_PENDING_SHUTDOWN };
+
+struct trap_vcpu {
+    struct vcpu common;
+    struct vcpu_state state;
+    struct x86_decoder decoder;
+    struct trap_guest_regs regs;
+    uint64_t host_rsp;
+    uint8_t guest_fpu[512] __attribute__((aligned(64))); /* FXSAVE image of the guest */
+    volatile int in_guest;
+    struct vm_exit *exit;
+    enum trap_pending pending;
+    struct x86_insn pending_insn;
+    struct emu_io pending_io;
+    struct mmio_access pending_mmio;
+    bool window_step;       /* TF set by us to end an STI shadow */
+    uint64_t shadow_rip;    /* RIP right after the STI that opened the shadow */
+    bool want_cpuid_faulting, want_rdtsc_faulting;
+    bool faulting_active;   /* faulting currently enabled on this thread */
+    uint8_t *altstack;      /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */
+    stack_t old_altstack;
+    struct sigaction old_actions[8];
+    uint8_t sud_selector;   /* Syscall User Dispatch selector byte (must stay mapped) */
+};
+
+/* trap_entry.S */
+void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, void *guest_fpu);
+void trap_guest_exit_landing(void);
+void trap_signal_entry(int sig, siginfo_t *info, void *uc);
+extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
+
+/* trap_handler.c */
+void trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
+void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
+int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
+
+#endif

@@ -1,0 +1,490 @@
+/* trap_handler.c - the signal handler of trap_emulate: decode at the faulting RIP, emulate on
+ * the virtual CPU, then resume the guest or leave it for the VMM.
+ *
+ * Runs on the vCPU thread's alternate signal stack with every backend signal blocked. It
+ * records and redirects only: no stdio, no allocation; guest memory is reached only through
+ * the bounds-checked guest_ram_* helpers. See trap_emulate.c for the overall mechanism.
+ */
+#define _GNU_SOURCE
+#include <asm/processor-flags.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "trap_emulate.h"
+#include "vmm/guest_layout.h"
+
+#ifndef SYS_USER_DISPATCH
+#define SYS_USER_DISPATCH 2
+#endif
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
+/* x86 exception vectors (Intel SDM vol. 3A, table 6-1) as the kernel reports them in
+ * uc_mcontext.gregs[REG_TRAPNO]. */
+enum {
+    VEC_DE = 0, VEC_DB = 1, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_SS = 12,
+    VEC_GP = 13, VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_XM = 19,
+};
+#define PF_ERR_USER (1u << 2)  /* U/S bit of the #PF error code (SDM vol. 3A 4.7) */
+#define PF_ERR_FETCH (1u << 4) /* I/D bit */
+
+/* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
+ * the guest's own TF) are virtual. */
+#define NATIVE_FLAGS                                                                               \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |              \
+     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)
+
+static const int handled_signals[] = {SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS, SIGSYS, 0};
+
+int trap_signal_numbers(const int **sigs)
+{
+    *sigs = handled_signals;
+    return 6;
+}
+
+/* ucontext register slot of each GPR, in ModRM order. */
+static const int uc_gpr_slot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+                                    REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                    REG_R12, REG_R13, REG_R14, REG_R15};
+
+static uint64_t read_gs_base(void)
+{
+    uint64_t v;
+    __asm__ volatile("rdgsbase %0" : "=r"(v));
+    return v;
+}
+
+static void write_gs_base(uint64_t v)
+{
+    __asm__ volatile("wrgsbase %0" ::"r"(v));
+}
+
+static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
+                          const struct trap_altstack_header *hdr)
+{
+    const greg_t *g = uc->uc_mcontext.gregs;
+    for (int i = 0; i < 16; i++)
+        v->state.gpr[i] = (uint64_t)g[uc_gpr_slot[i]];
+    v->state.rip = (uint64_t)g[REG_RIP];
+    v->state.rflags = ((uint64_t)g[REG_EFL] & NATIVE_FLAGS) | (v->state.rflags & ~NATIVE_FLAGS);
+    if (hdr->fsgsbase) {
+        v->state.fs.base = hdr->fs_to_restore; /* the interrupted (guest) FS base */
+        v->state.gs.base = read_gs_base();
+    }
+    /* The STI shadow lasts one instruction: gone once the guest moved past it. */
+    if (v->state.interrupt_shadow && v->state.rip != v->shadow_rip)
+        v->state.interrupt_shadow = false;
+}
+
+static void state_to_uc(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstack_header *hdr)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    for (int i = 0; i < 16; i++)
+        g[uc_gpr_slot[i]] = (greg_t)v->state.gpr[i];
+    g[REG_RIP] = (greg_t)v->state.rip;
+    uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+        native |= X86_EFLAGS_TF;
+    g[REG_EFL] = (greg_t)native;
+    if (hdr->fsgsbase) {
+        hdr->fs_to_restore = v->state.fs.base;
+        hdr->restore_fs = 1;
+        write_gs_base(v->state.gs.base);
+    }
+}
+
+/* Leave the guest: the VMM continues after trap_guest_enter() returns. */
+static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstack_header *hdr)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    g[REG_RSP] = (greg_t)v->host_rsp;
+    g[REG_RIP] = (greg_t)(uintptr_t)trap_guest_exit_landing;
+    g[REG_EFL] = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    v->window_step = false;
+    v->in_guest = 0;
+    hdr->restore_fs = 0; /* keep the host's FS base */
+}
+
+static void set_exit(struct trap_vcpu *v, uint32_t reason)
+{
+    struct vm_exit *e = v->exit;
+    e->reason = reason;
+    e->rip = v->state.rip;
+}
+
+static void trace_emulated(struct trap_vcpu *v, const struct x86_insn *insn,
+                           const struct emu_result *res, uint64_t new_rip)
+{
+    struct trace_event *ev = trace_ring_push(v->common.trace);
+    if (!ev)
+        return;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = TRACE_EMULATED;
+    ev->rip = insn->rip;
+    memcpy(ev->bytes, insn->bytes, insn->length);
+    ev->length = insn->length;
+    ev->emu_class = (uint16_t)res->cls;
+    ev->field = res->field;
+    ev->old_value = res->old_value;
+    ev->new_value = res->new_value;
+    int64_t delta = (int64_t)(new_rip - insn->rip);
+    ev->rip_delta = delta >= 0 && delta <= 15 ? (int32_t)delta : -1;
+    ev->aux = new_rip;
+}
+
+static void trace_exception(struct trap_vcpu *v, uint8_t vector, uint32_t error)
+{
+    struct trace_event *ev = trace_ring_push(v->common.trace);
+    if (!ev)
+        return;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = TRACE_EXCEPTION;
+    ev->rip = v->state.rip;
+    ev->vector = vector;
+    ev->aux = error;
+}
+
+static struct emu_ctx emu_ctx_of(struct trap_vcpu *v)
+{
+    struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
+    return ctx;
+}
+
+/* Deliver a guest exception through its IDT; 0 = resume the guest, 1 = shutdown exit. */
+static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint8_t vector,
+                             bool has_error, uint32_t error)
+{
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    if (v->common.trace)
+        trace_exception(v, vector, error);
+    if (emu_deliver_event(&ctx, kind, vector, has_error, error, &res) == EMU_SHUTDOWN) {
+        set_exit(v, VM_EXIT_SHUTDOWN);
+        return 1;
+    }
+    v->common.stats.exceptions_delivered++;
+    return 0;
+}
+
+/* Decode the instruction at the guest's RIP. 0, or -EFAULT (RIP outside RAM), -EILSEQ. */
+static int decode_at_rip(struct trap_vcpu *v, struct x86_insn *insn)
+{
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    uint64_t rip = v->state.rip;
+    if (!guest_ram_contains(mem, rip, 1))
+        return -EFAULT;
+    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
+    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+    int rc = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, insn);
+    return rc == -ENODATA ? -EILSEQ : rc;
+}
+
+/* Emulate a decoded sensitive instruction. Returns 1 if the guest must leave for the VMM. */
+static int emulate(struct trap_vcpu *v, const struct x86_insn *insn, int sig, uint32_t gp_error)
+{
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    v->state.interrupt_shadow = false; /* this instruction ends any earlier shadow */
+    emu_execute(&ctx, insn, &res);
+    if (res.status == EMU_UNHANDLED) {
+        /* Not something we emulate: the fault was the guest's own (#GP on a non-canonical
+         * address, #UD on an invalid opcode ...). Give it back to the guest. */
+        if (sig == SIGILL)
+            return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_GP, true, gp_error);
+    }
+    v->common.stats.emulated[res.cls]++;
+    if (v->common.trace && res.status != EMU_EXCEPTION)
+        trace_emulated(v, insn, &res, v->state.rip);
+    switch (res.status) {
+    case EMU_OK:
+        if (res.cls == EMU_CLASS_STI && v->state.interrupt_shadow)
+            v->shadow_rip = v->state.rip;
+        if (res.interrupts_enabled_now && v->common.request_interrupt_window) {
+            if (v->state.interrupt_shadow) {
+                v->window_step = true; /* single-step the shadowed instruction, then exit */
+                return 0;
+            }
+            set_exit(v, VM_EXIT_IRQ_WINDOW_OPEN);
+            return 1;
+        }
+        return 0;
+    case EMU_EXIT_IO: {
+        struct vm_exit *e = v->exit;
+        set_exit(v, VM_EXIT_IO);
+        e->io.direction = res.io.direction;
+        e->io.size = res.io.size;
+        e->io.port = res.io.port;
+        e->io.count = res.io.count ? res.io.count : 1;
+        if (res.io.direction == VM_IO_OUT) {
+            size_t n = (size_t)e->io.count * e->io.size;
+            memcpy(e->io.data, res.io.data, n <= sizeof(e->io.data) ? n : sizeof(e->io.data));
+        } else {
+            v->pending = TRAP_PENDING_IN;
+            v->pending_insn = *insn;
+            v->pending_io = res.io;
+        }
+        return 1;
+    }
+    case EMU_EXIT_HLT:
+        set_exit(v, VM_EXIT_HLT);
+        v->exit->hlt.interrupts_enabled = (v->state.rflags & X86_EFLAGS_IF) != 0;
+        return 1;
+    case EMU_EXCEPTION:
+        if (res.vector == VEC_PF)
+            v->state.cr2 = res.cr2;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                 res.error_code);
+    case EMU_SHUTDOWN:
+        set_exit(v, VM_EXIT_SHUTDOWN);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int handle_mmio(struct trap_vcpu *v, const struct x86_insn *insn, uint64_t gpa)
+{
+    struct mmio_access acc;
+    if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = 1;
+        char text[64];
+        x86_format(insn, text, sizeof(text));
+        /* strlcpy-like without stdio */
+        const char *prefix = "MMIO access by an instruction vmlab does not emulate: ";
+        size_t n = strlen(prefix);
+        memcpy(v->exit->internal.message, prefix, n);
+        size_t m = strnlen(text, sizeof(text));
+        if (m > sizeof(v->exit->internal.message) - n - 1)
+            m = sizeof(v->exit->internal.message) - n - 1;
+        memcpy(v->exit->internal.message + n, text, m);
+        v->exit->internal.message[n + m] = 0;
+        return 1;
+    }
+    struct vm_exit *e = v->exit;
+    set_exit(v, VM_EXIT_MMIO);
+    e->mmio.gpa = acc.gpa;
+    e->mmio.len = acc.len;
+    e->mmio.is_write = acc.is_write;
+    memcpy(e->mmio.data, acc.data, sizeof(e->mmio.data));
+    v->pending = TRAP_PENDING_MMIO;
+    v->pending_insn = *insn;
+    v->pending_mmio = acc;
+    return 1;
+}
+
+/* SIGSYS from Syscall User Dispatch or the seccomp guard: a guest SYSCALL / INT 0x80 /
+ * SYSENTER. RIP is past the 2-byte instruction. */
+static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
+{
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    uint64_t after = v->state.rip;
+    const uint8_t *p = guest_ram_ptr(mem, after - 2, 2);
+    if (si->si_code == SYS_SECCOMP)
+        v->state.gpr[X86_RAX] = (uint32_t)si->si_syscall; /* seccomp leaves -ENOSYS in RAX */
+    if (!p) {
+        /* SYSENTER on a CPU that accepts it in 64-bit mode (Intel): the kernel entered with a
+         * RIP of its own choosing; the guest's is lost (SYSENTER saves none, SDM vol. 2B). */
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->rip = 0;
+        v->exit->internal.suberror = 2;
+        static const char msg[] = "guest executed SYSENTER: this host CPU enters the host kernel "
+                                  "and discards the guest RIP; vmlab blocked the system call";
+        memcpy(v->exit->internal.message, msg, sizeof(msg));
+        return 1;
+    }
+    v->state.rip = after - 2;
+    struct x86_insn insn;
+    if (decode_at_rip(v, &insn) < 0)
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+    return emulate(v, &insn, SIGSYS, 0);
+}
+
+/* A signal raised by guest code. Returns 1 if the guest must leave for the VMM. */
+static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucontext_t *uc)
+{
+    const greg_t *g = uc->uc_mcontext.gregs;
+    unsigned trapno = (unsigned)g[REG_TRAPNO];
+    uint32_t err = (uint32_t)g[REG_ERR];
+    struct x86_insn insn;
+    int rc;
+
+    if (sig == VMLAB_SIG_KICK) {
+        v->common.kick_pending = 1;
+        set_exit(v, VM_EXIT_INTR);
+        return 1;
+    }
+    if (sig == SIGSYS)
+        return handle_sigsys(v, si);
+    if (sig == SIGTRAP) {
+        if (trapno == VEC_DB && v->window_step) {
+            v->window_step = false;
+            v->state.interrupt_shadow = false;
+            if (emu_interrupts_enabled(&v->state) && v->common.request_interrupt_window) {
+                set_exit(v, VM_EXIT_IRQ_WINDOW_OPEN);
+                return 1;
+            }
+            return 0;
+        }
+        if (trapno == VEC_BP) {
+            /* INT3 (CC) or INT 3 (CD 03): RIP is past it; emulate it as the software
+             * interrupt it is so that the frame is the virtual CPU's. */
+            const struct guest_memory *mem = v->common.vm->config.mem;
+            const uint8_t *p1 = guest_ram_ptr(mem, v->state.rip - 1, 1);
+            const uint8_t *p2 = guest_ram_ptr(mem, v->state.rip - 2, 2);
+            if (p1 && p1[0] == 0xCC)
+                v->state.rip -= 1;
+            else if (p2 && p2[0] == 0xCD && p2[1] == 0x03)
+                v->state.rip -= 2;
+            else
+                return deliver_exception(v, EMU_EVENT_TRAP, VEC_BP, false, 0);
+            if (decode_at_rip(v, &insn) < 0)
+                return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+            return emulate(v, &insn, sig, 0);
+        }
+        /* The guest's own single step (its virtual TF): #DB is a trap. */
+        v->state.dr[6] |= 1u << 14; /* DR6.BS (SDM vol. 3B 18.2.3) */
+        return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
+    }
+    if (sig == SIGFPE) {
+        uint8_t vec = trapno == VEC_MF ? VEC_MF : trapno == VEC_XM ? VEC_XM : VEC_DE;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, vec, false, 0);
+    }
+    if (sig == SIGBUS && trapno == VEC_AC)
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_AC, true, 0);
+
+    if (sig == SIGSEGV && trapno == VEC_PF) {
+        uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+        bool fetch = addr == v->state.rip;
+        if (!fetch && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END &&
+            decode_at_rip(v, &insn) == 0)
+            return handle_mmio(v, &insn, addr);
+        v->state.cr2 = addr;
+        uint32_t pf_err = (err & ~PF_ERR_USER) | (fetch ? PF_ERR_FETCH : 0);
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, pf_err);
+    }
+    if (sig == SIGSEGV && trapno == VEC_SS)
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_SS, true, err);
+    if (sig == SIGSEGV || sig == SIGILL) {
+        /* #GP (privileged instruction, CPUID/RDTSC faulting, INT n through a DPL-0 host gate)
+         * or #UD: only the instruction bytes tell which. */
+        rc = decode_at_rip(v, &insn);
+        if (rc == -EFAULT) {
+            v->state.cr2 = v->state.rip;
+            return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_FETCH);
+        }
+        if (rc < 0 || x86_classify(&insn) == EMU_CLASS_NONE) {
+            if (sig == SIGILL || rc < 0)
+                return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+            return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_GP, true, err);
+        }
+        return emulate(v, &insn, sig, err);
+    }
+    /* Anything else (SIGBUS on a truncated mapping ...) is a page fault of the guest. */
+    v->state.cr2 = (uint64_t)(uintptr_t)si->si_addr;
+    return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, 0);
+}
+
+/* A fault in host code. CPUID/RDTSC faulting is enabled for the whole vCPU thread; should host
+ * code (the vDSO's clock_gettime, a library) execute one, switch faulting off and let the
+ * instruction run again natively: the next guest entry switches it back on. */
+static bool host_fault_is_our_faulting(struct trap_vcpu *v, int sig, const ucontext_t *uc)
+{
+    if (!v || sig != SIGSEGV || !v->faulting_active)
+        return false;
+    const uint8_t *ip = (const uint8_t *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    bool cpuid = ip[0] == 0x0F && ip[1] == 0xA2;
+    bool rdtsc = ip[0] == 0x0F && (ip[1] == 0x31 || (ip[1] == 0x01 && ip[2] == 0xF9));
+    if (!cpuid && !rdtsc)
+        return false;
+    trap_faulting_set(false, false);
+    v->faulting_active = false;
+    return true;
+}
+
+static void chain_to_previous(struct trap_vcpu *v, int sig)
+{
+    /* A genuine host fault: put the previous disposition back and return; the instruction
+     * faults again and the previous handler (or the default action: core dump) takes it. */
+    const int *sigs;
+    int n = trap_signal_numbers(&sigs);
+    for (int i = 0; i < n; i++)
+        if (sigs[i] == sig) {
+            if (v)
+                sigaction(sig, &v->old_actions[i], NULL);
+            else
+                signal(sig, SIG_DFL);
+        }
+}
+
+void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstack_header *hdr)
+{
+    ucontext_t *uc = ucv;
+    struct trap_vcpu *v = hdr->vcpu;
+    const char *rip = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    bool in_entry_code = rip >= (const char *)trap_guest_enter && rip < trap_guest_enter_end;
+
+    if (!v || !v->in_guest || in_entry_code) {
+        if (sig == VMLAB_SIG_KICK) {
+            if (v)
+                v->common.kick_pending = 1;
+            return;
+        }
+        if (v && v->in_guest && rip == trap_guest_enter_iret) {
+            /* IRETQ refused the guest state (non-canonical RIP ...): cannot enter. */
+            v->exit->reason = VM_EXIT_FAIL_ENTRY;
+            v->exit->rip = v->state.rip;
+            v->exit->fail_entry.hardware_entry_failure_reason = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
+            exit_to_host(v, uc, hdr);
+            return;
+        }
+        if (host_fault_is_our_faulting(v, sig, uc))
+            return;
+        chain_to_previous(v, sig);
+        return;
+    }
+    state_from_uc(v, uc, hdr);
+    int leave = handle_guest_signal(v, sig, si, uc);
+    if (!leave && v->common.trace && v->common.trace->head - v->common.trace->tail >
+                                         TRACE_RING_SIZE - 64) {
+        set_exit(v, VM_EXIT_INTR); /* let the VMM drain the trace ring: nothing is lost */
+        leave = 1;
+    }
+    if (leave) {
+        exit_to_host(v, uc, hdr);
+        return;
+    }
+    state_to_uc(v, uc, hdr);
+}
+
+/* Finish an instruction that waited for the VMM (IN data, MMIO read), before re-entering. */
+void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit)
+{
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    switch (v->pending) {
+    case TRAP_PENDING_IN:
+        memset(&res, 0, sizeof(res));
+        emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
+        if (res.status == EMU_EXCEPTION)
+            deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                              res.error_code);
+        break;
+    case TRAP_PENDING_MMIO:
+        mmio_complete(&v->pending_insn, &v->pending_mmio, &v->state, exit->mmio.data);
+        break;
+    default:
+        break;
+    }
+    v->pending = TRAP_PENDING_NONE;
+}

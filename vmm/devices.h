@@ -1,0 +1,56 @@
+/* devices.h - the devices every backend shares: debug console, exit port, virtual timer,
+ * scratch register, byte FIFO, exception-report port, benchmark marks, MMIO scratch.
+ *
+ * One handler signature for port I/O and MMIO, as in kvmtool: the VMM passes the exit record;
+ * the device fills IN/read data in place and says whether the run goes on.
+ */
+#ifndef VMLAB_DEVICES_H
+#define VMLAB_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vm_exit.h"
+
+enum device_result {
+    DEVICE_CONTINUE,         /* handled; run on */
+    DEVICE_GUEST_EXIT,       /* the guest wrote PORT_EXIT: exit_status holds the value */
+    DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gpa */
+    DEVICE_UNASSIGNED_MMIO,  /* access to guest space with no device */
+};
+
+#define DEVICE_FIFO_SIZE 4096
+#define DEVICE_MAX_MARKS 64
+
+struct devices {
+    FILE *console;
+    uint64_t console_bytes;
+    int exit_status;
+    uint64_t report_frame_gpa;
+    /* virtual timer: period 0 = stopped */
+    uint64_t timer_period_ns;
+    uint64_t timer_next_ns; /* CLOCK_MONOTONIC deadline of the next tick */
+    uint8_t timer_vector;
+    bool timer_pending;     /* a tick is waiting to be delivered (ticks coalesce, like a line) */
+    uint32_t timer_ticks_delivered;
+    uint32_t scratch;
+    uint8_t fifo[DEVICE_FIFO_SIZE];
+    uint32_t fifo_head, fifo_count;
+    uint64_t mmio_scratch;
+    uint64_t unhandled_io; /* accesses to ports nobody owns: writes ignored, reads all ones */
+    unsigned mark_count;
+    uint32_t mark_value[DEVICE_MAX_MARKS];
+    uint64_t mark_ns[DEVICE_MAX_MARKS];
+    uint64_t marks_dropped;
+};
+
+void devices_init(struct devices *dev, FILE *console);
+/* Port I/O exit: OUT data consumed, IN data written into exit->io.data. */
+enum device_result devices_io(struct devices *dev, struct vm_exit *exit, uint64_t now_ns);
+/* MMIO exit: reads fill exit->mmio.data. */
+enum device_result devices_mmio(struct devices *dev, struct vm_exit *exit);
+/* Timer bookkeeping: marks a tick pending when due; returns the next deadline (or UINT64_MAX). */
+uint64_t devices_timer_poll(struct devices *dev, uint64_t now_ns);
+
+#endif

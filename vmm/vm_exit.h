@@ -1,0 +1,77 @@
+/* vm_exit.h - one exit record for every backend, modelled on struct kvm_run.
+ *
+ * vcpu_run() returns when the guest needs the VMM: the reason says why and the union carries
+ * what the VMM needs to act. A guest fault is an exit, never an error of the host.
+ */
+#ifndef VMLAB_VM_EXIT_H
+#define VMLAB_VM_EXIT_H
+
+#include <stdint.h>
+
+enum vm_exit_reason {
+    VM_EXIT_NONE,           /* not an exit: the record is empty */
+    VM_EXIT_HLT,            /* guest executed HLT (rip is past it); see hlt.interrupts_enabled */
+    VM_EXIT_IO,             /* port I/O the VMM must perform (KVM_EXIT_IO) */
+    VM_EXIT_MMIO,           /* access to guest space that is not RAM (KVM_EXIT_MMIO) */
+    VM_EXIT_EXCEPTION,      /* guest exception nobody in the guest handles */
+    VM_EXIT_SHUTDOWN,       /* triple fault (KVM_EXIT_SHUTDOWN) */
+    VM_EXIT_BUDGET,         /* time or instruction budget used up */
+    VM_EXIT_INTR,           /* host event (timer, kick) interrupted the run: call run again */
+    VM_EXIT_IRQ_WINDOW_OPEN,/* requested: the guest can now take an interrupt */
+    VM_EXIT_FAIL_ENTRY,     /* the backend could not enter the guest (KVM_EXIT_FAIL_ENTRY) */
+    VM_EXIT_INTERNAL_ERROR, /* the backend cannot go on (KVM_EXIT_INTERNAL_ERROR) */
+    VM_EXIT_DEBUG,          /* single step / breakpoint requested by the VMM (trace) */
+    VM_EXIT_REASON_MAX_VALUE = VM_EXIT_DEBUG
+};
+
+#define VM_EXIT_IO_DATA_MAX 4096 /* bytes of one I/O exit (REP string I/O is chunked) */
+
+enum vm_io_direction { VM_IO_IN = 0, VM_IO_OUT = 1 };
+
+struct vm_exit {
+    uint32_t reason; /* enum vm_exit_reason */
+    uint64_t rip;    /* guest RIP at the exit (past the instruction for OUT/HLT) */
+    union {
+        struct {
+            uint8_t direction; /* enum vm_io_direction */
+            uint8_t size;      /* 1, 2 or 4 */
+            uint16_t port;
+            uint32_t count; /* > 1 for REP INS/OUTS; data holds count * size bytes */
+            uint8_t data[VM_EXIT_IO_DATA_MAX];
+        } io;
+        struct {
+            uint64_t gpa;
+            uint8_t data[8];
+            uint32_t len;
+            uint8_t is_write;
+        } mmio;
+        struct {
+            uint8_t vector;
+            uint8_t has_error_code;
+            uint32_t error_code;
+            uint64_t cr2; /* for #PF */
+        } exception;
+        struct {
+            uint8_t interrupts_enabled; /* virtual IF at the HLT */
+        } hlt;
+        struct {
+            uint32_t kind; /* enum vm_budget_kind */
+        } budget;
+        struct {
+            uint64_t hardware_entry_failure_reason;
+        } fail_entry;
+        struct {
+            uint32_t suberror;
+            char message[160]; /* one readable line */
+        } internal;
+    };
+};
+
+enum vm_budget_kind { VM_BUDGET_TIME = 1, VM_BUDGET_INSTRUCTIONS = 2 };
+
+/* "HLT", "IO", ...: the upper-case name used in messages, stats and CSV. */
+const char *vm_exit_reason_name(uint32_t reason);
+/* "guest halted with interrupts disabled", ...: one human-readable line for the record. */
+void vm_exit_describe(const struct vm_exit *exit, char *buf, unsigned long size);
+
+#endif
