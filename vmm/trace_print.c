@@ -62,9 +62,15 @@ static void print_event(struct trace_printer *tp, const struct trace_event *ev)
         disassemble(tp, ev, text, sizeof(text));
         fprintf(tp->out, "%#" PRIx64 "  %-24s %-28s [%s]", ev->rip, bytes, text,
                 emu_class_info(ev->emu_class)->name);
-        if (ev->field)
-            fprintf(tp->out, "  %s %#" PRIx64 "->%#" PRIx64, ev->field, ev->old_value,
-                    ev->new_value);
+        if (ev->field) {
+            /* small values (flags, selectors' RPL) read best in decimal */
+            if (ev->old_value < 10 && ev->new_value < 10)
+                fprintf(tp->out, "  %s %" PRIu64 "->%" PRIu64, ev->field, ev->old_value,
+                        ev->new_value);
+            else
+                fprintf(tp->out, "  %s %#" PRIx64 "->%#" PRIx64, ev->field, ev->old_value,
+                        ev->new_value);
+        }
         if (ev->rip_delta > 0)
             fprintf(tp->out, "  rip += %d", ev->rip_delta);
         else if (ev->rip_delta == 0)
