@@ -175,6 +175,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
     v->common.vm = vm;
+    __asm__("movw %%cs, %0" : "=r"(v->host_cs));
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;

@@ -68,6 +68,7 @@ struct trap_vcpu {
     struct x86_decoder decoder;
     struct trap_guest_regs regs;
     uint64_t host_rsp;
+    uint16_t host_cs;       /* the host's 64-bit user code selector */
     uint8_t guest_fpu[512] __attribute__((aligned(64))); /* FXSAVE image of the guest */
     volatile int in_guest;
     struct vm_exit *exit;

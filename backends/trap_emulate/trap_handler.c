@@ -106,6 +106,11 @@ static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altsta
     g[REG_RSP] = (greg_t)v->host_rsp;
     g[REG_RIP] = (greg_t)(uintptr_t)trap_guest_exit_landing;
     g[REG_EFL] = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    /* The guest may be in compatibility mode (a far JMP to the host's 32-bit user code
+     * selector runs natively; an Intel SYSENTER comes back through the kernel's 32-bit return
+     * path): host code must resume with the host's 64-bit CS. REG_CSGSFS packs CS in bits
+     * 15:0 (struct sigcontext_64). */
+    g[REG_CSGSFS] = (greg_t)(((uint64_t)g[REG_CSGSFS] & ~0xFFFFULL) | v->host_cs);
     v->window_step = false;
     v->in_guest = 0;
     hdr->restore_fs = 0; /* keep the host's FS base */
@@ -322,6 +327,18 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == VMLAB_SIG_KICK) {
         v->common.kick_pending = 1;
         set_exit(v, VM_EXIT_INTR);
+        return 1;
+    }
+    if (((uint64_t)g[REG_CSGSFS] & 0xFFFF) != v->host_cs) {
+        /* The guest runs on the host's 32-bit user code selector: a native far transfer to it
+         * (far JMP/CALL/RET are sensitive but unprivileged), or an Intel SYSENTER that the
+         * kernel returned from through its 32-bit path. The guest's 64-bit context is gone. */
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = 3;
+        static const char msg[] =
+            "guest left 64-bit mode on the host's compatibility code segment (native far "
+            "transfer, or SYSENTER on an Intel host); trap_emulate cannot resume it";
+        memcpy(v->exit->internal.message, msg, sizeof(msg));
         return 1;
     }
     if (sig == SIGSYS)
