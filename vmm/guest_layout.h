@@ -5,7 +5,7 @@
  * process with MAP_FIXED_NOREPLACE and backed by a memfd. KVM gets the same memfd as a memory
  * slot at the same guest-physical address.
  *
- *   GUEST_SPACE_BASE .. GUEST_SPACE_END   1 GiB reserved (PROT_NONE outside RAM); identity
+ *   GUEST_SPACE_BASE .. GUEST_SPACE_END   512 MiB reserved (PROT_NONE outside RAM); identity
  *                                         mapped by the guest page tables. Accesses to the part
  *                                         that is not RAM are MMIO on every backend.
  *   GUEST_RAM_BASE                        = GUEST_SPACE_BASE, GUEST_RAM_SIZE bytes of RAM:
@@ -19,7 +19,9 @@
 #define VMLAB_GUEST_LAYOUT_H
 
 #define GUEST_SPACE_BASE 0x40000000ULL /* 1 GiB: below it, nothing of the host's lives */
-#define GUEST_SPACE_SIZE 0x40000000ULL /* 1 GiB: one page directory of 2 MiB pages */
+/* 512 MiB: it must end below 0x7fff8000, where AddressSanitizer's shadow memory begins on
+ * x86-64, so that the sanitizer build runs the very same guest model. */
+#define GUEST_SPACE_SIZE 0x20000000ULL
 #define GUEST_SPACE_END (GUEST_SPACE_BASE + GUEST_SPACE_SIZE)
 
 #define GUEST_RAM_BASE GUEST_SPACE_BASE

@@ -35,7 +35,9 @@ static_assert(GUEST_SEL_CODE64 == 1 * 8 && GUEST_SEL_DATA == 2 * 8 && GUEST_SEL_
               "selectors index the GDT written below");
 static_assert(GUEST_STUBS_OFFSET + 256 * PLATFORM_STUB_SIZE + 64 <= GUEST_PT_OFFSET,
               "stubs fit below the page tables");
-static_assert(GUEST_RAM_SIZE <= GUEST_SPACE_SIZE && GUEST_SPACE_SIZE == 512 * (2ULL << 20),
+#define GUEST_SPACE_PAGES_2M (GUEST_SPACE_SIZE >> 21)
+static_assert(GUEST_RAM_SIZE <= GUEST_SPACE_SIZE && GUEST_SPACE_PAGES_2M <= 512 &&
+                  (GUEST_SPACE_BASE & ((1ULL << 30) - 1)) == 0,
               "one page directory of 2 MiB pages maps the guest space");
 
 int platform_vector_has_error_code(unsigned vector)
@@ -89,11 +91,11 @@ static void write_page_tables(uint8_t *ram)
     uint64_t *pdpt = pml4 + 512;
     uint64_t *pd = pdpt + 512;
     memset(pml4, 0, 3 * 4096);
-    /* Identity map [1 GiB, 2 GiB): PML4[0] -> PDPT, PDPT[1] -> PD, 512 x 2 MiB pages. The rest
-     * of the address space is not present: an access there is a guest #PF on every backend. */
+    /* Identity map the guest space: PML4[0] -> PDPT, PDPT[1] -> PD, 2 MiB pages. The rest of the
+     * address space is not present: an access there is a guest #PF on every backend. */
     pml4[0] = (pt_base + 0x1000) | PTE_PRESENT | PTE_WRITABLE;
     pdpt[GUEST_SPACE_BASE >> 30] = (pt_base + 0x2000) | PTE_PRESENT | PTE_WRITABLE;
-    for (unsigned i = 0; i < 512; i++)
+    for (unsigned i = 0; i < GUEST_SPACE_PAGES_2M; i++)
         pd[i] = (GUEST_SPACE_BASE + ((uint64_t)i << 21)) | PTE_PRESENT | PTE_WRITABLE |
                 PTE_PAGE_SIZE;
 }
