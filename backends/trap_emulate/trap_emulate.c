@@ -293,6 +293,11 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         exit->rip = v->state.rip;
         return 0;
     }
+    /* IF is set but an STI shadow still covers the next instruction: single-step it, the #DB
+     * then reports the open window (SDM vol. 3A 6.8.3). */
+    if (vc->request_interrupt_window && (v->state.rflags & X86_EFLAGS_IF) &&
+        v->state.interrupt_shadow)
+        v->window_step = true;
     if ((v->want_cpuid_faulting || v->want_rdtsc_faulting) && !v->faulting_active) {
         trap_faulting_set(v->want_cpuid_faulting, v->want_rdtsc_faulting);
         v->faulting_active = true;
