@@ -1,0 +1,66 @@
+/* emu_internal.h - helpers shared by the emulation core's files (not a public interface). */
+#ifndef VMLAB_EMU_INTERNAL_H
+#define VMLAB_EMU_INTERNAL_H
+
+#include <asm/processor-flags.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "emu.h"
+
+/* Exception vectors (Intel SDM vol. 3A, table 6-1). */
+enum {
+    EMU_DE = 0, EMU_DB = 1, EMU_BP = 3, EMU_UD = 6, EMU_NM = 7, EMU_DF = 8, EMU_TS = 10,
+    EMU_NP = 11, EMU_SS = 12, EMU_GP = 13, EMU_PF = 14, EMU_AC = 17,
+};
+
+/* Descriptor fields (SDM vol. 3A 3.4.5, figure 3-8). */
+#define DESC_TYPE(lo) ((unsigned)(((lo) >> 40) & 0xF))
+#define DESC_S(lo) ((unsigned)(((lo) >> 44) & 1))
+#define DESC_DPL(lo) ((unsigned)(((lo) >> 45) & 3))
+#define DESC_P(lo) ((unsigned)(((lo) >> 47) & 1))
+#define DESC_L(lo) ((unsigned)(((lo) >> 53) & 1))
+#define DESC_G(lo) ((unsigned)(((lo) >> 55) & 1))
+#define DESC_CODE(lo) (DESC_S(lo) && (DESC_TYPE(lo) & 0x8))
+
+static inline void emu_raise(struct emu_result *out, uint8_t vector, bool has_error, uint32_t err)
+{
+    out->status = EMU_EXCEPTION;
+    out->vector = vector;
+    out->has_error_code = has_error;
+    out->error_code = err;
+}
+
+static inline bool emu_canonical(uint64_t a)
+{
+    return (uint64_t)(((int64_t)(a << 16)) >> 16) == a;
+}
+
+uint64_t emu_reg_read(const struct vcpu_state *s, ZydisRegister reg);
+void emu_reg_write(struct vcpu_state *s, ZydisRegister reg, uint64_t value);
+/* Linear address of a memory operand (segment base of FS/GS included). */
+bool emu_mem_address(const struct vcpu_state *s, const struct x86_insn *insn,
+                     const ZydisDecodedOperand *op, uint64_t *addr);
+/* Guest memory access; on failure raise #PF in out and return false. */
+bool emu_read(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, struct emu_result *out);
+bool emu_write(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n,
+               struct emu_result *out);
+/* Operand value / assignment (register, memory, immediate). */
+bool emu_operand_read(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+                      uint64_t *value, struct emu_result *out);
+bool emu_operand_write(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+                       uint64_t value, struct emu_result *out);
+bool emu_push(struct emu_ctx *ctx, uint64_t value, unsigned size, struct emu_result *out);
+bool emu_pop(struct emu_ctx *ctx, uint64_t *value, unsigned size, struct emu_result *out);
+/* Read the 8-byte descriptor a selector names (GDT or LDT). false if the selector is null or
+ * beyond the table limit. hi receives the next 8 bytes for system descriptors (may be NULL). */
+bool emu_descriptor(struct emu_ctx *ctx, uint16_t selector, uint64_t *lo, uint64_t *hi);
+/* Fill a segment register's hidden part from a descriptor (VMCS access-rights layout). */
+void emu_segment_load(struct x86_segment *seg, uint16_t selector, uint64_t lo, uint64_t hi);
+/* Load CS for a far transfer / IRET at CPL 0: checks per SDM, raises in out on failure. */
+bool emu_load_code_segment(struct emu_ctx *ctx, uint16_t selector, struct emu_result *out);
+/* Load a data segment register (DS, ES, FS, GS, SS) like MOV Sreg. */
+bool emu_load_data_segment(struct emu_ctx *ctx, ZydisRegister sreg, uint16_t selector,
+                           struct emu_result *out);
+
+#endif
