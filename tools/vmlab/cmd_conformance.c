@@ -65,7 +65,7 @@ static int default_guest_dir(char *buf, size_t size)
 
 static int load_manifest(const char *dir, char ***paths, unsigned *count)
 {
-    char file[PATH_MAX];
+    char file[PATH_MAX + 16];
     snprintf(file, sizeof(file), "%s/manifest.txt", dir);
     FILE *f = fopen(file, "r");
     if (!f) {

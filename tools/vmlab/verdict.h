@@ -19,7 +19,7 @@ struct verdict {
     enum verdict_kind kind;
     char expected[48]; /* "pass", "xfail", "skip", "pass (ending budget)" */
     char actual[48];   /* "exit:0", "exception:6", ... */
-    char detail[320];  /* reason or message */
+    char detail[640];  /* reason or message */
 };
 
 struct guest_case {
