@@ -74,8 +74,9 @@ struct backend_ops {
     /* Mandatory. Run until an exit; 0 with *exit filled, or -errno on a host error. An IN exit
      * is completed on the next call with the data the VMM left in exit->io.data. */
     int (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
-    /* Mandatory. Deliver external interrupt `vector` now; -EBUSY if the guest cannot take it
-     * (virtual IF clear or interrupt shadow). */
+    /* Mandatory. Queue external interrupt `vector` for delivery at the start of the next
+     * vcpu_run, after any pending I/O or MMIO instruction completed (KVM_INTERRUPT semantics);
+     * -EBUSY if the guest cannot take it now (virtual IF clear or interrupt shadow). */
     int (*vcpu_inject_interrupt)(struct vcpu *vcpu, uint8_t vector);
     /* Optional. Backend-specific statistics: emit(ctx, name, value, unit) per counter. */
     int (*vcpu_stats)(struct vcpu *vcpu,

@@ -5,10 +5,11 @@
 
 #include "guest_layout.h"
 
-void devices_init(struct devices *dev, FILE *console)
+void devices_init(struct devices *dev, FILE *console, uint64_t now_ns)
 {
     memset(dev, 0, sizeof(*dev));
     dev->console = console;
+    dev->start_ns = now_ns;
 }
 
 static uint32_t io_value(const struct vm_exit *e, unsigned i)
@@ -91,9 +92,11 @@ static enum device_result port_out(struct devices *dev, struct vm_exit *e, uint3
     }
 }
 
-static uint32_t port_in(struct devices *dev, const struct vm_exit *e)
+static uint32_t port_in(struct devices *dev, const struct vm_exit *e, uint64_t now_ns)
 {
     switch (e->io.port) {
+    case PORT_CLOCK_US:
+        return (uint32_t)((now_ns - dev->start_ns) / 1000);
     case PORT_CONSOLE:
         return 0xE9; /* Bochs/QEMU debugcon readback */
     case PORT_TIMER_TICKS:
@@ -128,7 +131,7 @@ enum device_result devices_io(struct devices *dev, struct vm_exit *e, uint64_t n
             if (r != DEVICE_CONTINUE)
                 return r;
         } else {
-            io_set_value(e, i, port_in(dev, e));
+            io_set_value(e, i, port_in(dev, e, now_ns));
         }
     }
     return DEVICE_CONTINUE;

@@ -26,6 +26,7 @@ enum device_result {
 struct devices {
     FILE *console;
     uint64_t console_bytes;
+    uint64_t start_ns; /* PORT_CLOCK_US reads time since this */
     int exit_status;
     uint64_t report_frame_gpa;
     /* virtual timer: period 0 = stopped */
@@ -45,7 +46,7 @@ struct devices {
     uint64_t marks_dropped;
 };
 
-void devices_init(struct devices *dev, FILE *console);
+void devices_init(struct devices *dev, FILE *console, uint64_t now_ns);
 /* Port I/O exit: OUT data consumed, IN data written into exit->io.data. */
 enum device_result devices_io(struct devices *dev, struct vm_exit *exit, uint64_t now_ns);
 /* MMIO exit: reads fill exit->mmio.data. */

@@ -58,6 +58,8 @@
 #define PORT_TIMER_PERIOD 0x510 /* 32-bit OUT: virtual timer period in microseconds, 0 = off */
 #define PORT_TIMER_VECTOR 0x514 /* OUT: vector the timer raises (32..255) */
 #define PORT_TIMER_TICKS 0x518  /* 32-bit IN: number of timer interrupts delivered so far */
+#define PORT_CLOCK_US 0x51C     /* 32-bit IN: microseconds since the run started (host clock);
+                                   lets guests bound their waits in real time on any backend */
 #define PORT_BENCH_MARK 0x520   /* OUT: benchmark phase marker (value = phase id) */
 #define PORT_SCRATCH 0x530      /* 8/16/32-bit register: IN returns what OUT stored */
 #define PORT_FIFO 0x534         /* byte FIFO (4 KiB): OUT appends, IN pops (0xFF when empty);

@@ -330,9 +330,9 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     if (rc == 0)
         rc = kick_timer_create(&L.kick);
     if (rc == 0) {
-        devices_init(&L.dev, config->console_out ? config->console_out : stdout);
         double timeout = config->timeout_s > 0 ? config->timeout_s : MACHINE_DEFAULT_TIMEOUT_S;
         uint64_t t0 = emu_time_ns();
+        devices_init(&L.dev, config->console_out ? config->console_out : stdout, t0);
         L.deadline_ns = t0 + (uint64_t)(timeout * 1e9);
         rc = run_loop(&L);
         result->elapsed_s = (double)(emu_time_ns() - t0) / 1e9;

@@ -175,6 +175,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
     v->common.vm = vm;
+    v->queued_interrupt = -1;
     __asm__("movw %%cs, %0" : "=r"(v->host_cs));
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
@@ -245,14 +246,24 @@ static int trap_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
 static int trap_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
-    if (!emu_interrupts_enabled(&v->state))
+    if (!emu_interrupts_enabled(&v->state) || v->queued_interrupt >= 0)
         return -EBUSY;
-    struct emu_ctx ctx = {.state = &v->state, .mem = vc->vm->config.mem};
+    v->queued_interrupt = vector; /* delivered by the next vcpu_run, after pending I/O */
+    return 0;
+}
+
+/* Deliver the queued interrupt through the guest IDT (SDM vol. 3A 6.14). */
+static void deliver_queued_interrupt(struct trap_vcpu *v)
+{
+    if (v->queued_interrupt < 0)
+        return;
+    struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
     struct emu_result res;
     memset(&res, 0, sizeof(res));
-    if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, vector, false, 0, &res) == EMU_SHUTDOWN)
+    if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, (uint8_t)v->queued_interrupt, false, 0,
+                          &res) == EMU_SHUTDOWN)
         v->pending = TRAP_PENDING_SHUTDOWN;
-    return 0;
+    v->queued_interrupt = -1;
 }
 
 static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
@@ -276,6 +287,7 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
     if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
         trap_complete_pending(v, exit);
+    deliver_queued_interrupt(v);
     memset(exit, 0, offsetof(struct vm_exit, io));
     if (v->pending == TRAP_PENDING_SHUTDOWN) {
         v->pending = TRAP_PENDING_NONE;

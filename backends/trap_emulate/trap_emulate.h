@@ -76,6 +76,7 @@ struct trap_vcpu {
     struct x86_insn pending_insn;
     struct emu_io pending_io;
     struct mmio_access pending_mmio;
+    int queued_interrupt;   /* vector queued by vcpu_inject_interrupt, or -1 */
     bool window_step;       /* TF set by us to end an STI shadow */
     uint64_t shadow_rip;    /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;

@@ -37,7 +37,7 @@ static void console_and_exit(void **state)
     char buf[16] = "";
     FILE *f = fmemopen(buf, sizeof(buf), "w");
     struct devices d;
-    devices_init(&d, f);
+    devices_init(&d, f, 0);
     struct vm_exit e = io(PORT_CONSOLE, VM_IO_OUT, 1, 'A');
     assert_int_equal(devices_io(&d, &e, 0), DEVICE_CONTINUE);
     e = io(PORT_CONSOLE, VM_IO_IN, 1, 0);
@@ -55,7 +55,7 @@ static void scratch_fifo_and_unhandled(void **state)
 {
     (void)state;
     struct devices d;
-    devices_init(&d, stdout);
+    devices_init(&d, stdout, 0);
     struct vm_exit e = io(PORT_SCRATCH, VM_IO_OUT, 4, 0xDEADBEEF);
     devices_io(&d, &e, 0);
     e = io(PORT_SCRATCH, VM_IO_IN, 2, 0);
@@ -75,6 +75,9 @@ static void scratch_fifo_and_unhandled(void **state)
     e = io(PORT_FIFO, VM_IO_IN, 2, 0);
     devices_io(&d, &e, 0);
     assert_int_equal(in_value(&e), 'z' | (0xFF << 8));
+    e = io(PORT_CLOCK_US, VM_IO_IN, 4, 0);
+    devices_io(&d, &e, 2500000); /* 2.5 ms after start */
+    assert_int_equal(in_value(&e), 2500);
     e = io(0x1234, VM_IO_IN, 4, 0);
     devices_io(&d, &e, 0);
     assert_int_equal(in_value(&e), 0xFFFFFFFF);
@@ -85,7 +88,7 @@ static void timer_ticks_coalesce(void **state)
 {
     (void)state;
     struct devices d;
-    devices_init(&d, stdout);
+    devices_init(&d, stdout, 0);
     assert_int_equal(devices_timer_poll(&d, 0), UINT64_MAX); /* stopped */
     struct vm_exit e = io(PORT_TIMER_VECTOR, VM_IO_OUT, 1, 0x40);
     devices_io(&d, &e, 1000);
@@ -108,7 +111,7 @@ static void mmio_scratch_and_unassigned(void **state)
 {
     (void)state;
     struct devices d;
-    devices_init(&d, stdout);
+    devices_init(&d, stdout, 0);
     struct vm_exit e;
     memset(&e, 0, sizeof(e));
     e.reason = VM_EXIT_MMIO;
@@ -136,7 +139,7 @@ static void bench_marks_are_timestamped(void **state)
 {
     (void)state;
     struct devices d;
-    devices_init(&d, stdout);
+    devices_init(&d, stdout, 0);
     for (unsigned i = 0; i < DEVICE_MAX_MARKS + 3; i++) {
         struct vm_exit e = io(PORT_BENCH_MARK, VM_IO_OUT, 4, i);
         devices_io(&d, &e, 1000 + i);

@@ -1,0 +1,18 @@
+/* rdtsc.c - the guest's TSC is its own: it starts at 0 at reset, so the first read is small
+ * (< 2^34, seconds of virtual time), and it increases. RDTSC does not fault at CPL 3 unless
+ * the host sets CR4.TSD for us (PR_SET_TSC); natively the guest reads the host's huge TSC. */
+#include "guest.h"
+
+GUEST_EXPECT("trap_emulate", "pass", "rdtsc_traps", "");
+GUEST_EXPECT("trap_emulate", "xfail", "",
+             "this host does not let RDTSC fault: the guest reads the host TSC");
+
+int main(void)
+{
+    uint64_t a = rdtsc();
+    uint64_t b = rdtsc();
+    guest_printf("TSC %llu then %llu\n", (unsigned long long)a, (unsigned long long)b);
+    GUEST_ASSERT(a < (1ULL << 34));
+    GUEST_ASSERT(b > a);
+    GUEST_DONE();
+}

@@ -1,0 +1,14 @@
+/* triple_fault.c - with an empty IDT (limit 0) INT3 cannot be delivered (#GP), neither can
+ * the #GP, nor the resulting #DF: triple fault, the run ends with SHUTDOWN
+ * (SDM vol. 3A 6.15, interrupt 8). */
+#include "guest.h"
+
+GUEST_EXPECT_ENDING("shutdown");
+
+int main(void)
+{
+    struct dtr empty = {.limit = 0, .base = 0};
+    lidt(&empty);
+    __asm__ volatile("int3");
+    return 0;
+}
