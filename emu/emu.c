@@ -34,7 +34,7 @@ enum {
      X86_CR4_UMIP | X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | X86_CR4_SMEP |            \
      X86_CR4_SMAP)
 
-static void advance(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void advance(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     ctx->state->rip += insn->length;
     out->status = EMU_OK;
@@ -54,7 +54,7 @@ static void set_flag(struct vcpu_state *s, uint64_t flag, bool on)
 
 /* ---- interrupt flag ---------------------------------------------------------------- */
 
-static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out,
+static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
                          bool sti)
 {
     struct vcpu_state *s = ctx->state;
@@ -68,7 +68,7 @@ static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_insn *insn, struc
     advance(ctx, insn, out);
 }
 
-static void exec_pushf(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_pushf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     unsigned size = insn->info.operand_width / 8;
     uint64_t image = ctx->state->rflags & ~(uint64_t)(X86_EFLAGS_RF | X86_EFLAGS_VM);
@@ -78,7 +78,7 @@ static void exec_pushf(struct emu_ctx *ctx, const struct x86_insn *insn, struct 
     advance(ctx, insn, out);
 }
 
-static void exec_popf(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_popf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8;
@@ -111,18 +111,18 @@ static unsigned string_io_size(ZydisMnemonic m)
     }
 }
 
-static uint64_t addr_mask(const struct x86_insn *insn)
+static uint64_t addr_mask(const struct x86_decoded_insn *insn)
 {
     return insn->info.address_width == 64 ? ~0ULL : 0xFFFFFFFFULL;
 }
 
-static bool has_rep(const struct x86_insn *insn)
+static bool has_rep(const struct x86_decoded_insn *insn)
 {
     return insn->info.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
                                     ZYDIS_ATTRIB_HAS_REPNE);
 }
 
-static void exec_in_out(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out,
+static void exec_in_out(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
                         bool is_out)
 {
     struct vcpu_state *s = ctx->state;
@@ -141,7 +141,7 @@ static void exec_in_out(struct emu_ctx *ctx, const struct x86_insn *insn, struct
     }
 }
 
-static void exec_string_io(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_string_io(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                            struct emu_result *out, bool is_out)
 {
     struct vcpu_state *s = ctx->state;
@@ -198,7 +198,7 @@ static void exec_string_io(struct emu_ctx *ctx, const struct x86_insn *insn,
     out->status = EMU_EXIT_IO;
 }
 
-void emu_complete_in(struct emu_ctx *ctx, const struct x86_insn *insn, const struct emu_io *io,
+void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, const struct emu_io *io,
                      const uint8_t *data, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
@@ -235,7 +235,7 @@ void emu_complete_in(struct emu_ctx *ctx, const struct x86_insn *insn, const str
 
 /* ---- control and debug registers ------------------------------------------------------ */
 
-static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     bool to_cr = ZydisRegisterGetClass(insn->operands[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
@@ -288,7 +288,7 @@ static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_insn *insn, struct
     advance(ctx, insn, out);
 }
 
-static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     bool to_dr = ZydisRegisterGetClass(insn->operands[0].reg.value) == ZYDIS_REGCLASS_DEBUG;
@@ -324,7 +324,7 @@ static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_insn *insn, struct
 
 /* ---- descriptor tables and task register ------------------------------------------ */
 
-static bool memory_operand(struct emu_ctx *ctx, const struct x86_insn *insn, uint64_t *addr,
+static bool memory_operand(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, uint64_t *addr,
                            struct emu_result *out)
 {
     for (unsigned i = 0; i < insn->info.operand_count_visible; i++)
@@ -337,7 +337,7 @@ static bool memory_operand(struct emu_ctx *ctx, const struct x86_insn *insn, uin
     return false;
 }
 
-static void exec_load_dtable(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_load_dtable(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                              struct emu_result *out, struct x86_dtable *table, const char *name)
 {
     uint64_t addr;
@@ -358,7 +358,7 @@ static void exec_load_dtable(struct emu_ctx *ctx, const struct x86_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_store_dtable(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_store_dtable(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                               struct emu_result *out, const struct x86_dtable *table,
                               const char *name)
 {
@@ -372,7 +372,7 @@ static void exec_store_dtable(struct emu_ctx *ctx, const struct x86_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_lldt_ltr(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_lldt_ltr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                           struct emu_result *out, bool ltr)
 {
     struct vcpu_state *s = ctx->state;
@@ -412,7 +412,7 @@ static void exec_lldt_ltr(struct emu_ctx *ctx, const struct x86_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_store_selector(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_store_selector(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                                 struct emu_result *out, uint64_t value, const char *name)
 {
     /* To a register: zero-extended to the operand size; to memory: 16 bits. */
@@ -422,7 +422,7 @@ static void exec_store_selector(struct emu_ctx *ctx, const struct x86_insn *insn
     advance(ctx, insn, out);
 }
 
-static void exec_lmsw(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_lmsw(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint64_t v;
@@ -460,7 +460,7 @@ static uint64_t *msr_slot(struct vcpu_state *s, uint32_t msr)
     }
 }
 
-static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint32_t msr = (uint32_t)s->gpr[X86_RCX];
@@ -482,7 +482,7 @@ static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_insn *insn, struct 
     advance(ctx, insn, out);
 }
 
-static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint32_t msr = (uint32_t)s->gpr[X86_RCX];
@@ -512,7 +512,7 @@ static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_insn *insn, struct 
 
 /* ---- system calls and interrupts ------------------------------------------------------ */
 
-static void exec_syscall(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_syscall(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     if (!(s->efer & EFER_SCE)) { /* SDM vol. 2B SYSCALL: #UD if EFER.SCE = 0 */
@@ -539,7 +539,7 @@ static void exec_syscall(struct emu_ctx *ctx, const struct x86_insn *insn, struc
     out->status = EMU_OK;
 }
 
-static void exec_sysret(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_sysret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     (void)insn;
@@ -565,7 +565,7 @@ static void exec_sysret(struct emu_ctx *ctx, const struct x86_insn *insn, struct
     out->status = EMU_OK;
 }
 
-static void exec_iret(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_iret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8; /* IRETQ: 8 */
@@ -605,7 +605,7 @@ static void exec_iret(struct emu_ctx *ctx, const struct x86_insn *insn, struct e
     out->status = EMU_OK;
 }
 
-static void exec_int(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint8_t vector;
@@ -626,7 +626,7 @@ static void exec_int(struct emu_ctx *ctx, const struct x86_insn *insn, struct em
 
 /* ---- segments and far transfers ------------------------------------------------------ */
 
-static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out,
+static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
                          bool to_seg)
 {
     struct vcpu_state *s = ctx->state;
@@ -648,7 +648,7 @@ static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_insn *insn, struc
     advance(ctx, insn, out);
 }
 
-static void exec_push_pop_seg(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_push_pop_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                               struct emu_result *out, bool push)
 {
     struct vcpu_state *s = ctx->state;
@@ -674,7 +674,7 @@ static void exec_push_pop_seg(struct emu_ctx *ctx, const struct x86_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_far(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out,
+static void exec_far(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
                      bool call)
 {
     struct vcpu_state *s = ctx->state;
@@ -711,7 +711,7 @@ static void exec_far(struct emu_ctx *ctx, const struct x86_insn *insn, struct em
     out->status = EMU_OK;
 }
 
-static void exec_far_ret(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+static void exec_far_ret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8;
@@ -735,7 +735,7 @@ static void exec_far_ret(struct emu_ctx *ctx, const struct x86_insn *insn, struc
 
 /* LAR, LSL, VERR, VERW at CPL 0 (SDM vol. 2A LAR/LSL, vol. 2B VERR/VERW): ZF says whether the
  * selector names a descriptor the instruction accepts. */
-static void exec_segment_query(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_segment_query(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                                struct emu_result *out, enum emu_class cls)
 {
     struct vcpu_state *s = ctx->state;
@@ -780,7 +780,7 @@ static void exec_segment_query(struct emu_ctx *ctx, const struct x86_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_fsgsbase(struct emu_ctx *ctx, const struct x86_insn *insn,
+static void exec_fsgsbase(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                           struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
@@ -809,7 +809,7 @@ static void exec_fsgsbase(struct emu_ctx *ctx, const struct x86_insn *insn,
 
 /* ---- the dispatcher ------------------------------------------------------------------------ */
 
-void emu_execute(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out)
+void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     enum emu_class cls = x86_classify(insn);

@@ -66,12 +66,12 @@ struct emu_ctx {
 };
 
 /* Emulate the decoded instruction at state->rip (insn->rip == state->rip). */
-void emu_execute(struct emu_ctx *ctx, const struct x86_insn *insn, struct emu_result *out);
+void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out);
 
 /* Complete an IN/INS after the VMM supplied the data (count * size bytes): writes RAX or guest
  * memory, updates RCX/RDI for string forms and advances RIP once the instruction is done
  * (a REP INS with iterations left keeps RIP so that it runs again). */
-void emu_complete_in(struct emu_ctx *ctx, const struct x86_insn *insn, const struct emu_io *io,
+void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, const struct emu_io *io,
                      const uint8_t *data, struct emu_result *out);
 
 enum emu_event_kind {

@@ -66,7 +66,7 @@ void emu_reg_write(struct vcpu_state *s, ZydisRegister reg, uint64_t v)
     }
 }
 
-bool emu_mem_address(const struct vcpu_state *s, const struct x86_insn *insn,
+bool emu_mem_address(const struct vcpu_state *s, const struct x86_decoded_insn *insn,
                      const ZydisDecodedOperand *op, uint64_t *addr)
 {
     ZydisRegisterContext ctx;
@@ -108,7 +108,7 @@ bool emu_write(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n,
     return false;
 }
 
-bool emu_operand_read(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+bool emu_operand_read(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
                       uint64_t *value, struct emu_result *out)
 {
     const ZydisDecodedOperand *op = &insn->operands[index];
@@ -133,7 +133,7 @@ bool emu_operand_read(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned
     }
 }
 
-bool emu_operand_write(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+bool emu_operand_write(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
                        uint64_t value, struct emu_result *out)
 {
     const ZydisDecodedOperand *op = &insn->operands[index];

@@ -39,16 +39,16 @@ static inline bool emu_canonical(uint64_t a)
 uint64_t emu_reg_read(const struct vcpu_state *s, ZydisRegister reg);
 void emu_reg_write(struct vcpu_state *s, ZydisRegister reg, uint64_t value);
 /* Linear address of a memory operand (segment base of FS/GS included). */
-bool emu_mem_address(const struct vcpu_state *s, const struct x86_insn *insn,
+bool emu_mem_address(const struct vcpu_state *s, const struct x86_decoded_insn *insn,
                      const ZydisDecodedOperand *op, uint64_t *addr);
 /* Guest memory access; on failure raise #PF in out and return false. */
 bool emu_read(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, struct emu_result *out);
 bool emu_write(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n,
                struct emu_result *out);
 /* Operand value / assignment (register, memory, immediate). */
-bool emu_operand_read(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+bool emu_operand_read(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
                       uint64_t *value, struct emu_result *out);
-bool emu_operand_write(struct emu_ctx *ctx, const struct x86_insn *insn, unsigned index,
+bool emu_operand_write(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
                        uint64_t value, struct emu_result *out);
 bool emu_push(struct emu_ctx *ctx, uint64_t value, unsigned size, struct emu_result *out);
 bool emu_pop(struct emu_ctx *ctx, uint64_t *value, unsigned size, struct emu_result *out);

@@ -12,7 +12,7 @@ void x86_decoder_init(struct x86_decoder *dec)
 }
 
 int x86_decode(const struct x86_decoder *dec, const void *code, size_t avail, uint64_t rip,
-               struct x86_insn *out)
+               struct x86_decoded_insn *out)
 {
     ZyanStatus st = ZydisDecoderDecodeFull(&dec->zydis, code, avail, &out->info, out->operands);
     if (st == ZYDIS_STATUS_NO_MORE_DATA)
@@ -31,7 +31,7 @@ static ZydisRegisterClass reg_class(const ZydisDecodedOperand *op)
                                                    : ZYDIS_REGCLASS_INVALID;
 }
 
-static enum emu_class classify_mov(const struct x86_insn *insn)
+static enum emu_class classify_mov(const struct x86_decoded_insn *insn)
 {
     for (unsigned i = 0; i < insn->info.operand_count_visible; i++) {
         ZydisRegisterClass c = reg_class(&insn->operands[i]);
@@ -45,7 +45,7 @@ static enum emu_class classify_mov(const struct x86_insn *insn)
     return EMU_CLASS_NONE;
 }
 
-enum emu_class x86_classify(const struct x86_insn *insn)
+enum emu_class x86_classify(const struct x86_decoded_insn *insn)
 {
     bool far = insn->info.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
     switch (insn->info.mnemonic) {
@@ -116,7 +116,7 @@ enum emu_class x86_classify(const struct x86_insn *insn)
     }
 }
 
-void x86_format(const struct x86_insn *insn, char *buf, size_t size)
+void x86_format(const struct x86_decoded_insn *insn, char *buf, size_t size)
 {
     ZydisFormatter f;
     if (!ZYAN_SUCCESS(ZydisFormatterInit(&f, ZYDIS_FORMATTER_STYLE_INTEL)) ||

@@ -12,7 +12,7 @@
 
 #include "emu_class.h"
 
-struct x86_insn {
+struct x86_decoded_insn {
     ZydisDecodedInstruction info;
     ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
     uint64_t rip;
@@ -30,14 +30,14 @@ void x86_decoder_init(struct x86_decoder *dec);
 /* Decode one instruction from code[0..avail) located at guest address rip.
  * 0, or -EILSEQ (undecodable bytes: the guest gets #UD), -ENODATA (avail too short). */
 int x86_decode(const struct x86_decoder *dec, const void *code, size_t avail, uint64_t rip,
-               struct x86_insn *out);
+               struct x86_decoded_insn *out);
 
 /* Which sensitive class an instruction belongs to (EMU_CLASS_NONE when innocuous). Looks at the
  * mnemonic and, where needed, the operands (MOV to/from a segment or control register, far
  * forms of CALL/JMP/RET, PUSH/POP of FS/GS). */
-enum emu_class x86_classify(const struct x86_insn *insn);
+enum emu_class x86_classify(const struct x86_decoded_insn *insn);
 
 /* Intel-syntax text of the instruction (Zydis formatter), for messages. */
-void x86_format(const struct x86_insn *insn, char *buf, size_t size);
+void x86_format(const struct x86_decoded_insn *insn, char *buf, size_t size);
 
 #endif

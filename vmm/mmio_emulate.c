@@ -48,7 +48,7 @@ static void gpr_write(struct vcpu_state *s, ZydisRegister reg, unsigned bits, ui
     }
 }
 
-static const ZydisDecodedOperand *find_operand(const struct x86_insn *insn, ZydisOperandType type,
+static const ZydisDecodedOperand *find_operand(const struct x86_decoded_insn *insn, ZydisOperandType type,
                                                unsigned *index)
 {
     for (unsigned i = 0; i < insn->info.operand_count_visible; i++)
@@ -60,7 +60,7 @@ static const ZydisDecodedOperand *find_operand(const struct x86_insn *insn, Zydi
     return NULL;
 }
 
-int mmio_decode(const struct x86_insn *insn, const struct vcpu_state *state, uint64_t gpa,
+int mmio_decode(const struct x86_decoded_insn *insn, const struct vcpu_state *state, uint64_t gpa,
                 struct mmio_access *out)
 {
     unsigned mem_index;
@@ -100,7 +100,7 @@ int mmio_decode(const struct x86_insn *insn, const struct vcpu_state *state, uin
     }
 }
 
-void mmio_complete(const struct x86_insn *insn, const struct mmio_access *access,
+void mmio_complete(const struct x86_decoded_insn *insn, const struct mmio_access *access,
                    struct vcpu_state *state, const uint8_t *read_data)
 {
     if (!access->is_write) {

@@ -22,11 +22,11 @@ struct mmio_access {
 };
 
 /* 0, or -EOPNOTSUPP if the instruction is not a supported MMIO form. */
-int mmio_decode(const struct x86_insn *insn, const struct vcpu_state *state, uint64_t gpa,
+int mmio_decode(const struct x86_decoded_insn *insn, const struct vcpu_state *state, uint64_t gpa,
                 struct mmio_access *out);
 /* Finish a read: write data to the destination register; then advance rip. For a write just
  * advance rip. */
-void mmio_complete(const struct x86_insn *insn, const struct mmio_access *access,
+void mmio_complete(const struct x86_decoded_insn *insn, const struct mmio_access *access,
                    struct vcpu_state *state, const uint8_t *read_data);
 
 #endif

@@ -73,7 +73,7 @@ struct trap_vcpu {
     volatile int in_guest;
     struct vm_exit *exit;
     enum trap_pending pending;
-    struct x86_insn pending_insn;
+    struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
     struct mmio_access pending_mmio;
     int queued_interrupt;   /* vector queued by vcpu_inject_interrupt, or -1 */

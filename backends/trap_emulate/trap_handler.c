@@ -123,7 +123,7 @@ static void set_exit(struct trap_vcpu *v, uint32_t reason)
     e->rip = v->state.rip;
 }
 
-static void trace_emulated(struct trap_vcpu *v, const struct x86_insn *insn,
+static void trace_emulated(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
                            const struct emu_result *res, uint64_t new_rip)
 {
     struct trace_event *ev = trace_ring_push(v->common.trace);
@@ -179,7 +179,7 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
 }
 
 /* Decode the instruction at the guest's RIP. 0, or -EFAULT (RIP outside RAM), -EILSEQ. */
-static int decode_at_rip(struct trap_vcpu *v, struct x86_insn *insn)
+static int decode_at_rip(struct trap_vcpu *v, struct x86_decoded_insn *insn)
 {
     const struct guest_memory *mem = v->common.vm->config.mem;
     uint64_t rip = v->state.rip;
@@ -193,7 +193,7 @@ static int decode_at_rip(struct trap_vcpu *v, struct x86_insn *insn)
 }
 
 /* Emulate a decoded sensitive instruction. Returns 1 if the guest must leave for the VMM. */
-static int emulate(struct trap_vcpu *v, const struct x86_insn *insn, int sig, uint32_t gp_error)
+static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int sig, uint32_t gp_error)
 {
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
@@ -257,7 +257,7 @@ static int emulate(struct trap_vcpu *v, const struct x86_insn *insn, int sig, ui
     }
 }
 
-static int handle_mmio(struct trap_vcpu *v, const struct x86_insn *insn, uint64_t gpa)
+static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn, uint64_t gpa)
 {
     struct mmio_access acc;
     if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
@@ -309,7 +309,7 @@ static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
         return 1;
     }
     v->state.rip = after - 2;
-    struct x86_insn insn;
+    struct x86_decoded_insn insn;
     if (decode_at_rip(v, &insn) < 0)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
     return emulate(v, &insn, SIGSYS, 0);
@@ -321,7 +321,7 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     const greg_t *g = uc->uc_mcontext.gregs;
     unsigned trapno = (unsigned)g[REG_TRAPNO];
     uint32_t err = (uint32_t)g[REG_ERR];
-    struct x86_insn insn;
+    struct x86_decoded_insn insn;
     int rc;
 
     if (sig == VMLAB_SIG_KICK) {

@@ -11,9 +11,9 @@
 #include "vmm/guest_layout.h"
 #include "vmm/mmio_emulate.h"
 
-static struct x86_insn decode(const uint8_t *bytes, size_t n)
+static struct x86_decoded_insn decode(const uint8_t *bytes, size_t n)
 {
-    struct x86_insn insn;
+    struct x86_decoded_insn insn;
     ZydisDecoder dec;
     memset(&insn, 0, sizeof(insn));
     ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
@@ -33,7 +33,7 @@ static void stores_carry_register_and_immediate_data(void **unused)
     s.gpr[X86_RAX] = 0x1122334455667788ULL;
     struct mmio_access a;
     /* mov %rax, (%rbx) */
-    struct x86_insn i = decode((const uint8_t *)"\x48\x89\x03", 3);
+    struct x86_decoded_insn i = decode((const uint8_t *)"\x48\x89\x03", 3);
     assert_int_equal(mmio_decode(&i, &s, MMIO_SCRATCH, &a), 0);
     assert_true(a.is_write);
     assert_int_equal(a.len, 8);
@@ -60,7 +60,7 @@ static void loads_write_the_destination_with_x86_width_rules(void **unused)
     struct mmio_access a;
     const uint8_t data[8] = {0xF0, 0xDE, 0xBC, 0x9A, 0x78, 0x56, 0x34, 0x12};
     /* mov (%rbx), %ecx: 32-bit destination zero-extends */
-    struct x86_insn i = decode((const uint8_t *)"\x8b\x0b", 2);
+    struct x86_decoded_insn i = decode((const uint8_t *)"\x8b\x0b", 2);
     assert_int_equal(mmio_decode(&i, &s, MMIO_SCRATCH, &a), 0);
     assert_false(a.is_write);
     assert_int_equal(a.len, 4);
@@ -87,7 +87,7 @@ static void other_instructions_are_refused(void **unused)
     memset(&s, 0, sizeof(s));
     struct mmio_access a;
     /* add %eax, (%rbx): a read-modify-write vmlab does not emulate on MMIO */
-    struct x86_insn i = decode((const uint8_t *)"\x01\x03", 2);
+    struct x86_decoded_insn i = decode((const uint8_t *)"\x01\x03", 2);
     assert_int_equal(mmio_decode(&i, &s, MMIO_SCRATCH, &a), -EOPNOTSUPP);
     /* movsb: string move */
     i = decode((const uint8_t *)"\xa4", 1);

@@ -39,7 +39,7 @@ static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char 
     x86_decoder_init(&dec);
     uint64_t off = 0;
     while (off < size) {
-        struct x86_insn insn;
+        struct x86_decoded_insn insn;
         if (x86_decode(&dec, code + off, size - off, addr + off, &insn) < 0) {
             t->undecodable_bytes++;
             off++;
