@@ -27,7 +27,7 @@ uint64_t emu_virtual_tsc(const struct vcpu_state *state)
 #define AR_CODE64 (0xB | (1 << 4) | (1 << 7) | (1 << 13) | (1 << 15))
 #define AR_DATA (0x3 | (1 << 4) | (1 << 7) | (1 << 14) | (1 << 15))
 #define AR_TSS_BUSY64 (0xB | (1 << 7))
-#define AR_LDT_UNUSABLE 0x82 /* type LDT, not present: "unusable" */
+#define AR_LDT_EMPTY 0x82 /* type LDT, present, selector 0: a valid, empty LDT */
 
 void emu_reset_state(struct vcpu_state *s, uint64_t entry)
 {
@@ -51,7 +51,7 @@ void emu_reset_state(struct vcpu_state *s, uint64_t entry)
     s->ds = s->es = s->ss = s->fs = s->gs = data;
     s->tr = (struct x86_segment){.base = GUEST_RAM_BASE + GUEST_TSS_OFFSET, .limit = 0x67,
                                  .selector = GUEST_SEL_TSS, .attrib = AR_TSS_BUSY64};
-    s->ldtr = (struct x86_segment){.attrib = AR_LDT_UNUSABLE};
+    s->ldtr = (struct x86_segment){.attrib = AR_LDT_EMPTY};
     s->dr[6] = 0xFFFF0FF0; /* reset values (SDM vol. 3B 18.2) */
     s->dr[7] = 0x400;
     s->pat = 0x0007040600070406ULL;

@@ -87,7 +87,8 @@ void vm_exit_describe(const struct vm_exit *e, char *buf, unsigned long size)
                  e->internal.message[0] ? ": " : "", "");
         break;
     case VM_EXIT_INTERNAL_ERROR:
-        snprintf(buf, size, "backend internal error (suberror %u): %s", e->internal.suberror,
+        snprintf(buf, size, "backend internal error (suberror %u) at rip 0x%llx: %s",
+                 e->internal.suberror, (unsigned long long)e->rip,
                  e->internal.message[0] ? e->internal.message : "no detail");
         break;
     default:

@@ -1,0 +1,33 @@
+/* vtx.h - internals of the vtx (KVM) backend. */
+#ifndef VMLAB_VTX_H
+#define VMLAB_VTX_H
+
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "emu/emu.h"
+#include "vmm/backend.h"
+
+struct vtx_vm {
+    struct vm common;
+    int kvm_fd, vm_fd;
+    struct kvm_userspace_memory_region slot;
+};
+
+struct vtx_vcpu {
+    struct vcpu common;
+    int fd;
+    struct kvm_run *run;
+    size_t run_size;
+    int stats_fd; /* KVM_GET_STATS_FD, or -1 */
+    bool pending_in, pending_mmio_read;
+    struct sigaction old_kick;
+};
+
+int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in);
+int vtx_state_from_kvm(int vcpu_fd, struct vcpu_state *out);
+int vtx_stats_emit(int stats_fd, void (*emit)(void *, const char *, uint64_t, const char *),
+                   void *ctx);
+
+#endif
