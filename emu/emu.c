@@ -769,7 +769,8 @@ static void exec_segment_query(struct emu_ctx *ctx, const struct x86_decoded_ins
     }
     set_flag(s, X86_EFLAGS_ZF, ok);
     if (ok && cls == EMU_CLASS_LAR) {
-        emu_reg_write(s, insn->operands[0].reg.value, lo >> 32 & 0x00FFFF00);
+        /* access rights masked by 00F0FF00H: limit bits 19:16 read as 0 (SDM vol. 2A LAR) */
+        emu_reg_write(s, insn->operands[0].reg.value, lo >> 32 & 0x00F0FF00);
     } else if (ok && cls == EMU_CLASS_LSL) {
         uint32_t limit = (uint32_t)((lo & 0xFFFF) | ((lo >> 32) & 0xF0000));
         if (DESC_G(lo))

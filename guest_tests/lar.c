@@ -15,6 +15,7 @@ int main(void)
     uint64_t ar = 0, flags;
     __asm__ volatile("lar %2, %0\n\tpushfq\n\tpopq %1" : "=r"(ar), "=r"(flags) : "r"(0x08ULL));
     GUEST_ASSERT(flags & RFLAGS_ZF);
-    GUEST_ASSERT_EQ(ar, 0x00AF9B00ULL); /* P DPL0 S code exec/read accessed, L, G */
+    /* P DPL0 S code exec/read accessed, L, G; limit bits 19:16 masked (SDM vol. 2A LAR) */
+    GUEST_ASSERT_EQ(ar, 0x00A09B00ULL);
     GUEST_DONE();
 }

@@ -5,6 +5,9 @@
  * guest RIP - vmlab stops the run (expected failure there). */
 #include "guest.h"
 
+GUEST_EXPECT("vtx", "xfail", "kvm_amd",
+             "KVM on AMD intercepts #UD to emulate SYSENTER and gives up in 64-bit mode "
+             "(emulate.c em_sysenter: unhandleable): KVM internal error instead of #UD");
 GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
              "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate SYSENTER "
              "(KVM internal error, emulation failure)");

@@ -101,6 +101,8 @@ static bool vtx_host_has(const char *cond)
 {
     if (strcmp(cond, "kvm_pvm") == 0)
         return vtx_is_pvm();
+    if (strcmp(cond, "kvm_amd") == 0)
+        return access("/sys/module/kvm_amd", F_OK) == 0;
     return false;
 }
 
@@ -396,6 +398,11 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         return 0;
     case KVM_EXIT_INTR:
         exit->reason = VM_EXIT_INTR;
+        return 0;
+    case KVM_EXIT_SET_TPR:
+        /* A CR8 write with no in-kernel local APIC: KVM keeps the value in run->cr8 and loads
+         * it again on the next KVM_RUN; nothing for vmlab to do. */
+        exit->reason = VM_EXIT_NONE;
         return 0;
     case KVM_EXIT_SHUTDOWN:
         exit->reason = VM_EXIT_SHUTDOWN;

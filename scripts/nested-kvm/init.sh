@@ -1,0 +1,28 @@
+#!/bin/busybox sh
+# /init of the nested-KVM initramfs (runs inside the QEMU TCG guest): load KVM, run vmlab's
+# guest conformance suite on the vtx backend, report through isa-debug-exit.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+echo "NESTED: /init at uptime $(cut -d' ' -f1 /proc/uptime) s"
+M=/lib/modules
+for m in irqbypass ccp kvm; do [ -f $M/$m.ko ] && { insmod $M/$m.ko || echo "NESTED: insmod $m failed"; }; done
+if grep -qw svm /proc/cpuinfo; then insmod $M/kvm-amd.ko || echo "NESTED: insmod kvm-amd failed"
+else insmod $M/kvm-intel.ko || echo "NESTED: insmod kvm-intel failed"; fi
+rc=99
+if [ -c /dev/kvm ]; then
+  echo "NESTED: /dev/kvm present ($(ls /sys/module | grep -E '^kvm_(amd|intel)$'))"
+  export LD_LIBRARY_PATH=/lib64:/lib
+  /vmlab/vmlab backends
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  /vmlab/vmlab conformance --backend vtx --guests /guests; rc=$?
+  echo "NESTED: conformance rc=$rc (EMULATED timing: guest uptime $t0 -> $(cut -d' ' -f1 /proc/uptime) s)"
+else
+  echo "NESTED: /dev/kvm missing"; dmesg | tail -n 20
+fi
+[ $rc = 0 ] && echo "NESTED-KVM PASS" || echo "NESTED-KVM FAIL (rc=$rc)"
+# isa-debug-exit: QEMU exits with (v << 1) | 1: 1 = pass, 3 = fail
+[ $rc = 0 ] && v='\000' || v='\001'
+printf "$v" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+poweroff -f
