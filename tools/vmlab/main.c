@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench/bench.h"
 #include "commands.h"
 #include "vmm/machine.h"
 
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         return VMLAB_STATUS_USAGE;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "__compute-peer")) /* internal: the benchmark's compute peer */
+        return bench_compute_peer_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -1,0 +1,82 @@
+/* bench.h - vmlab's benchmark harness (`vmlab bench`, `make report`).
+ *
+ * Method: a generated guest runs a loop of N iterations of one sensitive instruction between
+ * two host-timestamped marks (OUT to PORT_BENCH_MARK), then the same loop without the
+ * instruction; cost per instruction = (t_loop - t_baseline) / N. Each measurement is repeated
+ * R times in fresh guests; the report gives the median and the spread. Timing is taken on the
+ * host (CLOCK_MONOTONIC), never from the guest's TSC, which may be trapped or virtual.
+ */
+#ifndef VMLAB_BENCH_H
+#define VMLAB_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/backend.h"
+
+struct bench_stats {
+    unsigned n;
+    double median, min, max, q1, q3;
+};
+
+/* Sort a copy of the samples and summarize (n = 0 gives all zeros). */
+void bench_stats_of(const double *samples, unsigned n, struct bench_stats *out);
+
+struct bench_options {
+    bool quick;
+    unsigned repetitions;
+    const char *out_dir;
+    const char *self_exe; /* path of vmlab, for the compute peer */
+};
+
+#define BENCH_MAX_BACKENDS 3
+#define BENCH_MAX_CLASSES 16
+
+struct bench_class_result {
+    const char *class_name;
+    const char *note;   /* e.g. "not trapped: sensitive but unprivileged" */
+    unsigned iterations;
+    bool measured[BENCH_MAX_BACKENDS];
+    char why_not[BENCH_MAX_BACKENDS][600];
+    struct bench_stats ns[BENCH_MAX_BACKENDS]; /* per instruction, baseline subtracted */
+};
+
+struct bench_peer_result {
+    const char *name;
+    bool measured;
+    char why_not[600];
+    uint64_t iterations;             /* loop iterations per run (calibrated) */
+    struct bench_stats ns_per_iter;  /* wall time of the loop itself per iteration */
+};
+
+struct bench_host {
+    char cpu[128], kernel[320], date[64];
+    double tsc_ghz; /* measured against CLOCK_MONOTONIC */
+    struct bench_stats signal_round_trip_ns; /* kernel floor: #GP -> SIGSEGV -> sigreturn */
+    struct bench_stats syscall_ns;           /* getppid */
+    char backend_note[BENCH_MAX_BACKENDS][512];
+    bool backend_available[BENCH_MAX_BACKENDS];
+    const char *backend_name[BENCH_MAX_BACKENDS];
+};
+
+struct bench_results {
+    struct bench_host host;
+    unsigned class_count;
+    struct bench_class_result classes[BENCH_MAX_CLASSES];
+    unsigned peer_count;
+    struct bench_peer_result peers[8];
+    uint64_t compute_iterations;
+    unsigned repetitions;
+};
+
+void bench_measure_host(struct bench_host *host, const struct bench_options *o);
+void bench_measure_classes(struct bench_results *r, const struct bench_options *o);
+void bench_measure_peers(struct bench_results *r, const struct bench_options *o);
+int bench_write_report(const struct bench_results *r, const struct bench_options *o);
+/* The compute kernel shared by the peer program and the guest (same machine code). */
+extern const uint8_t bench_compute_loop[];
+extern const size_t bench_compute_loop_size;
+int bench_compute_peer_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,474 @@
+/* bench_measure.c - the measurements behind `vmlab bench` (method in bench.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "tools/vmlab/isolated_run.h"
+#include "vmm/guest_layout.h"
+#include "vmm/machine.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- host facts and the kernel floor --------------------------------------------------- */
+
+static void read_cpu_model(char *buf, size_t size)
+{
+    snprintf(buf, size, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "model name", 10)) {
+            char *p = strchr(line, ':');
+            if (p) {
+                snprintf(buf, size, "%s", p + 2);
+                buf[strcspn(buf, "\n")] = 0;
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static void floor_handler(int sig, siginfo_t *si, void *ucv)
+{
+    (void)sig;
+    (void)si;
+    ucontext_t *uc = ucv;
+    uc->uc_mcontext.gregs[REG_RIP] += 1; /* skip the 1-byte CLI: an empty emulation */
+}
+
+void bench_measure_host(struct bench_host *h, const struct bench_options *o)
+{
+    read_cpu_model(h->cpu, sizeof(h->cpu));
+    struct utsname u;
+    uname(&u);
+    snprintf(h->kernel, sizeof(h->kernel), "Linux %s %s", u.release, u.machine);
+    time_t t = time(NULL);
+    strftime(h->date, sizeof(h->date), "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    /* TSC frequency, against the monotonic clock over 100 ms */
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t c0 = ((uint64_t)hi << 32) | lo;
+    double t0 = now_s();
+    while (now_s() - t0 < 0.1) {
+    }
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    h->tsc_ghz = (double)((((uint64_t)hi << 32) | lo) - c0) / ((now_s() - t0) * 1e9);
+
+    /* Kernel floor: a CLI at CPL 3 -> #GP -> SIGSEGV -> handler that only skips it. */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = floor_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, &old);
+    unsigned reps = o->repetitions, n = o->quick ? 2000 : 10000;
+    double samples[32];
+    for (unsigned r = 0; r < reps; r++) {
+        double a = now_s();
+        for (unsigned i = 0; i < n; i++)
+            __asm__ volatile("cli" ::: "memory");
+        samples[r] = (now_s() - a) * 1e9 / n;
+    }
+    sigaction(SIGSEGV, &old, NULL);
+    bench_stats_of(samples, reps, &h->signal_round_trip_ns);
+    n = o->quick ? 20000 : 100000;
+    for (unsigned r = 0; r < reps; r++) {
+        double a = now_s();
+        for (unsigned i = 0; i < n; i++)
+            syscall(SYS_getppid);
+        samples[r] = (now_s() - a) * 1e9 / n;
+    }
+    bench_stats_of(samples, reps, &h->syscall_ns);
+
+    const struct backend_ops *const *list = backend_list();
+    for (unsigned b = 0; b < BENCH_MAX_BACKENDS && list[b]; b++) {
+        h->backend_name[b] = list[b]->name;
+        char reason[256] = "";
+        h->backend_available[b] = list[b]->probe(reason, sizeof(reason)) == 0;
+        if (!h->backend_available[b])
+            snprintf(h->backend_note[b], sizeof(h->backend_note[b]), "%s", reason);
+        else if (list[b]->describe_host)
+            list[b]->describe_host(h->backend_note[b], sizeof(h->backend_note[b]));
+    }
+}
+
+/* ---- generated guests ------------------------------------------------------------------- */
+
+struct code {
+    uint8_t b[1024];
+    size_t n;
+};
+
+static void emit(struct code *c, const void *bytes, size_t n)
+{
+    memcpy(c->b + c->n, bytes, n);
+    c->n += n;
+}
+#define EMIT(c, ...)                                                                               \
+    do {                                                                                           \
+        static const uint8_t _b[] = {__VA_ARGS__};                                                 \
+        emit(c, _b, sizeof(_b));                                                                   \
+    } while (0)
+
+static void emit_u32(struct code *c, uint32_t v) { emit(c, &v, 4); }
+static void emit_u64(struct code *c, uint64_t v) { emit(c, &v, 8); }
+
+/* OUT of `id` to PORT_BENCH_MARK, preserving RDX (used by the I/O classes). */
+static void emit_mark(struct code *c, uint32_t id)
+{
+    EMIT(c, 0xb8);
+    emit_u32(c, id);                          /* mov eax, id */
+    EMIT(c, 0x52, 0x66, 0xba, 0x20, 0x05);    /* push rdx; mov dx, 0x520 */
+    EMIT(c, 0xef, 0x5a);                      /* out dx, eax; pop rdx */
+}
+
+/* mov r15, n; loop: body; dec r15; jnz loop */
+static void emit_loop(struct code *c, uint32_t n, const uint8_t *body, size_t len)
+{
+    EMIT(c, 0x49, 0xc7, 0xc7);
+    emit_u32(c, n);
+    size_t top = c->n;
+    emit(c, body, len);
+    EMIT(c, 0x49, 0xff, 0xcf, 0x0f, 0x85); /* dec r15; jnz rel32 */
+    emit_u32(c, (uint32_t)(int32_t)(top - (c->n + 4)));
+}
+
+struct class_spec {
+    const char *name;
+    const char *note;
+    uint8_t setup[48];
+    size_t setup_len;
+    uint8_t body[16];
+    size_t body_len;
+    uint8_t base[16];
+    size_t base_len;
+    int gate_vector; /* >= 0: point this IDT gate at an IRETQ handler */
+    bool timer;      /* program the timer at gate_vector and STI first */
+};
+
+#define B(...) {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__})
+
+static const struct class_spec class_specs[] = {
+    {"cli", "", {0}, 0, B(0xfa), {0}, 0, -1, false},
+    {"sti", "", {0}, 0, B(0xfb), {0}, 0, -1, false},
+    {"pushf_popf", "PUSHFQ+POPFQ pair; sensitive but unprivileged: never traps on trap_emulate",
+     {0}, 0, B(0x9c, 0x9d), {0}, 0, -1, false},
+    {"cpuid", "leaf 0; traps on trap_emulate only with CPUID faulting", {0}, 0,
+     B(0x31, 0xc0, 0x0f, 0xa2), B(0x31, 0xc0), -1, false},
+    {"rdtsc", "traps on trap_emulate only where PR_SET_TSC works", {0}, 0, B(0x0f, 0x31), {0}, 0,
+     -1, false},
+    {"in", "IN AL, DX from the scratch port: an I/O exit to the VMM device", B(0x66, 0xba, 0x30, 0x05),
+     B(0xec), {0}, 0, -1, false},
+    {"out", "OUT DX, AL to the scratch port: an I/O exit to the VMM device", B(0x66, 0xba, 0x30, 0x05),
+     B(0xee), {0}, 0, -1, false},
+    {"mov_cr3", "write of the same CR3 value", B(0x0f, 0x20, 0xdb), B(0x0f, 0x22, 0xdb), {0}, 0,
+     -1, false},
+    {"sgdt_lgdt", "SGDT+LGDT pair (SGDT alone never traps on trap_emulate)", {0}, 0,
+     B(0x0f, 0x01, 0x44, 0x24, 0xf0, 0x0f, 0x01, 0x54, 0x24, 0xf0), {0}, 0, -1, false},
+    {"int_iretq", "INT 0x30 to a handler that only does IRETQ", {0}, 0, B(0xcd, 0x30), {0}, 0,
+     0x30, false},
+    {"hlt_timer", "STI; HLT woken by the 200 us virtual timer: per wake-up, period included", {0},
+     0, B(0xf4), {0}, 0, 0x31, true},
+};
+
+/* Build the guest for one class: setup, timed loop, baseline loop, exit, IRETQ handler. */
+static void build_class_guest(const struct class_spec *s, uint32_t n, struct code *c)
+{
+    c->n = 0;
+    size_t gate_patch = 0;
+    if (s->gate_vector >= 0) {
+        EMIT(c, 0x48, 0xb8); /* movabs rax, gate (patched below) */
+        gate_patch = c->n;
+        emit_u64(c, 0);
+        EMIT(c, 0x48, 0x89, 0x04, 0x25); /* mov [abs32], rax */
+        emit_u32(c, (uint32_t)(GUEST_RAM_BASE + GUEST_IDT_OFFSET + 16 * (uint64_t)s->gate_vector));
+    }
+    if (s->timer) {
+        EMIT(c, 0xb8);
+        emit_u32(c, (uint32_t)s->gate_vector);
+        EMIT(c, 0x66, 0xba, 0x14, 0x05, 0xef); /* out 0x514 (vector) */
+        EMIT(c, 0xb8);
+        emit_u32(c, 200);
+        EMIT(c, 0x66, 0xba, 0x10, 0x05, 0xef); /* out 0x510 (period 200 us) */
+        EMIT(c, 0xfb);                         /* sti */
+    }
+    emit(c, s->setup, s->setup_len);
+    emit_mark(c, 1);
+    emit_loop(c, n, s->body, s->body_len);
+    emit_mark(c, 2);
+    emit_loop(c, n, s->base, s->base_len);
+    emit_mark(c, 3);
+    EMIT(c, 0xfa, 0x31, 0xc0, 0xe6, 0xf4, 0xf4); /* cli; xor eax,eax; out 0xf4, al; hlt */
+    if (s->gate_vector >= 0) {
+        uint64_t handler = GUEST_IMAGE_BASE + c->n;
+        EMIT(c, 0x48, 0xcf); /* iretq */
+        /* 64-bit interrupt gate, selector 0x08 (SDM vol. 3A 6.14.1); handler < 4 GiB */
+        uint64_t gate = (handler & 0xFFFF) | ((uint64_t)GUEST_SEL_CODE64 << 16) | (0x8EULL << 40) |
+                        (((handler >> 16) & 0xFFFF) << 48);
+        memcpy(c->b + gate_patch, &gate, 8);
+    }
+}
+
+/* One run of a generated guest; returns 0 and the mark times, or -1 with a reason. */
+static int run_guest(const struct backend_ops *ops, const struct code *c, double timeout,
+                     uint64_t marks[3], char *why, size_t why_size)
+{
+    struct machine_config config;
+    machine_config_defaults(&config);
+    config.backend = ops;
+    config.raw_code = c->b;
+    config.raw_size = c->n;
+    config.timeout_s = timeout;
+    struct machine_result *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    isolated_run(&config, r);
+    int rc = 0;
+    if (!r->guest_exited || r->status != 0 || r->mark_count < 3) {
+        snprintf(why, why_size, "run failed: %s", r->message[0] ? r->message : "no marks");
+        rc = -1;
+    } else {
+        memcpy(marks, r->mark_ns, 3 * sizeof(uint64_t));
+    }
+    free(r);
+    return rc;
+}
+
+void bench_measure_classes(struct bench_results *res, const struct bench_options *o)
+{
+    const struct backend_ops *const *list = backend_list();
+    unsigned nclasses = sizeof(class_specs) / sizeof(class_specs[0]);
+    res->class_count = nclasses;
+    for (unsigned k = 0; k < nclasses; k++) {
+        const struct class_spec *s = &class_specs[k];
+        struct bench_class_result *cr = &res->classes[k];
+        cr->class_name = s->name;
+        cr->note = s->note;
+        cr->iterations = s->timer ? (o->quick ? 30 : 100) : (o->quick ? 5000 : 20000);
+        struct code code;
+        build_class_guest(s, cr->iterations, &code);
+        for (unsigned b = 0; b < BENCH_MAX_BACKENDS && list[b]; b++) {
+            if (!res->host.backend_available[b]) {
+                snprintf(cr->why_not[b], sizeof(cr->why_not[b]), "backend unavailable: %s",
+                         res->host.backend_note[b]);
+                continue;
+            }
+            fprintf(stderr, "bench: %-10s on %-12s ", s->name, list[b]->name);
+            double samples[32];
+            unsigned got = 0;
+            for (unsigned r = 0; r < o->repetitions; r++) {
+                uint64_t m[3];
+                if (run_guest(list[b], &code, 20.0, m, cr->why_not[b], sizeof(cr->why_not[b])) < 0)
+                    break;
+                double loop = (double)(m[1] - m[0]), base = (double)(m[2] - m[1]);
+                samples[got++] = (loop - base) / cr->iterations;
+                fputc('.', stderr);
+            }
+            if (got == o->repetitions) {
+                cr->measured[b] = true;
+                cr->why_not[b][0] = 0;
+                bench_stats_of(samples, got, &cr->ns[b]);
+                fprintf(stderr, " median %.1f ns\n", cr->ns[b].median);
+            } else {
+                fprintf(stderr, " not measured: %s\n", cr->why_not[b]);
+            }
+        }
+    }
+}
+
+/* ---- peers: the same compute code natively, under qemu-user, valgrind, and as guests ---- */
+
+/* rax = rax * 0x5bd1e995 ^ rcx, rotated; rcx counts down (19 bytes, no memory access). */
+const uint8_t bench_compute_loop[] = {
+    0x48, 0x69, 0xc0, 0x95, 0xe9, 0xd1, 0x5b, /* imul rax, rax, 0x5bd1e995 */
+    0x48, 0x31, 0xc8,                         /* xor rax, rcx */
+    0x48, 0xc1, 0xc0, 0x0d,                   /* rol rax, 13 */
+    0x48, 0xff, 0xc9,                         /* dec rcx */
+    0x75, 0xed,                               /* jnz -19 */
+};
+const size_t bench_compute_loop_size = sizeof(bench_compute_loop);
+
+/* `vmlab __compute-peer N`: run the loop natively N times (for native/qemu-user/valgrind). */
+int bench_compute_peer_main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 64;
+    uint64_t n = strtoull(argv[1], NULL, 10);
+    uint8_t *fn = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    if (fn == MAP_FAILED)
+        return 70;
+    static const uint8_t pre[] = {0x48, 0x89, 0xf9, 0x31, 0xc0}; /* mov rcx, rdi; xor eax, eax */
+    memcpy(fn, pre, sizeof(pre));
+    memcpy(fn + sizeof(pre), bench_compute_loop, bench_compute_loop_size);
+    fn[sizeof(pre) + bench_compute_loop_size] = 0xc3; /* ret */
+    uint64_t (*f)(uint64_t) = (uint64_t (*)(uint64_t))(void *)fn;
+    double t0 = now_s();
+    uint64_t sum = f(n);
+    double t1 = now_s();
+    printf("%llx %.0f\n", (unsigned long long)sum, (t1 - t0) * 1e9);
+    return 0;
+}
+
+/* Run a peer; it prints "checksum elapsed_ns". Returns 0 with the loop's own time. */
+static int run_peer(char *const argv[], double *ns, char *why, size_t why_size)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(126);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    char out[256] = "";
+    size_t got = 0;
+    ssize_t k;
+    while ((k = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0)
+        got += (size_t)k;
+    out[got] = 0;
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    unsigned long long sum;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || sscanf(out, "%llx %lf", &sum, ns) != 2) {
+        snprintf(why, why_size, "%s %s", argv[0],
+                 WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "is not installed"
+                                                                 : "failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Guest code for the compute loop with `n` iterations between marks 1 and 2. */
+static void build_compute_guest(uint64_t n, struct code *c)
+{
+    c->n = 0;
+    emit_mark(c, 1);
+    EMIT(c, 0x48, 0xb9);
+    emit_u64(c, n);       /* movabs rcx, n */
+    EMIT(c, 0x31, 0xc0);  /* xor eax, eax */
+    emit(c, bench_compute_loop, bench_compute_loop_size);
+    emit_mark(c, 2);
+    emit_mark(c, 3);
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
+}
+
+/* One measurement of a peer (kind < 0: a Linux program; else backend index). */
+static int measure_once(const struct bench_options *o, int backend, char *const argv_tmpl[],
+                        uint64_t n, double *ns_total, char *why, size_t why_size)
+{
+    if (backend < 0) {
+        char count[32];
+        snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+        char *argv[8];
+        unsigned i = 0;
+        for (; argv_tmpl[i]; i++)
+            argv[i] = strcmp(argv_tmpl[i], "N") ? argv_tmpl[i] : count;
+        argv[i] = NULL;
+        return run_peer(argv, ns_total, why, why_size);
+    }
+    (void)o;
+    struct code c;
+    build_compute_guest(n, &c);
+    uint64_t m[3];
+    if (run_guest(backend_list()[backend], &c, 300.0, m, why, why_size) < 0)
+        return -1;
+    *ns_total = (double)(m[1] - m[0]);
+    return 0;
+}
+
+static void measure_peer(struct bench_peer_result *pr, const struct bench_options *o, int backend,
+                         char *const argv[], uint64_t max_n)
+{
+    /* Calibrate: a short run, then as many iterations as fit the per-run budget. */
+    double budget_ns = o->quick ? 0.3e9 : 1.5e9;
+    uint64_t n0 = 1000000;
+    double t0;
+    fprintf(stderr, "bench: compute %-22s ", pr->name);
+    if (measure_once(o, backend, argv, n0, &t0, pr->why_not, sizeof(pr->why_not)) < 0) {
+        fprintf(stderr, "%s\n", pr->why_not);
+        return;
+    }
+    double per = t0 / (double)n0;
+    uint64_t n = per > 0 ? (uint64_t)(budget_ns / per) : max_n;
+    if (n > max_n)
+        n = max_n;
+    if (n < n0)
+        n = n0;
+    pr->iterations = n;
+    unsigned reps = o->quick ? 2 : 3;
+    double samples[8];
+    unsigned got = 0;
+    for (unsigned r = 0; r < reps; r++) {
+        double t;
+        if (measure_once(o, backend, argv, n, &t, pr->why_not, sizeof(pr->why_not)) < 0)
+            break;
+        samples[got++] = t / (double)n;
+    }
+    pr->measured = got == reps;
+    if (pr->measured)
+        bench_stats_of(samples, got, &pr->ns_per_iter);
+    fprintf(stderr, "%s\n", pr->measured ? "done" : pr->why_not);
+}
+
+void bench_measure_peers(struct bench_results *res, const struct bench_options *o)
+{
+    uint64_t max_n = o->quick ? 50000000ULL : 300000000ULL;
+    res->compute_iterations = max_n;
+    char exe[512];
+    snprintf(exe, sizeof(exe), "%s", o->self_exe);
+    struct {
+        const char *name;
+        char *argv[8];
+    } peers[] = {
+        {"native", {exe, "__compute-peer", "N", NULL}},
+        {"qemu-user (TCG)", {"qemu-x86_64", exe, "__compute-peer", "N", NULL}},
+        {"valgrind --tool=none", {"valgrind", "--tool=none", "-q", exe, "__compute-peer", "N", NULL}},
+    };
+    unsigned k = 0;
+    for (unsigned p = 0; p < sizeof(peers) / sizeof(peers[0]); p++, k++) {
+        res->peers[k].name = peers[p].name;
+        measure_peer(&res->peers[k], o, -1, peers[p].argv, max_n);
+    }
+    const struct backend_ops *const *list = backend_list();
+    static char names[BENCH_MAX_BACKENDS][48];
+    for (unsigned b = 0; b < BENCH_MAX_BACKENDS && list[b]; b++, k++) {
+        struct bench_peer_result *pr = &res->peers[k];
+        snprintf(names[b], sizeof(names[b]), "guest on %s", list[b]->name);
+        pr->name = names[b];
+        if (!res->host.backend_available[b]) {
+            snprintf(pr->why_not, sizeof(pr->why_not), "backend unavailable: %s",
+                     res->host.backend_note[b]);
+            continue;
+        }
+        measure_peer(pr, o, (int)b, NULL, max_n);
+    }
+    res->peer_count = k;
+}

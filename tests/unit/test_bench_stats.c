@@ -1,0 +1,33 @@
+/* test_bench_stats.c - medians and quartiles of the benchmark harness. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "bench/bench.h"
+
+static void quartiles_interpolate(void **unused)
+{
+    (void)unused;
+    const double s[] = {9, 1, 5, 3, 7}; /* sorted: 1 3 5 7 9 */
+    struct bench_stats st;
+    bench_stats_of(s, 5, &st);
+    assert_int_equal(st.n, 5);
+    assert_true(st.median == 5 && st.min == 1 && st.max == 9);
+    assert_true(st.q1 == 3 && st.q3 == 7);
+    const double e[] = {4, 1, 2, 3}; /* 1 2 3 4: median 2.5, Q1 1.75, Q3 3.25 */
+    bench_stats_of(e, 4, &st);
+    assert_true(st.median == 2.5 && st.q1 == 1.75 && st.q3 == 3.25);
+    bench_stats_of(e, 1, &st);
+    assert_true(st.median == 4 && st.q1 == 4 && st.q3 == 4);
+    bench_stats_of(e, 0, &st);
+    assert_int_equal(st.n, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(quartiles_interpolate)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
