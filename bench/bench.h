@@ -42,6 +42,38 @@ struct bench_class_result {
     struct bench_stats ns[BENCH_MAX_BACKENDS]; /* per instruction, baseline subtracted */
 };
 
+/* dbt translation cost B, from the dbt backend's statistics of the class runs. */
+struct bench_translation {
+    bool measured;
+    char why_not[600];
+    struct bench_stats ns_per_block, ns_per_insn;
+    struct bench_stats decode_ns_per_insn; /* bare ZydisDecoderDecodeFull, same run */
+};
+
+/* Break-even for one class: predicted m* = B / (h - p) and the observed crossover of a sweep
+ * over m (executions of the block that holds the instruction). */
+#define BENCH_SWEEP_MAX 16
+struct bench_breakeven {
+    const char *class_name;
+    bool measured;
+    char why_not[600];
+    double h_ns, p_ns, b_ns, predicted;
+    unsigned sweep_count;
+    unsigned m[BENCH_SWEEP_MAX];
+    double trap_ns[BENCH_SWEEP_MAX], dbt_ns[BENCH_SWEEP_MAX]; /* medians, total per run */
+    double observed; /* smallest m where dbt <= trap; 0 if never within the sweep */
+};
+
+/* Footprint x repetitions: which technique wins. */
+#define BENCH_FOOT_N 4
+#define BENCH_FOOT_R 5
+struct bench_footprint {
+    bool measured;
+    char why_not[600];
+    unsigned blocks[BENCH_FOOT_N], reps[BENCH_FOOT_R];
+    double trap_ns[BENCH_FOOT_N][BENCH_FOOT_R], dbt_ns[BENCH_FOOT_N][BENCH_FOOT_R];
+};
+
 struct bench_peer_result {
     const char *name;
     bool measured;
@@ -68,7 +100,13 @@ struct bench_results {
     struct bench_peer_result peers[8];
     uint64_t compute_iterations;
     unsigned repetitions;
+    struct bench_translation translation;
+    unsigned breakeven_count;
+    struct bench_breakeven breakeven[8];
+    struct bench_footprint footprint;
 };
+
+void bench_measure_breakeven(struct bench_results *r, const struct bench_options *o);
 
 void bench_measure_host(struct bench_host *host, const struct bench_options *o);
 void bench_measure_classes(struct bench_results *r, const struct bench_options *o);

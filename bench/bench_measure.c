@@ -13,6 +13,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <Zydis/Zydis.h>
+
 #include "bench.h"
 #include "tools/vmlab/isolated_run.h"
 #include "vmm/guest_layout.h"
@@ -112,7 +114,7 @@ void bench_measure_host(struct bench_host *h, const struct bench_options *o)
 /* ---- generated guests ------------------------------------------------------------------- */
 
 struct code {
-    uint8_t b[1024];
+    uint8_t b[32768];
     size_t n;
 };
 
@@ -471,4 +473,224 @@ void bench_measure_peers(struct bench_results *res, const struct bench_options *
         measure_peer(pr, o, (int)b, NULL, max_n);
     }
     res->peer_count = k;
+}
+
+/* ---- translation cost, break-even, footprint ------------------------------------------ */
+
+static int backend_index(const char *name)
+{
+    const struct backend_ops *const *list = backend_list();
+    for (int b = 0; b < BENCH_MAX_BACKENDS && list[b]; b++)
+        if (!strcmp(list[b]->name, name))
+            return b;
+    return -1;
+}
+
+/* One run returning the mark-to-mark time and, for dbt, its translation statistics. */
+static int run_timed(const struct backend_ops *ops, const struct code *c, double *ns,
+                     double *translate_ns, double *blocks, double *insns, char *why, size_t ws)
+{
+    struct machine_config config;
+    machine_config_defaults(&config);
+    config.backend = ops;
+    config.raw_code = c->b;
+    config.raw_size = c->n;
+    config.timeout_s = 60;
+    struct machine_result *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    isolated_run(&config, r);
+    int rc = 0;
+    if (!r->guest_exited || r->status != 0 || r->mark_count < 2) {
+        snprintf(why, ws, "run failed: %s", r->message[0] ? r->message : "no marks");
+        rc = -1;
+    } else {
+        *ns = (double)(r->mark_ns[1] - r->mark_ns[0]);
+        for (unsigned i = 0; i < r->backend_stat_count; i++) {
+            if (translate_ns && !strcmp(r->backend_stats[i].name, "translate_ns"))
+                *translate_ns = (double)r->backend_stats[i].value;
+            if (blocks && !strcmp(r->backend_stats[i].name, "blocks_translated"))
+                *blocks = (double)r->backend_stats[i].value;
+            if (insns && !strcmp(r->backend_stats[i].name, "guest_insns_translated"))
+                *insns = (double)r->backend_stats[i].value;
+        }
+    }
+    free(r);
+    return rc;
+}
+
+/* mark 1; m executions of the block {body; dec r15; jnz}; mark 2; exit */
+static void build_sweep_guest(const uint8_t *body, size_t len, uint32_t m, struct code *c)
+{
+    c->n = 0;
+    emit_mark(c, 1);
+    emit_loop(c, m, body, len);
+    emit_mark(c, 2);
+    emit_mark(c, 3);
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
+}
+
+/* N distinct blocks {cli; jmp next}, the whole chain run r times. */
+static void build_footprint_guest(unsigned nblocks, unsigned reps, struct code *c, size_t cap)
+{
+    c->n = 0;
+    emit_mark(c, 1);
+    EMIT(c, 0x49, 0xc7, 0xc7);
+    emit_u32(c, reps); /* mov r15, reps */
+    size_t top = c->n;
+    for (unsigned i = 0; i < nblocks && c->n + 16 < cap; i++) {
+        EMIT(c, 0xfa, 0xe9);        /* cli; jmp +0 (the next block: a block boundary) */
+        emit_u32(c, 0);
+    }
+    EMIT(c, 0x49, 0xff, 0xcf, 0x0f, 0x85); /* dec r15; jnz top */
+    emit_u32(c, (uint32_t)(int32_t)(top - (c->n + 4)));
+    emit_mark(c, 2);
+    emit_mark(c, 3);
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
+}
+
+static double median_of(double *v, unsigned n)
+{
+    struct bench_stats s;
+    bench_stats_of(v, n, &s);
+    return s.median;
+}
+
+void bench_measure_breakeven(struct bench_results *res, const struct bench_options *o)
+{
+    int trap = backend_index("trap_emulate"), dbt = backend_index("dbt");
+    const struct backend_ops *const *list = backend_list();
+    bool have = trap >= 0 && dbt >= 0 && res->host.backend_available[trap] &&
+                res->host.backend_available[dbt];
+    unsigned reps = o->quick ? 3 : 5;
+    struct bench_translation *tr = &res->translation;
+    /* B: translate a guest whose every block is new (the footprint guest, r = 1), and the
+     * floor: a bare ZydisDecoderDecodeFull of the same instructions in this process. */
+    if (!have) {
+        snprintf(tr->why_not, sizeof(tr->why_not), "needs both trap_emulate and dbt");
+    } else {
+        static struct code big;
+        double per_block[32], per_insn[32], dec[32];
+        unsigned got = 0;
+        build_footprint_guest(512, 1, &big, sizeof(big.b));
+        for (unsigned r = 0; r < reps; r++) {
+            double ns, tns = 0, blocks = 0, insns = 0;
+            if (run_timed(list[dbt], &big, &ns, &tns, &blocks, &insns, tr->why_not,
+                          sizeof(tr->why_not)) < 0 || blocks == 0 || insns == 0)
+                break;
+            per_block[got] = tns / blocks;
+            per_insn[got] = tns / insns;
+            ZydisDecoder d;
+            ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+            ZydisDecodedInstruction zi;
+            ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+            double t0 = now_s();
+            unsigned count = 0;
+            for (unsigned rep = 0; rep < 20; rep++)
+                for (size_t off = 0; off < big.n; count++) {
+                    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, big.b + off, big.n - off, &zi, zo)))
+                        break;
+                    off += zi.length;
+                }
+            dec[got] = (now_s() - t0) * 1e9 / count;
+            got++;
+        }
+        if (got == reps) {
+            tr->measured = true;
+            bench_stats_of(per_block, got, &tr->ns_per_block);
+            bench_stats_of(per_insn, got, &tr->ns_per_insn);
+            bench_stats_of(dec, got, &tr->decode_ns_per_insn);
+            fprintf(stderr, "bench: dbt translation B = %.0f ns per block, %.0f ns per guest "
+                            "instruction (bare decode %.0f ns)\n",
+                    tr->ns_per_block.median, tr->ns_per_insn.median, tr->decode_ns_per_insn.median);
+        }
+    }
+    /* Break-even per trapped class */
+    static const char *classes[] = {"cli", "sti", "cpuid", "rdtsc", "mov_cr3"};
+    static const uint32_t sweep[] = {1, 2, 3, 4, 6, 8, 12, 16, 32, 64};
+    unsigned nsweep = o->quick ? 7 : 10;
+    res->breakeven_count = 0;
+    for (unsigned k = 0; k < sizeof(classes) / sizeof(classes[0]); k++) {
+        struct bench_breakeven *be = &res->breakeven[res->breakeven_count++];
+        be->class_name = classes[k];
+        const struct bench_class_result *cr = NULL;
+        for (unsigned i = 0; i < res->class_count; i++)
+            if (!strcmp(res->classes[i].class_name, classes[k]))
+                cr = &res->classes[i];
+        if (!have || !cr || !cr->measured[trap] || !cr->measured[dbt] || !tr->measured) {
+            snprintf(be->why_not, sizeof(be->why_not), "%s",
+                     !have ? "needs both trap_emulate and dbt" : "h, p or B not measured");
+            continue;
+        }
+        const struct class_spec *spec = NULL;
+        for (unsigned i = 0; i < sizeof(class_specs) / sizeof(class_specs[0]); i++)
+            if (!strcmp(class_specs[i].name, classes[k]))
+                spec = &class_specs[i];
+        be->h_ns = cr->ns[trap].median;
+        be->p_ns = cr->ns[dbt].median;
+        /* the loop block is the instruction plus dec/jnz: translation cost of ~3 instructions */
+        be->b_ns = tr->ns_per_insn.median * 3;
+        be->predicted = be->h_ns > be->p_ns ? be->b_ns / (be->h_ns - be->p_ns) : 0;
+        fprintf(stderr, "bench: break-even %-8s ", classes[k]);
+        bool ok = true;
+        for (unsigned i = 0; i < nsweep && ok; i++) {
+            struct code c;
+            struct code setup_and_loop;
+            setup_and_loop.n = 0;
+            emit(&setup_and_loop, spec->setup, spec->setup_len);
+            build_sweep_guest(spec->body, spec->body_len, sweep[i], &c);
+            memmove(c.b + setup_and_loop.n, c.b, c.n);
+            memcpy(c.b, setup_and_loop.b, setup_and_loop.n);
+            c.n += setup_and_loop.n;
+            double t[32], d[32];
+            for (unsigned r = 0; r < reps && ok; r++) {
+                ok = run_timed(list[trap], &c, &t[r], NULL, NULL, NULL, be->why_not,
+                               sizeof(be->why_not)) == 0 &&
+                     run_timed(list[dbt], &c, &d[r], NULL, NULL, NULL, be->why_not,
+                               sizeof(be->why_not)) == 0;
+            }
+            if (!ok)
+                break;
+            be->m[i] = sweep[i];
+            be->trap_ns[i] = median_of(t, reps);
+            be->dbt_ns[i] = median_of(d, reps);
+            be->sweep_count = i + 1;
+            if (!be->observed && be->dbt_ns[i] <= be->trap_ns[i])
+                be->observed = sweep[i];
+            fputc('.', stderr);
+        }
+        be->measured = ok;
+        fprintf(stderr, " predicted m* %.2f, observed %.0f\n", be->predicted, be->observed);
+    }
+    /* Footprint x repetitions */
+    struct bench_footprint *fp = &res->footprint;
+    static const unsigned nb[BENCH_FOOT_N] = {1, 16, 256, 2048};
+    static const unsigned rr[BENCH_FOOT_R] = {1, 2, 4, 16, 64};
+    memcpy(fp->blocks, nb, sizeof(nb));
+    memcpy(fp->reps, rr, sizeof(rr));
+    if (!have) {
+        snprintf(fp->why_not, sizeof(fp->why_not), "needs both trap_emulate and dbt");
+        return;
+    }
+    fprintf(stderr, "bench: footprint x repetitions ");
+    static struct code c;
+    unsigned freps = o->quick ? 1 : 3;
+    for (unsigned i = 0; i < BENCH_FOOT_N; i++)
+        for (unsigned j = 0; j < BENCH_FOOT_R; j++) {
+            build_footprint_guest(nb[i], rr[j], &c, sizeof(c.b));
+            double t[8], d[8];
+            for (unsigned r = 0; r < freps; r++)
+                if (run_timed(list[trap], &c, &t[r], NULL, NULL, NULL, fp->why_not,
+                              sizeof(fp->why_not)) < 0 ||
+                    run_timed(list[dbt], &c, &d[r], NULL, NULL, NULL, fp->why_not,
+                              sizeof(fp->why_not)) < 0) {
+                    fprintf(stderr, "failed: %s\n", fp->why_not);
+                    return;
+                }
+            fp->trap_ns[i][j] = median_of(t, freps);
+            fp->dbt_ns[i][j] = median_of(d, freps);
+            fputc('.', stderr);
+        }
+    fp->measured = true;
+    fputc('\n', stderr);
 }

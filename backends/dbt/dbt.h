@@ -20,6 +20,7 @@ struct dbt_ctx {
     uint64_t next_rip; /* 152: guest RIP to continue at (set by exit stubs) */
     uint64_t exit_kind;/* 160: enum dbt_exit_kind */
     uint64_t vflags;   /* 168: the virtual IF/IOPL (authoritative while translated code runs) */
+    uint64_t last_stub;/* 176: cache offset of the direct exit stub taken, 0 if not chainable */
 };
 #define DBT_CTX_GPR(i) (8 * (i))
 #define DBT_CTX_RFLAGS 128
@@ -28,12 +29,14 @@ struct dbt_ctx {
 #define DBT_CTX_NEXT_RIP 152
 #define DBT_CTX_EXIT_KIND 160
 #define DBT_CTX_VFLAGS 168
+#define DBT_CTX_LAST_STUB 176
 
 enum dbt_exit_kind {
     DBT_EXIT_CONTINUE = 1,  /* run on at next_rip */
     DBT_EXIT_SENSITIVE = 2, /* emulate the instruction at next_rip (a callout) */
     DBT_EXIT_STI = 3,       /* STI just ran: one shadowed instruction follows */
     DBT_EXIT_HANDLED = 4,   /* the signal handler already updated the vcpu state */
+    DBT_EXIT_CONTINUE_NOCHAIN = 5, /* continue, but come back here every time (POPF: IF) */
 };
 
 #define DBT_CACHE_SIZE (16u << 20)
@@ -74,7 +77,7 @@ struct dbt_cache {
 struct dbt_stats {
     uint64_t blocks_translated, guest_insns_translated, guest_bytes_translated;
     uint64_t translate_ns, translate_cycles, cache_hits, callouts, inline_sensitive;
-    uint64_t invalidations, cache_flushes, block_exits;
+    uint64_t invalidations, cache_flushes, block_exits, chained_jumps;
 };
 
 struct dbt_vcpu {
@@ -102,6 +105,11 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
 struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, bool single, int *err);
 /* Guest RIP of the instruction whose translation contains host address `host`, or 0. */
 uint64_t dbt_guest_rip_of(const struct dbt_cache *c, uint64_t host);
+/* Like dbt_guest_rip_of, but only if `host` is exactly where a guest instruction's
+ * translation starts (the guest state in the registers is then precise). */
+uint64_t dbt_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host);
+/* Chain: patch the direct exit stub at `stub` into a jump to the block at `target`. */
+void dbt_chain(struct dbt_cache *c, uint32_t stub, uint32_t target);
 /* Host code of the block translated for guest_rip (trace: guest and host side by side). */
 int dbt_block_host_code(struct vcpu *vcpu, uint64_t guest_rip, const uint8_t **code, size_t *len);
 

@@ -122,12 +122,24 @@ static void put_store_imm(struct emitter *e, unsigned field, uint32_t imm)
     put32(e, imm);
 }
 
-/* Exit stub: continue (or emulate) at guest RIP `rip`. */
+/* Exit stub: continue (or emulate) at guest RIP `rip`. A CONTINUE stub records its own
+ * offset so that the dispatcher can later patch its first bytes into `jmp target-block`
+ * (block chaining: the stub is at least 5 bytes long). */
 static void put_exit(struct emitter *e, uint64_t rip, enum dbt_exit_kind kind)
 {
+    uint32_t self = e->pos;
     put_store_imm(e, DBT_CTX_NEXT_RIP, (uint32_t)rip);
+    put_store_imm(e, DBT_CTX_LAST_STUB, kind == DBT_EXIT_CONTINUE ? self : 0);
     put_store_imm(e, DBT_CTX_EXIT_KIND, kind);
     put_jmp_to(e, e->c->exit_common);
+}
+
+void dbt_chain(struct dbt_cache *c, uint32_t stub, uint32_t target)
+{
+    uint8_t jmp[5] = {0xe9};
+    int32_t rel = (int32_t)((int64_t)target - (int64_t)(stub + 5));
+    memcpy(jmp + 1, &rel, 4);
+    memcpy(c->rw + stub, jmp, 5); /* through the writable view: W^X holds */
 }
 
 /* mov reg <-> [rip+gpr slot]: REX.W (+R), 8B/89, ModRM 00 reg 101 */
@@ -315,7 +327,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
             put_ctx_rel(e, DBT_CTX_VFLAGS, 0);
             PUT(e, 0x58, 0x9d);
             v->stats.inline_sensitive++;
-            put_exit(e, next, DBT_EXIT_CONTINUE); /* IF may have opened a window */
+            put_exit(e, next, DBT_EXIT_CONTINUE_NOCHAIN); /* IF may have opened a window */
             return STEP_END;
         default:
             break;
@@ -330,6 +342,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
         } else {
             if (!put_indirect_target(e, in))
                 goto refuse;
+            put_store_imm(e, DBT_CTX_LAST_STUB, 0);
             put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
             put_jmp_to(e, e->c->exit_common);
         }
@@ -344,6 +357,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
                 goto refuse;
             PUT(e, 0x68);
             put32(e, (uint32_t)next);
+            put_store_imm(e, DBT_CTX_LAST_STUB, 0);
             put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
             put_jmp_to(e, e->c->exit_common);
         }
@@ -356,6 +370,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
             PUT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp + imm] (flags untouched) */
             put32(e, (uint32_t)in->operands[0].imm.value.u);
         }
+        put_store_imm(e, DBT_CTX_LAST_STUB, 0);
         put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
         put_jmp_to(e, e->c->exit_common);
         return STEP_END;
@@ -534,4 +549,27 @@ uint64_t dbt_guest_rip_of(const struct dbt_cache *c, uint64_t host)
         if (c->map[b->map_first + i].host_offset <= off)
             rip = c->map[b->map_first + i].guest_rip;
     return rip;
+}
+
+uint64_t dbt_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host)
+{
+    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
+    if (host < rx || host >= rx + c->used)
+        return 0;
+    uint32_t off = (uint32_t)(host - rx);
+    uint32_t lo = 0, hi = c->block_count;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->blocks[mid].host_offset <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return 0;
+    const struct dbt_block *b = &c->blocks[lo - 1];
+    for (uint32_t i = 0; i < b->map_count; i++)
+        if (c->map[b->map_first + i].host_offset == off)
+            return c->map[b->map_first + i].guest_rip;
+    return 0;
 }

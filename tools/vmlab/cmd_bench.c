@@ -63,6 +63,7 @@ int cmd_bench(int argc, char **argv)
     bench_measure_host(&r->host, &o);
     bench_measure_peers(r, &o);
     bench_measure_classes(r, &o);
+    bench_measure_breakeven(r, &o);
     int rc = bench_write_report(r, &o);
     fprintf(stderr, "bench: report written to %s/index.html and index.md\n", o.out_dir);
     free(r);
