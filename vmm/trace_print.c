@@ -52,6 +52,35 @@ static void disassemble(struct trace_printer *tp, const struct trace_event *ev, 
         buf[--len] = 0;
 }
 
+/* dbt: a translated block, guest instructions and emitted host code side by side. The guest
+ * code is read at its guest address, which is also its host address (GVA == HVA), and the
+ * host code in the cache, both in the process that ran the guest. */
+static void print_block(struct trace_printer *tp, const struct trace_event *ev)
+{
+    const uint8_t *guest = (const uint8_t *)(uintptr_t)ev->rip;
+    const uint8_t *host = (const uint8_t *)(uintptr_t)ev->aux;
+    cs_insn *gi = NULL, *hi = NULL;
+    size_t gn = cs_disasm(tp->cs, guest, ev->new_value, ev->rip, 0, &gi);
+    size_t hn = cs_disasm(tp->cs, host, ev->old_value, ev->aux, 0, &hi);
+    fprintf(tp->out, "%#" PRIx64 "  block translated: %" PRIu64 " guest bytes -> %" PRIu64
+                     " host bytes at %#" PRIx64 "\n",
+            ev->rip, ev->new_value, ev->old_value, ev->aux);
+    fprintf(tp->out, "    %-44s | %s\n", "guest", "host (code cache)");
+    for (size_t i = 0; i < gn || i < hn; i++) {
+        char left[256] = "", right[256] = "";
+        if (i < gn)
+            snprintf(left, sizeof(left), "%#" PRIx64 " %s %s", gi[i].address, gi[i].mnemonic,
+                     gi[i].op_str);
+        if (i < hn)
+            snprintf(right, sizeof(right), "%s %s", hi[i].mnemonic, hi[i].op_str);
+        fprintf(tp->out, "    %-44s | %s\n", left, right);
+    }
+    if (gi)
+        cs_free(gi, gn);
+    if (hi)
+        cs_free(hi, hn);
+}
+
 static void print_event(struct trace_printer *tp, const struct trace_event *ev)
 {
     char text[200], bytes[48] = "";
@@ -87,8 +116,7 @@ static void print_event(struct trace_printer *tp, const struct trace_event *ev)
         fprintf(tp->out, "%#" PRIx64 "  interrupt vector %u injected\n", ev->rip, ev->vector);
         break;
     case TRACE_BLOCK:
-        fprintf(tp->out, "%#" PRIx64 "  block translated: %u guest bytes -> host %#" PRIx64 "\n",
-                ev->rip, ev->length, ev->aux);
+        print_block(tp, ev);
         break;
     case TRACE_EXIT:
     default:

@@ -519,6 +519,8 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
             ev->rip = rip;
             ev->length = (uint8_t)(b->guest_size > 255 ? 255 : b->guest_size);
             ev->aux = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
+            ev->old_value = b->host_size;  /* bytes of host code */
+            ev->new_value = b->guest_size; /* bytes of guest code */
         }
     }
     return b;
