@@ -473,7 +473,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
           "includes translating every block of that guest). Prediction and observation differ "
           "because the formula counts only the one block's translation and the per-execution "
           "difference h - p, while a real run also translates the surrounding blocks (setup, "
-          "marks, exit), pays dbt's dispatcher on every block exit (no chaining yet), and the "
+          "marks, exit), pays dbt's dispatcher whenever a block exit is not chained (callouts, "
+          "indirect branches, STI and POPF exits), and the "
           "sweep is discrete: the observed value is the first m of the sweep at which dbt is "
           "faster.%s",
           html ? "</table>\n" : "\n", pp, ppe);
