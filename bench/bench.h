@@ -62,6 +62,7 @@ struct bench_breakeven {
     unsigned m[BENCH_SWEEP_MAX];
     double trap_ns[BENCH_SWEEP_MAX], dbt_ns[BENCH_SWEEP_MAX]; /* medians, total per run */
     double observed; /* smallest m where dbt <= trap; 0 if never within the sweep */
+    double observed_min, observed_max; /* the same, per repetition: its spread */
 };
 
 /* Footprint x repetitions: which technique wins. */

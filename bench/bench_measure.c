@@ -633,6 +633,7 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
         be->predicted = be->h_ns > be->p_ns ? be->b_ns / (be->h_ns - be->p_ns) : 0;
         fprintf(stderr, "bench: break-even %-8s ", classes[k]);
         bool ok = true;
+        double rep_cross[32] = {0}; /* each repetition's own crossover */
         for (unsigned i = 0; i < nsweep && ok; i++) {
             struct code c;
             struct code setup_and_loop;
@@ -651,6 +652,9 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             }
             if (!ok)
                 break;
+            for (unsigned r = 0; r < reps; r++)
+                if (!rep_cross[r] && d[r] <= t[r])
+                    rep_cross[r] = sweep[i];
             be->m[i] = sweep[i];
             be->trap_ns[i] = median_of(t, reps);
             be->dbt_ns[i] = median_of(d, reps);
@@ -660,7 +664,16 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             fputc('.', stderr);
         }
         be->measured = ok;
-        fprintf(stderr, " predicted m* %.2f, observed %.0f\n", be->predicted, be->observed);
+        be->observed_min = be->observed_max = 0;
+        for (unsigned r = 0; r < reps && ok; r++) {
+            double x = rep_cross[r] ? rep_cross[r] : 1e9; /* no crossover within the sweep */
+            if (!r || x < be->observed_min)
+                be->observed_min = x;
+            if (!r || x > be->observed_max)
+                be->observed_max = x;
+        }
+        fprintf(stderr, " predicted m* %.2f, observed %.0f (per repetition %.0f-%.0f)\n",
+                be->predicted, be->observed, be->observed_min, be->observed_max);
     }
     /* Footprint x repetitions */
     struct bench_footprint *fp = &res->footprint;

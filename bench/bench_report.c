@@ -448,25 +448,32 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
         P("%s![break-even](breakeven.png)%s", html ? "<p><img src='breakeven.png' alt='" : "",
           html ? "break-even'></p>\n" : "\n\n");
         P(html ? "<table><tr><th>class</th><th>h (ns)</th><th>p (ns)</th><th>B for the block "
-                 "(ns)</th><th>predicted m*</th><th>observed crossover m</th></tr>\n"
+                 "(ns)</th><th>predicted m*</th><th>observed crossover m (medians)</th>"
+                 "<th>per-repetition crossover (min-max)</th></tr>\n"
                : "| class | h (ns) | p (ns) | B for the block (ns) | predicted m* | observed "
-                 "crossover m |\n|---|---|---|---|---|---|\n");
+                 "crossover m (medians) | per-repetition crossover (min-max) |\n"
+                 "|---|---|---|---|---|---|---|\n");
         for (unsigned k = 0; k < r->breakeven_count; k++) {
             const struct bench_breakeven *b = &r->breakeven[k];
+            char spread[64];
+            if (b->observed_max >= 1e9)
+                snprintf(spread, sizeof(spread), "%.0f-none", b->observed_min);
+            else
+                snprintf(spread, sizeof(spread), "%.0f-%.0f", b->observed_min, b->observed_max);
             if (!b->measured)
-                P(html ? "<tr><td>%s</td><td colspan=5>not measured: %s</td></tr>\n"
-                       : "| %s | not measured: %s | | | | |\n", b->class_name, b->why_not);
+                P(html ? "<tr><td>%s</td><td colspan=6>not measured: %s</td></tr>\n"
+                       : "| %s | not measured: %s | | | | | |\n", b->class_name, b->why_not);
             else if (b->observed)
                 P(html ? "<tr><td>%s</td><td>%.0f</td><td>%.1f</td><td>%.0f</td><td>%.2f</td>"
-                         "<td>%.0f</td></tr>\n"
-                       : "| %s | %.0f | %.1f | %.0f | %.2f | %.0f |\n",
-                  b->class_name, b->h_ns, b->p_ns, b->b_ns, b->predicted, b->observed);
+                         "<td>%.0f</td><td>%s</td></tr>\n"
+                       : "| %s | %.0f | %.1f | %.0f | %.2f | %.0f | %s |\n",
+                  b->class_name, b->h_ns, b->p_ns, b->b_ns, b->predicted, b->observed, spread);
             else
                 P(html ? "<tr><td>%s</td><td>%.0f</td><td>%.1f</td><td>%.0f</td><td>%.2f</td>"
-                         "<td>none up to m = %u</td></tr>\n"
-                       : "| %s | %.0f | %.1f | %.0f | %.2f | none up to m = %u |\n",
+                         "<td>none up to m = %u</td><td>%s</td></tr>\n"
+                       : "| %s | %.0f | %.1f | %.0f | %.2f | none up to m = %u | %s |\n",
                   b->class_name, b->h_ns, b->p_ns, b->b_ns, b->predicted,
-                  b->sweep_count ? b->m[b->sweep_count - 1] : 0);
+                  b->sweep_count ? b->m[b->sweep_count - 1] : 0, spread);
         }
         P("%s%sThe sweep runs, for each m, a fresh guest in which the block holding the "
           "instruction executes m times, on both backends, and compares total times (dbt "
