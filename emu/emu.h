@@ -106,6 +106,11 @@ unsigned emu_cpuid_leaves(uint32_t (*leaves)[2], unsigned max);
 uint64_t emu_time_ns(void);
 uint64_t emu_virtual_tsc(const struct vcpu_state *state);
 
+/* Read / write a register named by Zydis with x86-64 width rules (32-bit writes zero-extend,
+ * 8/16-bit writes merge; AH..BH are the high bytes). Segment registers read as selectors. */
+uint64_t emu_reg_read(const struct vcpu_state *state, ZydisRegister reg);
+void emu_reg_write(struct vcpu_state *state, ZydisRegister reg, uint64_t value);
+
 /* The architectural state at reset of the guest model: long mode, CPL 0, paging with the
  * platform page tables, IF = 0, RSP = GUEST_STACK_TOP, RIP = entry. */
 void emu_reset_state(struct vcpu_state *state, uint64_t entry);

@@ -36,8 +36,6 @@ static inline bool emu_canonical(uint64_t a)
     return (uint64_t)(((int64_t)(a << 16)) >> 16) == a;
 }
 
-uint64_t emu_reg_read(const struct vcpu_state *s, ZydisRegister reg);
-void emu_reg_write(struct vcpu_state *s, ZydisRegister reg, uint64_t value);
 /* Linear address of a memory operand (segment base of FS/GS included). */
 bool emu_mem_address(const struct vcpu_state *s, const struct x86_decoded_insn *insn,
                      const ZydisDecodedOperand *op, uint64_t *addr);

@@ -4,49 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-/* Register value/assignment by Zydis register id, with x86-64 width rules (SDM vol. 1 3.4.1.1:
- * 32-bit destinations zero-extend to 64 bits, 8/16-bit destinations merge). */
-static int gpr_index(ZydisRegister reg, unsigned *shift)
-{
-    *shift = 0;
-    switch (reg) {
-    case ZYDIS_REGISTER_AH: *shift = 8; return X86_RAX;
-    case ZYDIS_REGISTER_CH: *shift = 8; return X86_RCX;
-    case ZYDIS_REGISTER_DH: *shift = 8; return X86_RDX;
-    case ZYDIS_REGISTER_BH: *shift = 8; return X86_RBX;
-    default: break;
-    }
-    ZydisRegister wide = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
-    if (wide < ZYDIS_REGISTER_RAX || wide > ZYDIS_REGISTER_R15)
-        return -1;
-    return (int)(wide - ZYDIS_REGISTER_RAX);
-}
-
-static uint64_t gpr_read(const struct vcpu_state *s, ZydisRegister reg, unsigned bits)
-{
-    unsigned shift;
-    int idx = gpr_index(reg, &shift);
-    if (idx < 0)
-        return 0;
-    uint64_t v = s->gpr[idx] >> shift;
-    return bits >= 64 ? v : v & ((1ULL << bits) - 1);
-}
-
-static void gpr_write(struct vcpu_state *s, ZydisRegister reg, unsigned bits, uint64_t v)
-{
-    unsigned shift;
-    int idx = gpr_index(reg, &shift);
-    if (idx < 0)
-        return;
-    if (bits == 64) {
-        s->gpr[idx] = v;
-    } else if (bits == 32) {
-        s->gpr[idx] = (uint32_t)v;
-    } else {
-        uint64_t mask = ((1ULL << bits) - 1) << shift;
-        s->gpr[idx] = (s->gpr[idx] & ~mask) | ((v << shift) & mask);
-    }
-}
+#include "../emu/emu.h"
 
 static const ZydisDecodedOperand *find_operand(const struct x86_decoded_insn *insn, ZydisOperandType type,
                                                unsigned *index)
@@ -78,7 +36,7 @@ int mmio_decode(const struct x86_decoded_insn *insn, const struct vcpu_state *st
             const ZydisDecodedOperand *src = &insn->operands[1];
             uint64_t v;
             if (src->type == ZYDIS_OPERAND_TYPE_REGISTER)
-                v = gpr_read(state, src->reg.value, src->size);
+                v = emu_reg_read(state, src->reg.value);
             else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
                 v = src->imm.value.u; /* already sign-extended to the operand size */
             else
@@ -112,7 +70,7 @@ void mmio_complete(const struct x86_decoded_insn *insn, const struct mmio_access
             (v >> (bits - 1)) & 1)
             v |= ~0ULL << bits;
         const ZydisDecodedOperand *dst = &insn->operands[0];
-        gpr_write(state, dst->reg.value, dst->size, v);
+        emu_reg_write(state, dst->reg.value, v);
     }
     state->rip += insn->length;
 }

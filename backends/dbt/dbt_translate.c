@@ -526,28 +526,33 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     return b;
 }
 
-uint64_t dbt_guest_rip_of(const struct dbt_cache *c, uint64_t host)
+/* The block whose translation contains host address `host` (blocks are allocated in
+ * increasing host order: binary search), with the offset into the cache. */
+static const struct dbt_block *block_at(const struct dbt_cache *c, uint64_t host, uint32_t *off)
 {
     uint64_t rx = (uint64_t)(uintptr_t)c->rx;
     if (host < rx || host >= rx + c->used)
-        return 0;
-    uint32_t off = (uint32_t)(host - rx);
-    /* blocks are allocated in increasing host order: binary search */
+        return NULL;
+    *off = (uint32_t)(host - rx);
     uint32_t lo = 0, hi = c->block_count;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
-        if (c->blocks[mid].host_offset <= off)
+        if (c->blocks[mid].host_offset <= *off)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == 0)
-        return 0;
-    const struct dbt_block *b = &c->blocks[lo - 1];
-    if (off >= b->host_offset + b->host_size)
-        return 0;
+    if (lo == 0 || *off >= c->blocks[lo - 1].host_offset + c->blocks[lo - 1].host_size)
+        return NULL;
+    return &c->blocks[lo - 1];
+}
+
+uint64_t dbt_guest_rip_of(const struct dbt_cache *c, uint64_t host)
+{
+    uint32_t off;
+    const struct dbt_block *b = block_at(c, host, &off);
     uint64_t rip = 0;
-    for (uint32_t i = 0; i < b->map_count; i++)
+    for (uint32_t i = 0; b && i < b->map_count; i++)
         if (c->map[b->map_first + i].host_offset <= off)
             rip = c->map[b->map_first + i].guest_rip;
     return rip;
@@ -555,22 +560,9 @@ uint64_t dbt_guest_rip_of(const struct dbt_cache *c, uint64_t host)
 
 uint64_t dbt_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host)
 {
-    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
-    if (host < rx || host >= rx + c->used)
-        return 0;
-    uint32_t off = (uint32_t)(host - rx);
-    uint32_t lo = 0, hi = c->block_count;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (c->blocks[mid].host_offset <= off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return 0;
-    const struct dbt_block *b = &c->blocks[lo - 1];
-    for (uint32_t i = 0; i < b->map_count; i++)
+    uint32_t off;
+    const struct dbt_block *b = block_at(c, host, &off);
+    for (uint32_t i = 0; b && i < b->map_count; i++)
         if (c->map[b->map_first + i].host_offset == off)
             return c->map[b->map_first + i].guest_rip;
     return 0;
