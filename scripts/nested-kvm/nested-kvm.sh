@@ -18,7 +18,9 @@ command -v qemu-system-x86_64 >/dev/null || { echo "nested-kvm: SKIPPED: qemu-sy
 [ -x "$build/tools/vmlab/vmlab" ] || { echo "nested-kvm: $build/tools/vmlab/vmlab missing: build first"; exit 1; }
 mkdir -p "$work/debs" "$work/kroot"
 if [ ! -d "$work/kroot/boot" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  find_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+  pkg=$(find_pkg)
+  if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1; pkg=$(find_pkg); fi
   [ -n "$pkg" ] || { echo "nested-kvm: SKIPPED: no linux-image package known to apt (run apt-get update)"; exit 77; }
   (cd "$work/debs" && apt-get download "$pkg" >/dev/null 2>&1) || { echo "nested-kvm: SKIPPED: cannot download $pkg"; exit 77; }
   dpkg-deb -x "$work"/debs/"$pkg"_*.deb "$work/kroot" || exit 1
