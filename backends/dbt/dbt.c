@@ -23,8 +23,8 @@
  * Direct branches are chained: once the target block exists, the exit stub is patched into a
  * jump to it, so hot loops never leave the cache; the kick signal (budget, timer) and
  * self-modifying-code faults leave chained code at an exact guest instruction boundary.
- * Not done yet (see the issue notes): an inline indirect-branch lookup - indirect jumps,
- * calls and returns go through the dispatcher's hash table.
+ * Indirect jumps, calls and returns probe a direct-mapped lookup table inline and stay in
+ * the cache on a hit; a miss exits to the dispatcher, which fills the entry.
  */
 #define _GNU_SOURCE
 #include "dbt.h"
@@ -453,6 +453,7 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     }
     void (*enter)(void) = (void (*)(void))(void *)(v->cache.rx + v->cache.entry_stub);
     uint32_t chain_from = 0;
+    bool fill_ibl = false;
     for (;;) {
         if (vc->kick_pending) {
             set_exit(v, VM_EXIT_INTR);
@@ -466,13 +467,16 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
             dbt_cache_flush(&v->cache, vc->vm->config.mem);
             v->stats.cache_flushes++;
             chain_from = 0; /* that stub is gone */
+            fill_ibl = false;
         }
         bool single = v->state.interrupt_shadow;
         int err = 0;
         uint64_t flushes_before = v->stats.cache_flushes;
         struct dbt_block *b = dbt_block_get(v, v->state.rip, single, &err);
-        if (v->stats.cache_flushes != flushes_before)
+        if (v->stats.cache_flushes != flushes_before) {
             chain_from = 0; /* translating flushed the cache: the stub no longer exists */
+            fill_ibl = false;
+        }
         if (!b) {
             if (err == -EFAULT) { /* the guest jumped outside RAM: #PF on the fetch */
                 v->state.cr2 = v->state.rip;
@@ -486,6 +490,13 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
                      (unsigned long long)v->state.rip, strerror(-err));
             return 0;
         }
+        if (fill_ibl && !single) { /* an indirect branch missed the inline lookup */
+            struct dbt_ibl_entry *ent = &v->cache.ibl[v->state.rip & (DBT_IBL_SIZE - 1)];
+            ent->guest_rip = v->state.rip;
+            ent->host = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
+            v->stats.indirect_misses++;
+        }
+        fill_ibl = false;
         if (chain_from && !single && !v->cache.flush_pending) {
             dbt_chain(&v->cache, chain_from, b->host_offset);
             v->stats.chained_jumps++;
@@ -505,8 +516,10 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         bool was_shadowed = v->state.interrupt_shadow;
         uint32_t flush_epoch_stub = (uint32_t)v->cache.ctx->last_stub;
         state_from_ctx(v);
-        if (kind == DBT_EXIT_CONTINUE && !was_shadowed)
+        if (kind == DBT_EXIT_CONTINUE && !was_shadowed) {
             chain_from = flush_epoch_stub;
+            fill_ibl = flush_epoch_stub == 0; /* 0: an indirect branch's lookup missed */
+        }
         v->state.interrupt_shadow = false;
         if (kind == DBT_EXIT_STI) {
             v->common.stats.emulated[EMU_CLASS_STI]++;
@@ -527,7 +540,8 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 static int dbt_vcpu_stats(struct vcpu *vc,
                           void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
-    struct dbt_stats *s = &((struct dbt_vcpu *)vc)->stats;
+    struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    struct dbt_stats *s = &v->stats;
     emit(ctx, "blocks_translated", s->blocks_translated, "blocks");
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
@@ -536,6 +550,8 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "cache_hits", s->cache_hits, "lookups");
     emit(ctx, "block_exits", s->block_exits, "exits");
     emit(ctx, "chained_jumps", s->chained_jumps, "stubs patched");
+    emit(ctx, "indirect_lookups", s->indirect_misses + v->cache.ctx->ibl_hits, "lookups");
+    emit(ctx, "indirect_hits", v->cache.ctx->ibl_hits, "hits");
     emit(ctx, "callouts", s->callouts, "instructions");
     emit(ctx, "inline_sensitive", s->inline_sensitive, "translations");
     emit(ctx, "invalidations", s->invalidations, "pages");

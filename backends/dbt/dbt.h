@@ -21,6 +21,11 @@ struct dbt_ctx {
     uint64_t exit_kind;/* 160: enum dbt_exit_kind */
     uint64_t vflags;   /* 168: the virtual IF/IOPL (authoritative while translated code runs) */
     uint64_t last_stub;/* 176: cache offset of the direct exit stub taken, 0 if not chainable */
+    uint64_t save_rax; /* 184: scratch for the inline indirect-branch lookup */
+    uint64_t save_rcx; /* 192 */
+    uint64_t ibl_target; /* 200: host address found by the lookup */
+    uint64_t ibl_hits;   /* 208: lookups that stayed in translated code */
+    uint64_t ibl_base;   /* 216: address of the lookup table (after this page) */
 };
 #define DBT_CTX_GPR(i) (8 * (i))
 #define DBT_CTX_RFLAGS 128
@@ -30,6 +35,19 @@ struct dbt_ctx {
 #define DBT_CTX_EXIT_KIND 160
 #define DBT_CTX_VFLAGS 168
 #define DBT_CTX_LAST_STUB 176
+#define DBT_CTX_SAVE_RAX 184
+#define DBT_CTX_SAVE_RCX 192
+#define DBT_CTX_IBL_TARGET 200
+#define DBT_CTX_IBL_HITS 208
+#define DBT_CTX_IBL_BASE 216
+
+/* Indirect-branch lookup table: direct-mapped by guest RIP, probed inline by translated code
+ * (DynamoRIO's "IBL"); a miss exits to the dispatcher, which fills the entry. */
+#define DBT_IBL_SIZE 1024
+struct dbt_ibl_entry {
+    uint64_t guest_rip; /* ~0 = empty */
+    uint64_t host;
+};
 
 enum dbt_exit_kind {
     DBT_EXIT_CONTINUE = 1,  /* run on at next_rip */
@@ -71,13 +89,14 @@ struct dbt_cache {
     struct dbt_map_entry *map;
     uint32_t map_count, map_capacity;
     uint8_t *protected_pages; /* one byte per guest RAM page: holds translated code */
+    struct dbt_ibl_entry *ibl; /* DBT_IBL_SIZE entries right after the context page */
     bool flush_pending;
 };
 
 struct dbt_stats {
     uint64_t blocks_translated, guest_insns_translated, guest_bytes_translated;
     uint64_t translate_ns, translate_cycles, cache_hits, callouts, inline_sensitive;
-    uint64_t invalidations, cache_flushes, block_exits, chained_jumps;
+    uint64_t invalidations, cache_flushes, block_exits, chained_jumps, indirect_misses;
 };
 
 struct dbt_vcpu {

@@ -28,6 +28,7 @@
 #include "vmm/guest_layout.h"
 
 #define CTX_PAGE 4096
+#define CTX_REGION (CTX_PAGE + DBT_IBL_SIZE * sizeof(struct dbt_ibl_entry))
 #define IF_IOPL_MASK 0x3200ULL /* RFLAGS.IF | RFLAGS.IOPL */
 
 int dbt_cache_init(struct dbt_cache *c)
@@ -38,13 +39,13 @@ int dbt_cache_init(struct dbt_cache *c)
         return -errno;
     if (ftruncate(c->memfd, DBT_CACHE_SIZE) < 0)
         goto fail;
-    c->region_size = CTX_PAGE + DBT_CACHE_SIZE;
+    c->region_size = CTX_REGION + DBT_CACHE_SIZE;
     c->region = mmap(NULL, c->region_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (c->region == MAP_FAILED)
         goto fail;
-    c->ctx = mmap(c->region, CTX_PAGE, PROT_READ | PROT_WRITE,
+    c->ctx = mmap(c->region, CTX_REGION, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    c->rx = mmap((uint8_t *)c->region + CTX_PAGE, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
+    c->rx = mmap((uint8_t *)c->region + CTX_REGION, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
                  MAP_SHARED | MAP_FIXED, c->memfd, 0);
     c->rw = mmap(NULL, DBT_CACHE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
     c->blocks = calloc(DBT_MAX_BLOCKS, sizeof(*c->blocks));
@@ -54,6 +55,8 @@ int dbt_cache_init(struct dbt_cache *c)
     if (c->ctx == MAP_FAILED || c->rx == MAP_FAILED || c->rw == MAP_FAILED || !c->blocks ||
         !c->map || !c->protected_pages)
         goto fail;
+    c->ibl = (struct dbt_ibl_entry *)((uint8_t *)c->ctx + CTX_PAGE);
+    c->ctx->ibl_base = (uint64_t)(uintptr_t)c->ibl;
     return 0;
 fail:
     dbt_cache_destroy(c);
@@ -190,6 +193,7 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
         }
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
         c->hash[i] = -1;
+    memset(c->ibl, 0xFF, DBT_IBL_SIZE * sizeof(*c->ibl)); /* every entry empty */
     c->block_count = 0;
     c->map_count = 0;
     build_fixed_stubs(c);
@@ -260,6 +264,38 @@ static uint64_t branch_target(const struct x86_decoded_insn *in)
     ZyanU64 t = 0;
     ZydisCalcAbsoluteAddress(&in->info, &in->operands[0], in->rip, &t);
     return t;
+}
+
+/* With the guest target in ctx.next_rip: probe the lookup table inline and jump straight to
+ * the translation on a hit; on a miss exit to the dispatcher (which fills the entry). RAX, RCX
+ * and the flags are preserved (PUSHFQ/POPFQ on the guest stack, below its RSP, as an
+ * interrupt frame would be). */
+static void put_indirect_lookup(struct emitter *e)
+{
+    PUT(e, 0x48, 0x89, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0); /* mov [save_rax], rax */
+    PUT(e, 0x48, 0x89, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0); /* mov [save_rcx], rcx */
+    PUT(e, 0x9c);                                                   /* pushfq */
+    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);  /* mov rax, [next_rip] */
+    PUT(e, 0x89, 0xc1);                                             /* mov ecx, eax */
+    PUT(e, 0x81, 0xe1); put32(e, DBT_IBL_SIZE - 1);                 /* and ecx, SIZE-1 */
+    PUT(e, 0xc1, 0xe1, 0x04);                                       /* shl ecx, 4 */
+    PUT(e, 0x48, 0x03, 0x0d); put_ctx_rel(e, DBT_CTX_IBL_BASE, 0);  /* add rcx, [ibl_base] */
+    PUT(e, 0x48, 0x3b, 0x01);                                       /* cmp rax, [rcx] */
+    PUT(e, 0x75, 39);                                               /* jne miss */
+    PUT(e, 0x48, 0x8b, 0x41, 0x08);                                 /* mov rax, [rcx+8] */
+    PUT(e, 0x48, 0x89, 0x05); put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0);/* mov [ibl_target], rax */
+    PUT(e, 0x48, 0xff, 0x05); put_ctx_rel(e, DBT_CTX_IBL_HITS, 0);  /* inc qword [ibl_hits] */
+    PUT(e, 0x9d);                                                   /* popfq */
+    PUT(e, 0x48, 0x8b, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
+    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
+    PUT(e, 0xff, 0x25); put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0);      /* jmp [ibl_target] */
+    /* miss: */
+    PUT(e, 0x9d);
+    PUT(e, 0x48, 0x8b, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
+    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
+    put_store_imm(e, DBT_CTX_LAST_STUB, 0);
+    put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
+    put_jmp_to(e, e->c->exit_common);
 }
 
 /* Push the target of an indirect branch and pop it into ctx.next_rip. */
@@ -342,9 +378,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
         } else {
             if (!put_indirect_target(e, in))
                 goto refuse;
-            put_store_imm(e, DBT_CTX_LAST_STUB, 0);
-            put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
-            put_jmp_to(e, e->c->exit_common);
+            put_indirect_lookup(e);
         }
         return STEP_END;
     case ZYDIS_MNEMONIC_CALL:
@@ -357,9 +391,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
                 goto refuse;
             PUT(e, 0x68);
             put32(e, (uint32_t)next);
-            put_store_imm(e, DBT_CTX_LAST_STUB, 0);
-            put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
-            put_jmp_to(e, e->c->exit_common);
+            put_indirect_lookup(e);
         }
         return STEP_END;
     case ZYDIS_MNEMONIC_RET:
@@ -370,9 +402,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
             PUT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp + imm] (flags untouched) */
             put32(e, (uint32_t)in->operands[0].imm.value.u);
         }
-        put_store_imm(e, DBT_CTX_LAST_STUB, 0);
-        put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
-        put_jmp_to(e, e->c->exit_common);
+        put_indirect_lookup(e);
         return STEP_END;
     case ZYDIS_MNEMONIC_LOOP:
     case ZYDIS_MNEMONIC_LOOPE:
