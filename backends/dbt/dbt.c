@@ -521,11 +521,6 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
             fill_ibl = flush_epoch_stub == 0; /* 0: an indirect branch's lookup missed */
         }
         v->state.interrupt_shadow = false;
-        if (kind == DBT_EXIT_STI) {
-            v->common.stats.emulated[EMU_CLASS_STI]++;
-            v->state.interrupt_shadow = true; /* SDM vol. 3A 6.8.3 */
-            continue;
-        }
         (void)was_shadowed;
         if (kind == DBT_EXIT_SENSITIVE && callout(v))
             return 0;

@@ -52,9 +52,7 @@ struct dbt_ibl_entry {
 enum dbt_exit_kind {
     DBT_EXIT_CONTINUE = 1,  /* run on at next_rip */
     DBT_EXIT_SENSITIVE = 2, /* emulate the instruction at next_rip (a callout) */
-    DBT_EXIT_STI = 3,       /* STI just ran: one shadowed instruction follows */
     DBT_EXIT_HANDLED = 4,   /* the signal handler already updated the vcpu state */
-    DBT_EXIT_CONTINUE_NOCHAIN = 5, /* continue, but come back here every time (POPF: IF) */
 };
 
 #define DBT_CACHE_SIZE (16u << 20)

@@ -336,13 +336,17 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
             v->common.stats.emulated[cls]++;
             v->stats.inline_sensitive++;
             return STEP_CONTINUE;
-        case EMU_CLASS_STI: /* or qword [vflags], IF; the next instruction is shadowed */
+        case EMU_CLASS_STI:
+            /* or qword [vflags], IF. Interrupts are only ever delivered when the dispatcher
+             * runs (a block exit or a kick at an instruction boundary), never in the middle
+             * of a block, so the STI shadow (SDM vol. 3A 6.8.3) holds by construction and a
+             * pending interrupt is taken at the next boundary while IF is still set. */
             PUT(e, 0x48, 0x81, 0x0d);
             put_ctx_rel(e, DBT_CTX_VFLAGS, 4);
             put32(e, 0x200);
+            v->common.stats.emulated[cls]++;
             v->stats.inline_sensitive++;
-            put_exit(e, next, DBT_EXIT_STI);
-            return STEP_END;
+            return STEP_CONTINUE;
         case EMU_CLASS_PUSHF:
             if (!width64)
                 break;
@@ -352,6 +356,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
                 0xff, 0x48, 0x0b, 0x05);
             put_ctx_rel(e, DBT_CTX_VFLAGS, 0);
             PUT(e, 0x48, 0x89, 0x44, 0x24, 0x10, 0x58, 0x9d);
+            v->common.stats.emulated[cls]++;
             v->stats.inline_sensitive++;
             return STEP_CONTINUE;
         case EMU_CLASS_POPF:
@@ -362,9 +367,9 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e,
                 0x89, 0x05);
             put_ctx_rel(e, DBT_CTX_VFLAGS, 0);
             PUT(e, 0x58, 0x9d);
+            v->common.stats.emulated[cls]++;
             v->stats.inline_sensitive++;
-            put_exit(e, next, DBT_EXIT_CONTINUE_NOCHAIN); /* IF may have opened a window */
-            return STEP_END;
+            return STEP_CONTINUE; /* a window it opens is seen at the next boundary */
         default:
             break;
         }
