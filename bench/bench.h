@@ -35,7 +35,7 @@ struct bench_options {
 
 struct bench_class_result {
     const char *class_name;
-    const char *note;   /* e.g. "not trapped: sensitive but unprivileged" */
+    const char *note; /* e.g. "not trapped: sensitive but unprivileged" */
     unsigned iterations;
     bool measured[BENCH_MAX_BACKENDS];
     char why_not[BENCH_MAX_BACKENDS][600];
@@ -79,13 +79,13 @@ struct bench_peer_result {
     const char *name;
     bool measured;
     char why_not[600];
-    uint64_t iterations;             /* loop iterations per run (calibrated) */
-    struct bench_stats ns_per_iter;  /* wall time of the loop itself per iteration */
+    uint64_t iterations;            /* loop iterations per run (calibrated) */
+    struct bench_stats ns_per_iter; /* wall time of the loop itself per iteration */
 };
 
 struct bench_host {
     char cpu[128], kernel[320], date[64];
-    double tsc_ghz; /* measured against CLOCK_MONOTONIC */
+    double tsc_ghz;                          /* measured against CLOCK_MONOTONIC */
     struct bench_stats signal_round_trip_ns; /* kernel floor: #GP -> SIGSEGV -> sigreturn */
     struct bench_stats syscall_ns;           /* getppid */
     char backend_note[BENCH_MAX_BACKENDS][512];

@@ -129,16 +129,22 @@ static void emit(struct code *c, const void *bytes, size_t n)
         emit(c, _b, sizeof(_b));                                                                   \
     } while (0)
 
-static void emit_u32(struct code *c, uint32_t v) { emit(c, &v, 4); }
-static void emit_u64(struct code *c, uint64_t v) { emit(c, &v, 8); }
+static void emit_u32(struct code *c, uint32_t v)
+{
+    emit(c, &v, 4);
+}
+static void emit_u64(struct code *c, uint64_t v)
+{
+    emit(c, &v, 8);
+}
 
 /* OUT of `id` to PORT_BENCH_MARK, preserving RDX (used by the I/O classes). */
 static void emit_mark(struct code *c, uint32_t id)
 {
     EMIT(c, 0xb8);
-    emit_u32(c, id);                          /* mov eax, id */
-    EMIT(c, 0x52, 0x66, 0xba, 0x20, 0x05);    /* push rdx; mov dx, 0x520 */
-    EMIT(c, 0xef, 0x5a);                      /* out dx, eax; pop rdx */
+    emit_u32(c, id);                       /* mov eax, id */
+    EMIT(c, 0x52, 0x66, 0xba, 0x20, 0x05); /* push rdx; mov dx, 0x520 */
+    EMIT(c, 0xef, 0x5a);                   /* out dx, eax; pop rdx */
 }
 
 /* mov r15, n; loop: body; dec r15; jnz loop */
@@ -170,24 +176,83 @@ struct class_spec {
 static const struct class_spec class_specs[] = {
     {"cli", "", {0}, 0, B(0xfa), {0}, 0, -1, false},
     {"sti", "", {0}, 0, B(0xfb), {0}, 0, -1, false},
-    {"pushf_popf", "PUSHFQ+POPFQ pair; sensitive but unprivileged: never traps on trap_emulate",
-     {0}, 0, B(0x9c, 0x9d), {0}, 0, -1, false},
-    {"cpuid", "leaf 0; traps on trap_emulate only with CPUID faulting", {0}, 0,
-     B(0x31, 0xc0, 0x0f, 0xa2), B(0x31, 0xc0), -1, false},
-    {"rdtsc", "traps on trap_emulate only where PR_SET_TSC works", {0}, 0, B(0x0f, 0x31), {0}, 0,
-     -1, false},
-    {"in", "IN AL, DX from the scratch port: an I/O exit to the VMM device", B(0x66, 0xba, 0x30, 0x05),
-     B(0xec), {0}, 0, -1, false},
-    {"out", "OUT DX, AL to the scratch port: an I/O exit to the VMM device", B(0x66, 0xba, 0x30, 0x05),
-     B(0xee), {0}, 0, -1, false},
-    {"mov_cr3", "write of the same CR3 value", B(0x0f, 0x20, 0xdb), B(0x0f, 0x22, 0xdb), {0}, 0,
-     -1, false},
-    {"sgdt_lgdt", "SGDT+LGDT pair (SGDT alone never traps on trap_emulate)", {0}, 0,
-     B(0x0f, 0x01, 0x44, 0x24, 0xf0, 0x0f, 0x01, 0x54, 0x24, 0xf0), {0}, 0, -1, false},
-    {"int_iretq", "INT 0x30 to a handler that only does IRETQ", {0}, 0, B(0xcd, 0x30), {0}, 0,
-     0x30, false},
-    {"hlt_timer", "STI; HLT woken by the 200 us virtual timer: per wake-up, period included", {0},
-     0, B(0xf4), {0}, 0, 0x31, true},
+    {"pushf_popf",
+     "PUSHFQ+POPFQ pair; sensitive but unprivileged: never traps on trap_emulate",
+     {0},
+     0,
+     B(0x9c, 0x9d),
+     {0},
+     0,
+     -1,
+     false},
+    {"cpuid",
+     "leaf 0; traps on trap_emulate only with CPUID faulting",
+     {0},
+     0,
+     B(0x31, 0xc0, 0x0f, 0xa2),
+     B(0x31, 0xc0),
+     -1,
+     false},
+    {"rdtsc",
+     "traps on trap_emulate only where PR_SET_TSC works",
+     {0},
+     0,
+     B(0x0f, 0x31),
+     {0},
+     0,
+     -1,
+     false},
+    {"in",
+     "IN AL, DX from the scratch port: an I/O exit to the VMM device",
+     B(0x66, 0xba, 0x30, 0x05),
+     B(0xec),
+     {0},
+     0,
+     -1,
+     false},
+    {"out",
+     "OUT DX, AL to the scratch port: an I/O exit to the VMM device",
+     B(0x66, 0xba, 0x30, 0x05),
+     B(0xee),
+     {0},
+     0,
+     -1,
+     false},
+    {"mov_cr3",
+     "write of the same CR3 value",
+     B(0x0f, 0x20, 0xdb),
+     B(0x0f, 0x22, 0xdb),
+     {0},
+     0,
+     -1,
+     false},
+    {"sgdt_lgdt",
+     "SGDT+LGDT pair (SGDT alone never traps on trap_emulate)",
+     {0},
+     0,
+     B(0x0f, 0x01, 0x44, 0x24, 0xf0, 0x0f, 0x01, 0x54, 0x24, 0xf0),
+     {0},
+     0,
+     -1,
+     false},
+    {"int_iretq",
+     "INT 0x30 to a handler that only does IRETQ",
+     {0},
+     0,
+     B(0xcd, 0x30),
+     {0},
+     0,
+     0x30,
+     false},
+    {"hlt_timer",
+     "STI; HLT woken by the 200 us virtual timer: per wake-up, period included",
+     {0},
+     0,
+     B(0xf4),
+     {0},
+     0,
+     0x31,
+     true},
 };
 
 /* Build the guest for one class: setup, timed loop, baseline loop, exit, IRETQ handler. */
@@ -313,15 +378,15 @@ int bench_compute_peer_main(int argc, char **argv)
     if (argc < 2)
         return 64;
     uint64_t n = strtoull(argv[1], NULL, 10);
-    uint8_t *fn = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+    uint8_t *fn =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (fn == MAP_FAILED)
         return 70;
     static const uint8_t pre[] = {0x48, 0x89, 0xf9, 0x31, 0xc0}; /* mov rcx, rdi; xor eax, eax */
     memcpy(fn, pre, sizeof(pre));
     memcpy(fn + sizeof(pre), bench_compute_loop, bench_compute_loop_size);
     fn[sizeof(pre) + bench_compute_loop_size] = 0xc3; /* ret */
-    uint64_t (*f)(uint64_t) = (uint64_t (*)(uint64_t))(void *)fn;
+    uint64_t (*f)(uint64_t) = (uint64_t(*)(uint64_t))(void *)fn;
     double t0 = now_s();
     uint64_t sum = f(n);
     double t1 = now_s();
@@ -361,8 +426,7 @@ static int run_peer(char *const argv[], double *ns, char *why, size_t why_size)
     unsigned long long sum;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || sscanf(out, "%llx %lf", &sum, ns) != 2) {
         snprintf(why, why_size, "%s %s", argv[0],
-                 WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "is not installed"
-                                                                 : "failed");
+                 WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "is not installed" : "failed");
         return -1;
     }
     return 0;
@@ -374,8 +438,8 @@ static void build_compute_guest(uint64_t n, struct code *c)
     c->n = 0;
     emit_mark(c, 1);
     EMIT(c, 0x48, 0xb9);
-    emit_u64(c, n);       /* movabs rcx, n */
-    EMIT(c, 0x31, 0xc0);  /* xor eax, eax */
+    emit_u64(c, n);      /* movabs rcx, n */
+    EMIT(c, 0x31, 0xc0); /* xor eax, eax */
     emit(c, bench_compute_loop, bench_compute_loop_size);
     emit_mark(c, 2);
     emit_mark(c, 3);
@@ -452,7 +516,8 @@ void bench_measure_peers(struct bench_results *res, const struct bench_options *
     } peers[] = {
         {"native", {exe, "__compute-peer", "N", NULL}},
         {"qemu-user (TCG)", {"qemu-x86_64", exe, "__compute-peer", "N", NULL}},
-        {"valgrind --tool=none", {"valgrind", "--tool=none", "-q", exe, "__compute-peer", "N", NULL}},
+        {"valgrind --tool=none",
+         {"valgrind", "--tool=none", "-q", exe, "__compute-peer", "N", NULL}},
     };
     unsigned k = 0;
     for (unsigned p = 0; p < sizeof(peers) / sizeof(peers[0]); p++, k++) {
@@ -539,7 +604,7 @@ static void build_footprint_guest(unsigned nblocks, unsigned reps, struct code *
     emit_u32(c, reps); /* mov r15, reps */
     size_t top = c->n;
     for (unsigned i = 0; i < nblocks && c->n + 16 < cap; i++) {
-        EMIT(c, 0xfa, 0xe9);        /* cli; jmp +0 (the next block: a block boundary) */
+        EMIT(c, 0xfa, 0xe9); /* cli; jmp +0 (the next block: a block boundary) */
         emit_u32(c, 0);
     }
     EMIT(c, 0x49, 0xff, 0xcf, 0x0f, 0x85); /* dec r15; jnz top */
@@ -576,7 +641,8 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
         for (unsigned r = 0; r < reps; r++) {
             double ns, tns = 0, blocks = 0, insns = 0;
             if (run_timed(list[dbt], &big, &ns, &tns, &blocks, &insns, tr->why_not,
-                          sizeof(tr->why_not)) < 0 || blocks == 0 || insns == 0)
+                          sizeof(tr->why_not)) < 0 ||
+                blocks == 0 || insns == 0)
                 break;
             per_block[got] = tns / blocks;
             per_insn[got] = tns / insns;
@@ -588,7 +654,8 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             unsigned count = 0;
             for (unsigned rep = 0; rep < 20; rep++)
                 for (size_t off = 0; off < big.n; count++) {
-                    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, big.b + off, big.n - off, &zi, zo)))
+                    if (!ZYAN_SUCCESS(
+                            ZydisDecoderDecodeFull(&d, big.b + off, big.n - off, &zi, zo)))
                         break;
                     off += zi.length;
                 }
@@ -600,8 +667,9 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             bench_stats_of(per_block, got, &tr->ns_per_block);
             bench_stats_of(per_insn, got, &tr->ns_per_insn);
             bench_stats_of(dec, got, &tr->decode_ns_per_insn);
-            fprintf(stderr, "bench: dbt translation B = %.0f ns per block, %.0f ns per guest "
-                            "instruction (bare decode %.0f ns)\n",
+            fprintf(stderr,
+                    "bench: dbt translation B = %.0f ns per block, %.0f ns per guest "
+                    "instruction (bare decode %.0f ns)\n",
                     tr->ns_per_block.median, tr->ns_per_insn.median, tr->decode_ns_per_insn.median);
         }
     }

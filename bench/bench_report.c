@@ -36,8 +36,10 @@ static void json_str(FILE *f, const char *s)
 
 static void json_stats(FILE *f, const struct bench_stats *s)
 {
-    fprintf(f, "{\"n\": %u, \"median\": %.3f, \"q1\": %.3f, \"q3\": %.3f, \"min\": %.3f, \"max\": %.3f}",
-            s->n, s->median, s->q1, s->q3, s->min, s->max);
+    fprintf(
+        f,
+        "{\"n\": %u, \"median\": %.3f, \"q1\": %.3f, \"q3\": %.3f, \"min\": %.3f, \"max\": %.3f}",
+        s->n, s->median, s->q1, s->q3, s->min, s->max);
 }
 
 static void write_csvs(const struct bench_results *r, const struct bench_options *o)
@@ -64,7 +66,8 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
     }
     f = open_out(o, "peers.csv");
     if (f) {
-        fprintf(f, "peer,measured,iterations,median_ns_per_iteration,min_ns,max_ns,slowdown_vs_native,note\n");
+        fprintf(f, "peer,measured,iterations,median_ns_per_iteration,min_ns,max_ns,slowdown_vs_"
+                   "native,note\n");
         double native = r->peers[0].measured ? r->peers[0].ns_per_iter.median : 0;
         for (unsigned p = 0; p < r->peer_count; p++) {
             const struct bench_peer_result *pr = &r->peers[p];
@@ -95,7 +98,8 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
         for (unsigned b = 0; b < BENCH_MAX_BACKENDS && h->backend_name[b]; b++) {
             fprintf(f, "%s{\"name\": ", b ? ", " : "");
             json_str(f, h->backend_name[b]);
-            fprintf(f, ", \"available\": %s, \"note\": ", h->backend_available[b] ? "true" : "false");
+            fprintf(f,
+                    ", \"available\": %s, \"note\": ", h->backend_available[b] ? "true" : "false");
             json_str(f, h->backend_note[b]);
             fputc('}', f);
         }
@@ -225,11 +229,13 @@ static void write_breakeven_files(const struct bench_results *r, const struct be
         shown++;
     }
     fclose(f);
-    fprintf(g, "set logscale xy\nset grid\nset key top left\nset xlabel 'm: executions of the "
-               "block holding the instruction'\nset ylabel 'total time (us, log scale, "
-               "translation included for dbt)'\n"
-               "set title \"Trap-and-emulate vs binary translation: total time vs m\\n%s\" "
-               "font ',10'\n", caption);
+    fprintf(g,
+            "set logscale xy\nset grid\nset key top left\nset xlabel 'm: executions of the "
+            "block holding the instruction'\nset ylabel 'total time (us, log scale, "
+            "translation included for dbt)'\n"
+            "set title \"Trap-and-emulate vs binary translation: total time vs m\\n%s\" "
+            "font ',10'\n",
+            caption);
     const char *fmts[] = {"png size 1200,800 noenhanced", "svg size 1200,800 noenhanced"};
     const char *exts[] = {"png", "svg"};
     for (int t = 0; t < 2; t++) {
@@ -240,9 +246,10 @@ static void write_breakeven_files(const struct bench_results *r, const struct be
             const struct bench_breakeven *b = &r->breakeven[k];
             if (!b->measured)
                 continue;
-            fprintf(g, "%s'breakeven.dat' index %u using 1:2 with linespoints lt %u dt 1 "
-                       "title '%s trap (h=%.0f ns)', '' index %u using 1:3 with linespoints lt %u "
-                       "dt 2 title '%s dbt (p=%.1f ns, B=%.0f ns; m* pred %.2f, obs %.0f)'",
+            fprintf(g,
+                    "%s'breakeven.dat' index %u using 1:2 with linespoints lt %u dt 1 "
+                    "title '%s trap (h=%.0f ns)', '' index %u using 1:3 with linespoints lt %u "
+                    "dt 2 title '%s dbt (p=%.1f ns, B=%.0f ns; m* pred %.2f, obs %.0f)'",
                     first ? "" : ", ", idx, idx + 1, b->class_name, b->h_ns, idx, idx + 1,
                     b->class_name, b->p_ns, b->b_ns, b->predicted, b->observed);
             first = 0;
@@ -281,12 +288,13 @@ static void write_breakeven_files(const struct bench_results *r, const struct be
         for (unsigned j = 0; j < BENCH_FOOT_R; j++)
             fprintf(f, "%u %u %.3f\n", j, i, fp->trap_ns[i][j] / fp->dbt_ns[i][j]);
     fclose(f);
-    fprintf(g, "set title \"Which technique wins: trap time / dbt time (>1: dbt wins)\\n"
-               "one CLI per block; %s\" font ',10'\n"
-               "set xlabel 'repetitions of every block'\nset ylabel 'code footprint (distinct "
-               "blocks)'\nset cblabel 'trap_emulate time / dbt time (log scale)'\n"
-               "set logscale cb\nset palette defined (0 '#b2182b', 1 '#f7f7f7', 2 '#2166ac')\n"
-               "set cbrange [0.1:10]\nset xrange [-0.5:%d.5]\nset yrange [-0.5:%d.5]\n",
+    fprintf(g,
+            "set title \"Which technique wins: trap time / dbt time (>1: dbt wins)\\n"
+            "one CLI per block; %s\" font ',10'\n"
+            "set xlabel 'repetitions of every block'\nset ylabel 'code footprint (distinct "
+            "blocks)'\nset cblabel 'trap_emulate time / dbt time (log scale)'\n"
+            "set logscale cb\nset palette defined (0 '#b2182b', 1 '#f7f7f7', 2 '#2166ac')\n"
+            "set cbrange [0.1:10]\nset xrange [-0.5:%d.5]\nset yrange [-0.5:%d.5]\n",
             caption, BENCH_FOOT_R - 1, BENCH_FOOT_N - 1);
     fprintf(g, "set xtics (");
     for (unsigned j = 0; j < BENCH_FOOT_R; j++)
@@ -307,17 +315,19 @@ static void write_gnuplot(const struct bench_results *r, const struct bench_opti
 {
     const struct bench_host *h = &r->host;
     char caption[1024];
-    snprintf(caption, sizeof(caption), "%s, %s; median of %u runs, bars from Q1 to Q3; %s",
-             h->cpu, h->kernel, r->repetitions, h->date);
+    snprintf(caption, sizeof(caption), "%s, %s; median of %u runs, bars from Q1 to Q3; %s", h->cpu,
+             h->kernel, r->repetitions, h->date);
     FILE *f = open_out(o, "cost_by_class.gp");
     if (f) {
-        fprintf(f, "set datafile missing 'NaN'\nset style data histograms\n"
-                   "set style histogram errorbars gap 2 lw 1\nset style fill solid 0.8 border -1\n"
-                   "set logscale y\nset yrange [0.1:*]\nset grid ytics\n"
-                   "set ylabel 'cost per instruction (ns, log scale, baseline loop subtracted)'\n"
-                   "set xlabel 'sensitive-instruction class'\n"
-                   "set xtics rotate by -30\nset key top left\n"
-                   "set title \"Cost per sensitive instruction by backend\\n%s\" font ',10'\n", caption);
+        fprintf(f,
+                "set datafile missing 'NaN'\nset style data histograms\n"
+                "set style histogram errorbars gap 2 lw 1\nset style fill solid 0.8 border -1\n"
+                "set logscale y\nset yrange [0.1:*]\nset grid ytics\n"
+                "set ylabel 'cost per instruction (ns, log scale, baseline loop subtracted)'\n"
+                "set xlabel 'sensitive-instruction class'\n"
+                "set xtics rotate by -30\nset key top left\n"
+                "set title \"Cost per sensitive instruction by backend\\n%s\" font ',10'\n",
+                caption);
         const char *fmts[] = {"png size 1200,700", "svg size 1200,700"};
         const char *exts[] = {"png", "svg"};
         for (int i = 0; i < 2; i++) {
@@ -327,7 +337,7 @@ static void write_gnuplot(const struct bench_results *r, const struct bench_opti
             for (unsigned b = 0; b < BENCH_MAX_BACKENDS && h->backend_name[b]; b++, col += 3) {
                 fprintf(f, "%s'classes.dat' using %u:%u:%u:xtic(1) title '%s%s'", first ? "" : ", ",
                         col, col + 1, col + 2, h->backend_name[b],
-                        !h->backend_available[b] ? " (not measured)"
+                        !h->backend_available[b]                ? " (not measured)"
                         : strstr(h->backend_note[b], "kvm_pvm") ? " (KVM flavor PVM: software)"
                                                                 : "");
                 first = 0;
@@ -344,16 +354,18 @@ static void write_gnuplot(const struct bench_results *r, const struct bench_opti
         if (r->peers[p].measured && r->peers[p].ns_per_iter.median / native * 4 > top)
             top = r->peers[p].ns_per_iter.median / native * 4; /* headroom for the labels */
     if (f) {
-        fprintf(f, "set datafile missing 'NaN'\nset style data histograms\n"
-                   "set style fill solid 0.8 border -1\nset boxwidth 0.7\nset grid ytics\n"
-                   "set logscale y\nset ylabel 'time per loop iteration relative to native "
-                   "(log scale)'\nset yrange [0.1:%g]\n"
-                   "set xtics rotate by -20\nunset key\n"
-                   "set title \"Same compute loop: slowdown vs native (1.0)\\n%s\" font ',10'\n",
+        fprintf(f,
+                "set datafile missing 'NaN'\nset style data histograms\n"
+                "set style fill solid 0.8 border -1\nset boxwidth 0.7\nset grid ytics\n"
+                "set logscale y\nset ylabel 'time per loop iteration relative to native "
+                "(log scale)'\nset yrange [0.1:%g]\n"
+                "set xtics rotate by -20\nunset key\n"
+                "set title \"Same compute loop: slowdown vs native (1.0)\\n%s\" font ',10'\n",
                 top, caption);
-        fprintf(f, "set terminal png size 1100,650 noenhanced\nset output 'peers.png'\n"
-                   "plot 'peers.dat' using 2:xtic(1) with boxes, '' using 0:2:(sprintf('%%.2fx',$2)) "
-                   "with labels offset 0,1\n");
+        fprintf(f,
+                "set terminal png size 1100,650 noenhanced\nset output 'peers.png'\n"
+                "plot 'peers.dat' using 2:xtic(1) with boxes, '' using 0:2:(sprintf('%%.2fx',$2)) "
+                "with labels offset 0,1\n");
         fprintf(f, "set terminal svg size 1100,650 noenhanced\nset output 'peers.svg'\nreplot\n");
         fclose(f);
     }
@@ -366,7 +378,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
 #define P(...) fprintf(f, __VA_ARGS__)
     if (html)
         P("<!doctype html><html><head><meta charset='utf-8'><title>vmlab report</title>"
-          "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+          "<style>body{font-family:sans-serif;max-width:1100px;margin:2em "
+          "auto}table{border-collapse:"
           "collapse}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}td:first-child,"
           "th:first-child{text-align:left}img{max-width:100%%}</style></head><body>\n");
     const char *h1 = html ? "<h1>" : "# ", *h1e = html ? "</h1>\n" : "\n\n";
@@ -396,8 +409,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
       pp, h->signal_round_trip_ns.median, h->signal_round_trip_ns.q1, h->signal_round_trip_ns.q3,
       h->syscall_ns.median, ppe);
     P("%sCost per sensitive instruction (h, p, VM-exit cost)%s", h2, h2e);
-    P("%s![cost by class](cost_by_class.png)%s", html ? "<p><img src='cost_by_class.png' alt='" : "",
-      html ? "cost by class'></p>\n" : "\n\n");
+    P("%s![cost by class](cost_by_class.png)%s",
+      html ? "<p><img src='cost_by_class.png' alt='" : "", html ? "cost by class'></p>\n" : "\n\n");
     if (html)
         P("<table><tr><th>class</th>");
     else
@@ -428,7 +441,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
       "trap there: their cost is native and their result is wrong, which is the Popek-Goldberg "
       "violation the conformance matrix shows. On vtx the figure is the cost of the VM exit and "
       "its handling; on this host vtx's KVM may be PVM (see above), which is software "
-      "virtualization, not VT-x/AMD-V.%s", pp, ppe);
+      "virtualization, not VT-x/AMD-V.%s",
+      pp, ppe);
     P("%sBreak-even m* = B / (h - p)%s", h2, h2e);
     const struct bench_translation *tr = &r->translation;
     if (!tr->measured) {
@@ -462,7 +476,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
                 snprintf(spread, sizeof(spread), "%.0f-%.0f", b->observed_min, b->observed_max);
             if (!b->measured)
                 P(html ? "<tr><td>%s</td><td colspan=6>not measured: %s</td></tr>\n"
-                       : "| %s | not measured: %s | | | | | |\n", b->class_name, b->why_not);
+                       : "| %s | not measured: %s | | | | | |\n",
+                  b->class_name, b->why_not);
             else if (b->observed)
                 P(html ? "<tr><td>%s</td><td>%.0f</td><td>%.1f</td><td>%.0f</td><td>%.2f</td>"
                          "<td>%.0f</td><td>%s</td></tr>\n"
@@ -519,8 +534,8 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
         P(html ? "</tr>\n" : "\n");
     }
     P("%s%sThe syscall row of the original table corresponds here to the getppid figure above "
-      "(%.0f cycles natively).%s", html ? "</table>\n" : "\n", pp,
-      h->syscall_ns.median * h->tsc_ghz, ppe);
+      "(%.0f cycles natively).%s",
+      html ? "</table>\n" : "\n", pp, h->syscall_ns.median * h->tsc_ghz, ppe);
     P("%sThe same compute code: native, qemu-user, valgrind, guests%s", h2, h2e);
     P("%s![peers](peers.png)%s", html ? "<p><img src='peers.png' alt='" : "",
       html ? "peers'></p>\n" : "\n\n");
@@ -532,13 +547,16 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
     for (unsigned p = 0; p < r->peer_count; p++) {
         const struct bench_peer_result *pr = &r->peers[p];
         if (pr->measured)
-            P(html ? "<tr><td>%s</td><td>%llu</td><td>%.3f</td><td>%.3f-%.3f</td><td>%.2fx</td></tr>\n"
+            P(html ? "<tr><td>%s</td><td>%llu</td><td>%.3f</td><td>%.3f-%.3f</td><td>%.2fx</td></"
+                     "tr>\n"
                    : "| %s | %llu | %.3f | %.3f-%.3f | %.2fx |\n",
-              pr->name, (unsigned long long)pr->iterations, pr->ns_per_iter.median, pr->ns_per_iter.min, pr->ns_per_iter.max,
+              pr->name, (unsigned long long)pr->iterations, pr->ns_per_iter.median,
+              pr->ns_per_iter.min, pr->ns_per_iter.max,
               native > 0 ? pr->ns_per_iter.median / native : 0);
         else
             P(html ? "<tr><td>%s</td><td colspan=4>not measured: %s</td></tr>\n"
-                   : "| %s | | not measured: %s | | |\n", pr->name, pr->why_not);
+                   : "| %s | | not measured: %s | | |\n",
+              pr->name, pr->why_not);
     }
     P("%s", html ? "</table>\n" : "\n");
     P("%sThe loop (%zu bytes of machine code, no memory access) runs as a Linux program natively, "

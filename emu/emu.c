@@ -11,11 +11,23 @@
 
 /* MSR numbers (Intel SDM vol. 4, table 2-2). */
 enum {
-    MSR_TSC = 0x10, MSR_APIC_BASE = 0x1B, MSR_MTRRCAP = 0xFE, MSR_SYSENTER_CS = 0x174,
-    MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176, MSR_MISC_ENABLE = 0x1A0,
-    MSR_PAT = 0x277, MSR_MTRR_DEF_TYPE = 0x2FF, MSR_EFER = 0xC0000080, MSR_STAR = 0xC0000081,
-    MSR_LSTAR = 0xC0000082, MSR_CSTAR = 0xC0000083, MSR_SFMASK = 0xC0000084,
-    MSR_FS_BASE = 0xC0000100, MSR_GS_BASE = 0xC0000101, MSR_KERNEL_GS_BASE = 0xC0000102,
+    MSR_TSC = 0x10,
+    MSR_APIC_BASE = 0x1B,
+    MSR_MTRRCAP = 0xFE,
+    MSR_SYSENTER_CS = 0x174,
+    MSR_SYSENTER_ESP = 0x175,
+    MSR_SYSENTER_EIP = 0x176,
+    MSR_MISC_ENABLE = 0x1A0,
+    MSR_PAT = 0x277,
+    MSR_MTRR_DEF_TYPE = 0x2FF,
+    MSR_EFER = 0xC0000080,
+    MSR_STAR = 0xC0000081,
+    MSR_LSTAR = 0xC0000082,
+    MSR_CSTAR = 0xC0000083,
+    MSR_SFMASK = 0xC0000084,
+    MSR_FS_BASE = 0xC0000100,
+    MSR_GS_BASE = 0xC0000101,
+    MSR_KERNEL_GS_BASE = 0xC0000102,
     MSR_TSC_AUX = 0xC0000103,
 };
 #define EFER_SCE (1ULL << 0)
@@ -25,16 +37,17 @@ enum {
 
 /* RFLAGS bits POPF/IRET may change at CPL 0 (SDM vol. 2B POPF, table 4-15). */
 #define RFLAGS_WRITABLE                                                                            \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |              \
-     X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |            \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
+     X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |             \
      X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
 #define CR4_KNOWN                                                                                  \
-    (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE |           \
-     X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |              \
+    (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE |            \
+     X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |               \
      X86_CR4_UMIP | X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | X86_CR4_SMEP |            \
      X86_CR4_SMAP)
 
-static void advance(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void advance(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                    struct emu_result *out)
 {
     ctx->state->rip += insn->length;
     out->status = EMU_OK;
@@ -54,8 +67,8 @@ static void set_flag(struct vcpu_state *s, uint64_t flag, bool on)
 
 /* ---- interrupt flag ---------------------------------------------------------------- */
 
-static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
-                         bool sti)
+static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                         struct emu_result *out, bool sti)
 {
     struct vcpu_state *s = ctx->state;
     bool was = s->rflags & X86_EFLAGS_IF;
@@ -68,7 +81,8 @@ static void exec_cli_sti(struct emu_ctx *ctx, const struct x86_decoded_insn *ins
     advance(ctx, insn, out);
 }
 
-static void exec_pushf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_pushf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                       struct emu_result *out)
 {
     unsigned size = insn->info.operand_width / 8;
     uint64_t image = ctx->state->rflags & ~(uint64_t)(X86_EFLAGS_RF | X86_EFLAGS_VM);
@@ -78,7 +92,8 @@ static void exec_pushf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_popf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_popf(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                      struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8;
@@ -105,9 +120,14 @@ static uint16_t io_port(const struct vcpu_state *s, const ZydisDecodedOperand *o
 static unsigned string_io_size(ZydisMnemonic m)
 {
     switch (m) {
-    case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_OUTSB: return 1;
-    case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_OUTSW: return 2;
-    default: return 4;
+    case ZYDIS_MNEMONIC_INSB:
+    case ZYDIS_MNEMONIC_OUTSB:
+        return 1;
+    case ZYDIS_MNEMONIC_INSW:
+    case ZYDIS_MNEMONIC_OUTSW:
+        return 2;
+    default:
+        return 4;
     }
 }
 
@@ -118,12 +138,12 @@ static uint64_t addr_mask(const struct x86_decoded_insn *insn)
 
 static bool has_rep(const struct x86_decoded_insn *insn)
 {
-    return insn->info.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-                                    ZYDIS_ATTRIB_HAS_REPNE);
+    return insn->info.attributes &
+           (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE);
 }
 
-static void exec_in_out(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
-                        bool is_out)
+static void exec_in_out(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                        struct emu_result *out, bool is_out)
 {
     struct vcpu_state *s = ctx->state;
     const ZydisDecodedOperand *reg = &insn->operands[is_out ? 1 : 0];
@@ -179,8 +199,7 @@ static void exec_string_io(struct emu_ctx *ctx, const struct x86_decoded_insn *i
         }
     uint64_t done = 0;
     for (; done < chunk; done++) {
-        if (guest_ram_read(ctx->mem, seg_base + (rsi & mask), out->io.data + done * size, size) <
-            0)
+        if (guest_ram_read(ctx->mem, seg_base + (rsi & mask), out->io.data + done * size, size) < 0)
             break;
         rsi += (uint64_t)step;
     }
@@ -198,8 +217,8 @@ static void exec_string_io(struct emu_ctx *ctx, const struct x86_decoded_insn *i
     out->status = EMU_EXIT_IO;
 }
 
-void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, const struct emu_io *io,
-                     const uint8_t *data, struct emu_result *out)
+void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                     const struct emu_io *io, const uint8_t *data, struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     out->status = EMU_OK;
@@ -235,7 +254,8 @@ void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, c
 
 /* ---- control and debug registers ------------------------------------------------------ */
 
-static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                        struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     bool to_cr = ZydisRegisterGetClass(insn->operands[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
@@ -245,12 +265,29 @@ static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn
     static const char *const names[] = {"CR0", "CR2", "CR3", "CR4", "CR8"};
     const char *name;
     switch (cr) {
-    case ZYDIS_REGISTER_CR0: reg = &s->cr0; name = names[0]; break;
-    case ZYDIS_REGISTER_CR2: reg = &s->cr2; name = names[1]; break;
-    case ZYDIS_REGISTER_CR3: reg = &s->cr3; name = names[2]; break;
-    case ZYDIS_REGISTER_CR4: reg = &s->cr4; name = names[3]; break;
-    case ZYDIS_REGISTER_CR8: reg = &s->cr8; name = names[4]; break;
-    default: emu_raise(out, EMU_UD, false, 0); return;
+    case ZYDIS_REGISTER_CR0:
+        reg = &s->cr0;
+        name = names[0];
+        break;
+    case ZYDIS_REGISTER_CR2:
+        reg = &s->cr2;
+        name = names[1];
+        break;
+    case ZYDIS_REGISTER_CR3:
+        reg = &s->cr3;
+        name = names[2];
+        break;
+    case ZYDIS_REGISTER_CR4:
+        reg = &s->cr4;
+        name = names[3];
+        break;
+    case ZYDIS_REGISTER_CR8:
+        reg = &s->cr8;
+        name = names[4];
+        break;
+    default:
+        emu_raise(out, EMU_UD, false, 0);
+        return;
     }
     if (!to_cr) {
         emu_reg_write(s, gpr, *reg);
@@ -288,7 +325,8 @@ static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn
     advance(ctx, insn, out);
 }
 
-static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                        struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     bool to_dr = ZydisRegisterGetClass(insn->operands[0].reg.value) == ZYDIS_REGCLASS_DEBUG;
@@ -422,7 +460,8 @@ static void exec_store_selector(struct emu_ctx *ctx, const struct x86_decoded_in
     advance(ctx, insn, out);
 }
 
-static void exec_lmsw(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_lmsw(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                      struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint64_t v;
@@ -440,27 +479,45 @@ static void exec_lmsw(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, 
 static uint64_t *msr_slot(struct vcpu_state *s, uint32_t msr)
 {
     switch (msr) {
-    case MSR_APIC_BASE: return &s->apic_base;
-    case MSR_SYSENTER_CS: return &s->sysenter_cs;
-    case MSR_SYSENTER_ESP: return &s->sysenter_esp;
-    case MSR_SYSENTER_EIP: return &s->sysenter_eip;
-    case MSR_MISC_ENABLE: return &s->misc_enable;
-    case MSR_PAT: return &s->pat;
-    case MSR_MTRR_DEF_TYPE: return &s->mtrr_def_type;
-    case MSR_EFER: return &s->efer;
-    case MSR_STAR: return &s->star;
-    case MSR_LSTAR: return &s->lstar;
-    case MSR_CSTAR: return &s->cstar;
-    case MSR_SFMASK: return &s->sfmask;
-    case MSR_FS_BASE: return &s->fs.base;
-    case MSR_GS_BASE: return &s->gs.base;
-    case MSR_KERNEL_GS_BASE: return &s->kernel_gs_base;
-    case MSR_TSC_AUX: return &s->tsc_aux;
-    default: return NULL;
+    case MSR_APIC_BASE:
+        return &s->apic_base;
+    case MSR_SYSENTER_CS:
+        return &s->sysenter_cs;
+    case MSR_SYSENTER_ESP:
+        return &s->sysenter_esp;
+    case MSR_SYSENTER_EIP:
+        return &s->sysenter_eip;
+    case MSR_MISC_ENABLE:
+        return &s->misc_enable;
+    case MSR_PAT:
+        return &s->pat;
+    case MSR_MTRR_DEF_TYPE:
+        return &s->mtrr_def_type;
+    case MSR_EFER:
+        return &s->efer;
+    case MSR_STAR:
+        return &s->star;
+    case MSR_LSTAR:
+        return &s->lstar;
+    case MSR_CSTAR:
+        return &s->cstar;
+    case MSR_SFMASK:
+        return &s->sfmask;
+    case MSR_FS_BASE:
+        return &s->fs.base;
+    case MSR_GS_BASE:
+        return &s->gs.base;
+    case MSR_KERNEL_GS_BASE:
+        return &s->kernel_gs_base;
+    case MSR_TSC_AUX:
+        return &s->tsc_aux;
+    default:
+        return NULL;
     }
 }
 
-static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                       struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint32_t msr = (uint32_t)s->gpr[X86_RCX];
@@ -482,15 +539,16 @@ static void exec_rdmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     advance(ctx, insn, out);
 }
 
-static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                       struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint32_t msr = (uint32_t)s->gpr[X86_RCX];
     uint64_t v = ((s->gpr[X86_RDX] & 0xFFFFFFFF) << 32) | (s->gpr[X86_RAX] & 0xFFFFFFFF);
     uint64_t *slot = msr_slot(s, msr);
     bool address_msr = msr == MSR_LSTAR || msr == MSR_CSTAR || msr == MSR_FS_BASE ||
-                       msr == MSR_GS_BASE || msr == MSR_KERNEL_GS_BASE ||
-                       msr == MSR_SYSENTER_ESP || msr == MSR_SYSENTER_EIP;
+                       msr == MSR_GS_BASE || msr == MSR_KERNEL_GS_BASE || msr == MSR_SYSENTER_ESP ||
+                       msr == MSR_SYSENTER_EIP;
     if (msr == MSR_TSC) {
         s->tsc_offset = (int64_t)(v - emu_time_ns());
         note(out, "MSR", msr, v);
@@ -512,7 +570,8 @@ static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
 
 /* ---- system calls and interrupts ------------------------------------------------------ */
 
-static void exec_syscall(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_syscall(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                         struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     if (!(s->efer & EFER_SCE)) { /* SDM vol. 2B SYSCALL: #UD if EFER.SCE = 0 */
@@ -539,7 +598,8 @@ static void exec_syscall(struct emu_ctx *ctx, const struct x86_decoded_insn *ins
     out->status = EMU_OK;
 }
 
-static void exec_sysret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_sysret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                        struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     (void)insn;
@@ -565,7 +625,8 @@ static void exec_sysret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn
     out->status = EMU_OK;
 }
 
-static void exec_iret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_iret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                      struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8; /* IRETQ: 8 */
@@ -605,16 +666,26 @@ static void exec_iret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, 
     out->status = EMU_OK;
 }
 
-static void exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                     struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     uint8_t vector;
     enum emu_event_kind kind = EMU_EVENT_SOFTWARE;
     switch (insn->info.mnemonic) {
-    case ZYDIS_MNEMONIC_INT3: vector = 3; break;
-    case ZYDIS_MNEMONIC_INT1: vector = 1; kind = EMU_EVENT_TRAP; break;
-    case ZYDIS_MNEMONIC_INTO: emu_raise(out, EMU_UD, false, 0); return; /* invalid in 64-bit */
-    default: vector = (uint8_t)insn->operands[0].imm.value.u; break;
+    case ZYDIS_MNEMONIC_INT3:
+        vector = 3;
+        break;
+    case ZYDIS_MNEMONIC_INT1:
+        vector = 1;
+        kind = EMU_EVENT_TRAP;
+        break;
+    case ZYDIS_MNEMONIC_INTO:
+        emu_raise(out, EMU_UD, false, 0);
+        return; /* invalid in 64-bit */
+    default:
+        vector = (uint8_t)insn->operands[0].imm.value.u;
+        break;
     }
     s->rip += insn->length;
     if (emu_deliver_event(ctx, kind, vector, false, 0, out) == EMU_SHUTDOWN) {
@@ -626,8 +697,8 @@ static void exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, s
 
 /* ---- segments and far transfers ------------------------------------------------------ */
 
-static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
-                         bool to_seg)
+static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                         struct emu_result *out, bool to_seg)
 {
     struct vcpu_state *s = ctx->state;
     if (!to_seg) {
@@ -674,8 +745,8 @@ static void exec_push_pop_seg(struct emu_ctx *ctx, const struct x86_decoded_insn
     advance(ctx, insn, out);
 }
 
-static void exec_far(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out,
-                     bool call)
+static void exec_far(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                     struct emu_result *out, bool call)
 {
     struct vcpu_state *s = ctx->state;
     uint64_t addr;
@@ -711,7 +782,8 @@ static void exec_far(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, s
     out->status = EMU_OK;
 }
 
-static void exec_far_ret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
+static void exec_far_ret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                         struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
     unsigned size = insn->info.operand_width / 8;
@@ -790,9 +862,8 @@ static void exec_fsgsbase(struct emu_ctx *ctx, const struct x86_decoded_insn *in
         return;
     }
     ZydisMnemonic m = insn->info.mnemonic;
-    uint64_t *base = (m == ZYDIS_MNEMONIC_RDFSBASE || m == ZYDIS_MNEMONIC_WRFSBASE)
-                         ? &s->fs.base
-                         : &s->gs.base;
+    uint64_t *base =
+        (m == ZYDIS_MNEMONIC_RDFSBASE || m == ZYDIS_MNEMONIC_WRFSBASE) ? &s->fs.base : &s->gs.base;
     ZydisRegister reg = insn->operands[0].reg.value;
     if (m == ZYDIS_MNEMONIC_RDFSBASE || m == ZYDIS_MNEMONIC_RDGSBASE) {
         emu_reg_write(s, reg, *base);
@@ -819,41 +890,78 @@ void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struc
     uint32_t regs[4];
     uint64_t tsc;
     switch (cls) {
-    case EMU_CLASS_CLI: exec_cli_sti(ctx, insn, out, false); break;
-    case EMU_CLASS_STI: exec_cli_sti(ctx, insn, out, true); break;
+    case EMU_CLASS_CLI:
+        exec_cli_sti(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_STI:
+        exec_cli_sti(ctx, insn, out, true);
+        break;
     case EMU_CLASS_HLT:
         s->rip += insn->length;
         out->status = EMU_EXIT_HLT;
         break;
-    case EMU_CLASS_IN: exec_in_out(ctx, insn, out, false); break;
-    case EMU_CLASS_OUT: exec_in_out(ctx, insn, out, true); break;
-    case EMU_CLASS_INS: exec_string_io(ctx, insn, out, false); break;
-    case EMU_CLASS_OUTS: exec_string_io(ctx, insn, out, true); break;
-    case EMU_CLASS_MOV_CR: exec_mov_cr(ctx, insn, out); break;
-    case EMU_CLASS_MOV_DR: exec_mov_dr(ctx, insn, out); break;
-    case EMU_CLASS_LGDT: exec_load_dtable(ctx, insn, out, &s->gdtr, "GDTR.base"); break;
-    case EMU_CLASS_LIDT: exec_load_dtable(ctx, insn, out, &s->idtr, "IDTR.base"); break;
-    case EMU_CLASS_SGDT: exec_store_dtable(ctx, insn, out, &s->gdtr, "GDTR.base"); break;
-    case EMU_CLASS_SIDT: exec_store_dtable(ctx, insn, out, &s->idtr, "IDTR.base"); break;
-    case EMU_CLASS_LLDT: exec_lldt_ltr(ctx, insn, out, false); break;
-    case EMU_CLASS_LTR: exec_lldt_ltr(ctx, insn, out, true); break;
-    case EMU_CLASS_SLDT: exec_store_selector(ctx, insn, out, s->ldtr.selector, "LDTR"); break;
-    case EMU_CLASS_STR: exec_store_selector(ctx, insn, out, s->tr.selector, "TR"); break;
+    case EMU_CLASS_IN:
+        exec_in_out(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_OUT:
+        exec_in_out(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_INS:
+        exec_string_io(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_OUTS:
+        exec_string_io(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_MOV_CR:
+        exec_mov_cr(ctx, insn, out);
+        break;
+    case EMU_CLASS_MOV_DR:
+        exec_mov_dr(ctx, insn, out);
+        break;
+    case EMU_CLASS_LGDT:
+        exec_load_dtable(ctx, insn, out, &s->gdtr, "GDTR.base");
+        break;
+    case EMU_CLASS_LIDT:
+        exec_load_dtable(ctx, insn, out, &s->idtr, "IDTR.base");
+        break;
+    case EMU_CLASS_SGDT:
+        exec_store_dtable(ctx, insn, out, &s->gdtr, "GDTR.base");
+        break;
+    case EMU_CLASS_SIDT:
+        exec_store_dtable(ctx, insn, out, &s->idtr, "IDTR.base");
+        break;
+    case EMU_CLASS_LLDT:
+        exec_lldt_ltr(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_LTR:
+        exec_lldt_ltr(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_SLDT:
+        exec_store_selector(ctx, insn, out, s->ldtr.selector, "LDTR");
+        break;
+    case EMU_CLASS_STR:
+        exec_store_selector(ctx, insn, out, s->tr.selector, "TR");
+        break;
     case EMU_CLASS_SMSW:
         exec_store_selector(ctx, insn, out,
-                            insn->operands[0].type == ZYDIS_OPERAND_TYPE_MEMORY
-                                ? (s->cr0 & 0xFFFF)
-                                : s->cr0,
+                            insn->operands[0].type == ZYDIS_OPERAND_TYPE_MEMORY ? (s->cr0 & 0xFFFF)
+                                                                                : s->cr0,
                             "CR0");
         break;
-    case EMU_CLASS_LMSW: exec_lmsw(ctx, insn, out); break;
+    case EMU_CLASS_LMSW:
+        exec_lmsw(ctx, insn, out);
+        break;
     case EMU_CLASS_CLTS:
         note(out, "CR0.TS", (s->cr0 >> 3) & 1, 0);
         s->cr0 &= ~(uint64_t)X86_CR0_TS;
         advance(ctx, insn, out);
         break;
-    case EMU_CLASS_RDMSR: exec_rdmsr(ctx, insn, out); break;
-    case EMU_CLASS_WRMSR: exec_wrmsr(ctx, insn, out); break;
+    case EMU_CLASS_RDMSR:
+        exec_rdmsr(ctx, insn, out);
+        break;
+    case EMU_CLASS_WRMSR:
+        exec_wrmsr(ctx, insn, out);
+        break;
     case EMU_CLASS_INVLPG:
     case EMU_CLASS_INVPCID:
     case EMU_CLASS_WBINVD:
@@ -881,8 +989,8 @@ void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struc
         break;
     }
     case EMU_CLASS_XSETBV:
-        if ((uint32_t)s->gpr[X86_RCX] != 0 || !(s->gpr[X86_RAX] & 1) ||
-            (s->gpr[X86_RAX] & ~7ULL) || (uint32_t)s->gpr[X86_RDX]) {
+        if ((uint32_t)s->gpr[X86_RCX] != 0 || !(s->gpr[X86_RAX] & 1) || (s->gpr[X86_RAX] & ~7ULL) ||
+            (uint32_t)s->gpr[X86_RDX]) {
             emu_raise(out, EMU_GP, true, 0);
             break;
         }
@@ -890,31 +998,61 @@ void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struc
         s->xcr0 = s->gpr[X86_RAX] & 7;
         advance(ctx, insn, out);
         break;
-    case EMU_CLASS_SYSCALL: exec_syscall(ctx, insn, out); break;
-    case EMU_CLASS_SYSRET: exec_sysret(ctx, insn, out); break;
+    case EMU_CLASS_SYSCALL:
+        exec_syscall(ctx, insn, out);
+        break;
+    case EMU_CLASS_SYSRET:
+        exec_sysret(ctx, insn, out);
+        break;
     case EMU_CLASS_SYSENTER:
     case EMU_CLASS_SYSEXIT:
         /* vmlab's virtual CPU follows AMD in long mode: SYSENTER/SYSEXIT raise #UD (AMD APM
          * vol. 3, SYSENTER: "#UD ... in long mode"). */
         emu_raise(out, EMU_UD, false, 0);
         break;
-    case EMU_CLASS_IRET: exec_iret(ctx, insn, out); break;
+    case EMU_CLASS_IRET:
+        exec_iret(ctx, insn, out);
+        break;
     case EMU_CLASS_INT:
-    case EMU_CLASS_INT3: exec_int(ctx, insn, out); break;
-    case EMU_CLASS_FAR_CALL: exec_far(ctx, insn, out, true); break;
-    case EMU_CLASS_FAR_JMP: exec_far(ctx, insn, out, false); break;
-    case EMU_CLASS_FAR_RET: exec_far_ret(ctx, insn, out); break;
-    case EMU_CLASS_PUSHF: exec_pushf(ctx, insn, out); break;
-    case EMU_CLASS_POPF: exec_popf(ctx, insn, out); break;
+    case EMU_CLASS_INT3:
+        exec_int(ctx, insn, out);
+        break;
+    case EMU_CLASS_FAR_CALL:
+        exec_far(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_FAR_JMP:
+        exec_far(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_FAR_RET:
+        exec_far_ret(ctx, insn, out);
+        break;
+    case EMU_CLASS_PUSHF:
+        exec_pushf(ctx, insn, out);
+        break;
+    case EMU_CLASS_POPF:
+        exec_popf(ctx, insn, out);
+        break;
     case EMU_CLASS_LAR:
     case EMU_CLASS_LSL:
     case EMU_CLASS_VERR:
-    case EMU_CLASS_VERW: exec_segment_query(ctx, insn, out, cls); break;
-    case EMU_CLASS_MOV_TO_SEG: exec_mov_seg(ctx, insn, out, true); break;
-    case EMU_CLASS_MOV_FROM_SEG: exec_mov_seg(ctx, insn, out, false); break;
-    case EMU_CLASS_PUSH_SEG: exec_push_pop_seg(ctx, insn, out, true); break;
-    case EMU_CLASS_POP_SEG: exec_push_pop_seg(ctx, insn, out, false); break;
-    case EMU_CLASS_FSGSBASE: exec_fsgsbase(ctx, insn, out); break;
+    case EMU_CLASS_VERW:
+        exec_segment_query(ctx, insn, out, cls);
+        break;
+    case EMU_CLASS_MOV_TO_SEG:
+        exec_mov_seg(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_MOV_FROM_SEG:
+        exec_mov_seg(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_PUSH_SEG:
+        exec_push_pop_seg(ctx, insn, out, true);
+        break;
+    case EMU_CLASS_POP_SEG:
+        exec_push_pop_seg(ctx, insn, out, false);
+        break;
+    case EMU_CLASS_FSGSBASE:
+        exec_fsgsbase(ctx, insn, out);
+        break;
     case EMU_CLASS_CPUID:
         emu_cpuid(s, (uint32_t)s->gpr[X86_RAX], (uint32_t)s->gpr[X86_RCX], regs);
         note(out, "leaf", (uint32_t)s->gpr[X86_RAX], regs[0]);

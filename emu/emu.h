@@ -19,14 +19,14 @@
 #include "x86_decode.h"
 
 enum emu_status {
-    EMU_OK,          /* emulated: state (rip included) updated, go on */
-    EMU_EXIT_IO,     /* port I/O for the VMM: see result.io; for IN the instruction completes
-                        with emu_complete_in() once the data is known */
-    EMU_EXIT_HLT,    /* HLT: rip already past it */
-    EMU_EXCEPTION,   /* the instruction raises a guest exception: result.vector/error_code;
-                        deliver with emu_deliver_event() (rip still at the instruction) */
-    EMU_SHUTDOWN,    /* triple fault */
-    EMU_UNHANDLED,   /* not a sensitive instruction this core emulates */
+    EMU_OK,        /* emulated: state (rip included) updated, go on */
+    EMU_EXIT_IO,   /* port I/O for the VMM: see result.io; for IN the instruction completes
+                      with emu_complete_in() once the data is known */
+    EMU_EXIT_HLT,  /* HLT: rip already past it */
+    EMU_EXCEPTION, /* the instruction raises a guest exception: result.vector/error_code;
+                      deliver with emu_deliver_event() (rip still at the instruction) */
+    EMU_SHUTDOWN,  /* triple fault */
+    EMU_UNHANDLED, /* not a sensitive instruction this core emulates */
     EMU_STATUS_MAX_VALUE = EMU_UNHANDLED
 };
 
@@ -34,8 +34,8 @@ struct emu_io {
     uint8_t direction; /* enum vm_io_direction */
     uint8_t size;      /* 1, 2, 4 */
     uint16_t port;
-    uint32_t count;    /* iterations in this chunk (REP string forms), else 1 */
-    bool string;       /* INS/OUTS */
+    uint32_t count; /* iterations in this chunk (REP string forms), else 1 */
+    bool string;    /* INS/OUTS */
     bool rep;
     uint8_t data[4096]; /* OUT: the bytes written (count * size) */
 };
@@ -71,8 +71,8 @@ void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struc
 /* Complete an IN/INS after the VMM supplied the data (count * size bytes): writes RAX or guest
  * memory, updates RCX/RDI for string forms and advances RIP once the instruction is done
  * (a REP INS with iterations left keeps RIP so that it runs again). */
-void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, const struct emu_io *io,
-                     const uint8_t *data, struct emu_result *out);
+void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                     const struct emu_io *io, const uint8_t *data, struct emu_result *out);
 
 enum emu_event_kind {
     EMU_EVENT_EXTERNAL,  /* external interrupt (timer): return to state->rip */
@@ -88,8 +88,7 @@ enum emu_event_kind {
  * so becomes #DF, a fault while delivering #DF a triple fault: EMU_SHUTDOWN.
  * Returns EMU_OK or EMU_SHUTDOWN; out->field describes the delivery. */
 enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
-                                  bool has_error_code, uint32_t error_code,
-                                  struct emu_result *out);
+                                  bool has_error_code, uint32_t error_code, struct emu_result *out);
 
 /* Whether an external interrupt can be delivered now (virtual IF set, no shadow). */
 bool emu_interrupts_enabled(const struct vcpu_state *state);

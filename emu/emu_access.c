@@ -7,11 +7,20 @@ static int gpr_index(ZydisRegister reg, unsigned *shift)
 {
     *shift = 0;
     switch (reg) {
-    case ZYDIS_REGISTER_AH: *shift = 8; return X86_RAX;
-    case ZYDIS_REGISTER_CH: *shift = 8; return X86_RCX;
-    case ZYDIS_REGISTER_DH: *shift = 8; return X86_RDX;
-    case ZYDIS_REGISTER_BH: *shift = 8; return X86_RBX;
-    default: break;
+    case ZYDIS_REGISTER_AH:
+        *shift = 8;
+        return X86_RAX;
+    case ZYDIS_REGISTER_CH:
+        *shift = 8;
+        return X86_RCX;
+    case ZYDIS_REGISTER_DH:
+        *shift = 8;
+        return X86_RDX;
+    case ZYDIS_REGISTER_BH:
+        *shift = 8;
+        return X86_RBX;
+    default:
+        break;
     }
     ZydisRegister wide = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, reg);
     if (wide < ZYDIS_REGISTER_RAX || wide > ZYDIS_REGISTER_R15)
@@ -22,13 +31,20 @@ static int gpr_index(ZydisRegister reg, unsigned *shift)
 static const struct x86_segment *segment_of(const struct vcpu_state *s, ZydisRegister reg)
 {
     switch (reg) {
-    case ZYDIS_REGISTER_ES: return &s->es;
-    case ZYDIS_REGISTER_CS: return &s->cs;
-    case ZYDIS_REGISTER_SS: return &s->ss;
-    case ZYDIS_REGISTER_DS: return &s->ds;
-    case ZYDIS_REGISTER_FS: return &s->fs;
-    case ZYDIS_REGISTER_GS: return &s->gs;
-    default: return NULL;
+    case ZYDIS_REGISTER_ES:
+        return &s->es;
+    case ZYDIS_REGISTER_CS:
+        return &s->cs;
+    case ZYDIS_REGISTER_SS:
+        return &s->ss;
+    case ZYDIS_REGISTER_DS:
+        return &s->ds;
+    case ZYDIS_REGISTER_FS:
+        return &s->fs;
+    case ZYDIS_REGISTER_GS:
+        return &s->gs;
+    default:
+        return NULL;
     }
 }
 
@@ -262,8 +278,8 @@ bool emu_load_data_segment(struct emu_ctx *ctx, ZydisRegister sreg, uint16_t sel
     bool data = DESC_S(lo) && !(DESC_TYPE(lo) & 0x8);
     bool writable = data && (DESC_TYPE(lo) & 0x2);
     bool readable_code = DESC_CODE(lo) && (DESC_TYPE(lo) & 0x2);
-    bool ok = is_ss ? writable && DESC_DPL(lo) == 0 && (selector & 3u) == 0
-                    : (data || readable_code);
+    bool ok =
+        is_ss ? writable && DESC_DPL(lo) == 0 && (selector & 3u) == 0 : (data || readable_code);
     if (!ok) {
         emu_raise(out, EMU_GP, true, selector & ~3u);
         return false;

@@ -15,11 +15,17 @@ const struct emu_class_info *emu_class_info(unsigned cls)
 const char *pg_category_name(enum pg_category cat)
 {
     switch (cat) {
-    case PG_INNOCUOUS: return "innocuous";
-    case PG_PRIVILEGED: return "privileged";
-    case PG_SENSITIVE_UNPRIVILEGED: return "sensitive-unprivileged";
-    case PG_HOST_CONFIGURABLE: return "host-configurable";
-    case PG_CONTROL_TRANSFER: return "control-transfer";
-    default: return "?";
+    case PG_INNOCUOUS:
+        return "innocuous";
+    case PG_PRIVILEGED:
+        return "privileged";
+    case PG_SENSITIVE_UNPRIVILEGED:
+        return "sensitive-unprivileged";
+    case PG_HOST_CONFIGURABLE:
+        return "host-configurable";
+    case PG_CONTROL_TRANSFER:
+        return "control-transfer";
+    default:
+        return "?";
     }
 }

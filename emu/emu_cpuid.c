@@ -38,8 +38,8 @@
 #define E1_EDX_LM (1u << 29)
 
 static const uint32_t defined_leaves[][2] = {
-    {0, 0}, {1, 0}, {7, 0}, {0x40000000, 0}, {0x80000000, 0}, {0x80000001, 0},
-    {0x80000002, 0}, {0x80000003, 0}, {0x80000004, 0}, {0x80000008, 0},
+    {0, 0},          {1, 0},          {7, 0},          {0x40000000, 0}, {0x80000000, 0},
+    {0x80000001, 0}, {0x80000002, 0}, {0x80000003, 0}, {0x80000004, 0}, {0x80000008, 0},
 };
 
 static void put_string(uint32_t out[4], const char *s16)
@@ -55,7 +55,7 @@ void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, 
     memset(out, 0, 4 * sizeof(uint32_t));
     switch (leaf) {
     case 0:
-        out[0] = 7; /* highest basic leaf */
+        out[0] = 7;                               /* highest basic leaf */
         memcpy(&out[1], EMU_CPUID_VENDOR, 4);     /* EBX */
         memcpy(&out[3], EMU_CPUID_VENDOR + 4, 4); /* EDX */
         memcpy(&out[2], EMU_CPUID_VENDOR + 8, 4); /* ECX */
@@ -66,8 +66,8 @@ void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, 
         out[2] = F1_ECX_SSE3 | F1_ECX_SSSE3 | F1_ECX_CX16 | F1_ECX_SSE41 | F1_ECX_SSE42 |
                  F1_ECX_POPCNT | F1_ECX_HYPERVISOR;
         out[3] = F1_EDX_FPU | F1_EDX_TSC | F1_EDX_MSR | F1_EDX_PAE | F1_EDX_CX8 | F1_EDX_PGE |
-                 F1_EDX_CMOV | F1_EDX_PAT | F1_EDX_CLFSH | F1_EDX_MMX | F1_EDX_FXSR |
-                 F1_EDX_SSE | F1_EDX_SSE2;
+                 F1_EDX_CMOV | F1_EDX_PAT | F1_EDX_CLFSH | F1_EDX_MMX | F1_EDX_FXSR | F1_EDX_SSE |
+                 F1_EDX_SSE2;
         break;
     case 0x40000000: /* hypervisor leaf: max hypervisor leaf + signature */
         out[0] = 0x40000000;

@@ -16,10 +16,18 @@ enum fault_class { BENIGN, CONTRIBUTORY, PAGE_FAULT, DOUBLE_FAULT };
 static enum fault_class fault_class_of(unsigned vector)
 {
     switch (vector) {
-    case EMU_DE: case EMU_TS: case EMU_NP: case EMU_SS: case EMU_GP: return CONTRIBUTORY;
-    case EMU_PF: return PAGE_FAULT;
-    case EMU_DF: return DOUBLE_FAULT;
-    default: return BENIGN;
+    case EMU_DE:
+    case EMU_TS:
+    case EMU_NP:
+    case EMU_SS:
+    case EMU_GP:
+        return CONTRIBUTORY;
+    case EMU_PF:
+        return PAGE_FAULT;
+    case EMU_DF:
+        return DOUBLE_FAULT;
+    default:
+        return BENIGN;
     }
 }
 
@@ -28,7 +36,7 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
                          bool has_error, uint32_t error, struct emu_result *fault)
 {
     struct vcpu_state *s = ctx->state;
-    uint32_t ext = kind == EMU_EVENT_SOFTWARE ? 0 : 1; /* EXT bit of the error code */
+    uint32_t ext = kind == EMU_EVENT_SOFTWARE ? 0 : 1;      /* EXT bit of the error code */
     uint32_t idt_error = ((uint32_t)vector << 3) | 2 | ext; /* IDT bit set */
     uint64_t gate[2];
     if ((uint64_t)vector * 16 + 15 > s->idtr.limit ||
@@ -46,8 +54,8 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
         return false;
     }
     uint16_t selector = (uint16_t)(gate[0] >> 16);
-    uint64_t target = (gate[0] & 0xFFFF) | (((gate[0] >> 48) & 0xFFFF) << 16) |
-                      ((gate[1] & 0xFFFFFFFF) << 32);
+    uint64_t target =
+        (gate[0] & 0xFFFF) | (((gate[0] >> 48) & 0xFFFF) << 16) | ((gate[1] & 0xFFFFFFFF) << 32);
     uint64_t lo, hi;
     if (!emu_descriptor(ctx, selector, &lo, &hi) || !DESC_CODE(lo) || !DESC_L(lo)) {
         emu_raise(fault, EMU_GP, true, (selector & ~3u) | ext);
@@ -92,8 +100,7 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
 }
 
 enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
-                                  bool has_error_code, uint32_t error_code,
-                                  struct emu_result *out)
+                                  bool has_error_code, uint32_t error_code, struct emu_result *out)
 {
     struct emu_result fault;
     for (int attempt = 0; attempt < 3; attempt++) {

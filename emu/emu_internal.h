@@ -10,8 +10,18 @@
 
 /* Exception vectors (Intel SDM vol. 3A, table 6-1). */
 enum {
-    EMU_DE = 0, EMU_DB = 1, EMU_BP = 3, EMU_UD = 6, EMU_NM = 7, EMU_DF = 8, EMU_TS = 10,
-    EMU_NP = 11, EMU_SS = 12, EMU_GP = 13, EMU_PF = 14, EMU_AC = 17,
+    EMU_DE = 0,
+    EMU_DB = 1,
+    EMU_BP = 3,
+    EMU_UD = 6,
+    EMU_NM = 7,
+    EMU_DF = 8,
+    EMU_TS = 10,
+    EMU_NP = 11,
+    EMU_SS = 12,
+    EMU_GP = 13,
+    EMU_PF = 14,
+    EMU_AC = 17,
 };
 
 /* Descriptor fields (SDM vol. 3A 3.4.5, figure 3-8). */

@@ -44,18 +44,20 @@ void emu_reset_state(struct vcpu_state *s, uint64_t entry)
     s->gdtr.limit = GUEST_GDT_LIMIT;
     s->idtr.base = GUEST_RAM_BASE + GUEST_IDT_OFFSET;
     s->idtr.limit = 256 * 16 - 1;
-    s->cs = (struct x86_segment){.base = 0, .limit = 0xFFFFFFFF, .selector = GUEST_SEL_CODE64,
-                                 .attrib = AR_CODE64};
-    struct x86_segment data = {.base = 0, .limit = 0xFFFFFFFF, .selector = GUEST_SEL_DATA,
-                               .attrib = AR_DATA};
+    s->cs = (struct x86_segment){
+        .base = 0, .limit = 0xFFFFFFFF, .selector = GUEST_SEL_CODE64, .attrib = AR_CODE64};
+    struct x86_segment data = {
+        .base = 0, .limit = 0xFFFFFFFF, .selector = GUEST_SEL_DATA, .attrib = AR_DATA};
     s->ds = s->es = s->ss = s->fs = s->gs = data;
-    s->tr = (struct x86_segment){.base = GUEST_RAM_BASE + GUEST_TSS_OFFSET, .limit = 0x67,
-                                 .selector = GUEST_SEL_TSS, .attrib = AR_TSS_BUSY64};
+    s->tr = (struct x86_segment){.base = GUEST_RAM_BASE + GUEST_TSS_OFFSET,
+                                 .limit = 0x67,
+                                 .selector = GUEST_SEL_TSS,
+                                 .attrib = AR_TSS_BUSY64};
     s->ldtr = (struct x86_segment){.attrib = AR_LDT_EMPTY};
     s->dr[6] = 0xFFFF0FF0; /* reset values (SDM vol. 3B 18.2) */
     s->dr[7] = 0x400;
     s->pat = 0x0007040600070406ULL;
-    s->apic_base = 0xFEE00900ULL; /* enabled, bootstrap processor */
-    s->misc_enable = 1;           /* fast strings */
+    s->apic_base = 0xFEE00900ULL;            /* enabled, bootstrap processor */
+    s->misc_enable = 1;                      /* fast strings */
     s->tsc_offset = -(int64_t)emu_time_ns(); /* the virtual TSC starts at 0 at reset */
 }

@@ -49,70 +49,128 @@ enum emu_class x86_classify(const struct x86_decoded_insn *insn)
 {
     bool far = insn->info.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
     switch (insn->info.mnemonic) {
-    case ZYDIS_MNEMONIC_CLI: return EMU_CLASS_CLI;
-    case ZYDIS_MNEMONIC_STI: return EMU_CLASS_STI;
-    case ZYDIS_MNEMONIC_HLT: return EMU_CLASS_HLT;
-    case ZYDIS_MNEMONIC_IN: return EMU_CLASS_IN;
-    case ZYDIS_MNEMONIC_OUT: return EMU_CLASS_OUT;
-    case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
+    case ZYDIS_MNEMONIC_CLI:
+        return EMU_CLASS_CLI;
+    case ZYDIS_MNEMONIC_STI:
+        return EMU_CLASS_STI;
+    case ZYDIS_MNEMONIC_HLT:
+        return EMU_CLASS_HLT;
+    case ZYDIS_MNEMONIC_IN:
+        return EMU_CLASS_IN;
+    case ZYDIS_MNEMONIC_OUT:
+        return EMU_CLASS_OUT;
+    case ZYDIS_MNEMONIC_INSB:
+    case ZYDIS_MNEMONIC_INSW:
+    case ZYDIS_MNEMONIC_INSD:
         return EMU_CLASS_INS;
-    case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+    case ZYDIS_MNEMONIC_OUTSB:
+    case ZYDIS_MNEMONIC_OUTSW:
+    case ZYDIS_MNEMONIC_OUTSD:
         return EMU_CLASS_OUTS;
-    case ZYDIS_MNEMONIC_MOV: return classify_mov(insn);
-    case ZYDIS_MNEMONIC_LGDT: return EMU_CLASS_LGDT;
-    case ZYDIS_MNEMONIC_LIDT: return EMU_CLASS_LIDT;
-    case ZYDIS_MNEMONIC_LLDT: return EMU_CLASS_LLDT;
-    case ZYDIS_MNEMONIC_LTR: return EMU_CLASS_LTR;
-    case ZYDIS_MNEMONIC_LMSW: return EMU_CLASS_LMSW;
-    case ZYDIS_MNEMONIC_CLTS: return EMU_CLASS_CLTS;
-    case ZYDIS_MNEMONIC_RDMSR: return EMU_CLASS_RDMSR;
-    case ZYDIS_MNEMONIC_WRMSR: return EMU_CLASS_WRMSR;
-    case ZYDIS_MNEMONIC_INVLPG: return EMU_CLASS_INVLPG;
-    case ZYDIS_MNEMONIC_INVPCID: return EMU_CLASS_INVPCID;
-    case ZYDIS_MNEMONIC_WBINVD: return EMU_CLASS_WBINVD;
-    case ZYDIS_MNEMONIC_INVD: return EMU_CLASS_INVD;
-    case ZYDIS_MNEMONIC_RDPMC: return EMU_CLASS_RDPMC;
-    case ZYDIS_MNEMONIC_SWAPGS: return EMU_CLASS_SWAPGS;
-    case ZYDIS_MNEMONIC_XSETBV: return EMU_CLASS_XSETBV;
-    case ZYDIS_MNEMONIC_MONITOR: case ZYDIS_MNEMONIC_MWAIT: return EMU_CLASS_MONITOR_MWAIT;
-    case ZYDIS_MNEMONIC_SYSRET: return EMU_CLASS_SYSRET;
-    case ZYDIS_MNEMONIC_SYSEXIT: return EMU_CLASS_SYSEXIT;
-    case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_IRETQ:
+    case ZYDIS_MNEMONIC_MOV:
+        return classify_mov(insn);
+    case ZYDIS_MNEMONIC_LGDT:
+        return EMU_CLASS_LGDT;
+    case ZYDIS_MNEMONIC_LIDT:
+        return EMU_CLASS_LIDT;
+    case ZYDIS_MNEMONIC_LLDT:
+        return EMU_CLASS_LLDT;
+    case ZYDIS_MNEMONIC_LTR:
+        return EMU_CLASS_LTR;
+    case ZYDIS_MNEMONIC_LMSW:
+        return EMU_CLASS_LMSW;
+    case ZYDIS_MNEMONIC_CLTS:
+        return EMU_CLASS_CLTS;
+    case ZYDIS_MNEMONIC_RDMSR:
+        return EMU_CLASS_RDMSR;
+    case ZYDIS_MNEMONIC_WRMSR:
+        return EMU_CLASS_WRMSR;
+    case ZYDIS_MNEMONIC_INVLPG:
+        return EMU_CLASS_INVLPG;
+    case ZYDIS_MNEMONIC_INVPCID:
+        return EMU_CLASS_INVPCID;
+    case ZYDIS_MNEMONIC_WBINVD:
+        return EMU_CLASS_WBINVD;
+    case ZYDIS_MNEMONIC_INVD:
+        return EMU_CLASS_INVD;
+    case ZYDIS_MNEMONIC_RDPMC:
+        return EMU_CLASS_RDPMC;
+    case ZYDIS_MNEMONIC_SWAPGS:
+        return EMU_CLASS_SWAPGS;
+    case ZYDIS_MNEMONIC_XSETBV:
+        return EMU_CLASS_XSETBV;
+    case ZYDIS_MNEMONIC_MONITOR:
+    case ZYDIS_MNEMONIC_MWAIT:
+        return EMU_CLASS_MONITOR_MWAIT;
+    case ZYDIS_MNEMONIC_SYSRET:
+        return EMU_CLASS_SYSRET;
+    case ZYDIS_MNEMONIC_SYSEXIT:
+        return EMU_CLASS_SYSEXIT;
+    case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD:
+    case ZYDIS_MNEMONIC_IRETQ:
         return EMU_CLASS_IRET;
-    case ZYDIS_MNEMONIC_INT: case ZYDIS_MNEMONIC_INTO: case ZYDIS_MNEMONIC_INT1:
+    case ZYDIS_MNEMONIC_INT:
+    case ZYDIS_MNEMONIC_INTO:
+    case ZYDIS_MNEMONIC_INT1:
         return EMU_CLASS_INT;
-    case ZYDIS_MNEMONIC_INT3: return EMU_CLASS_INT3;
-    case ZYDIS_MNEMONIC_SYSCALL: return EMU_CLASS_SYSCALL;
-    case ZYDIS_MNEMONIC_SYSENTER: return EMU_CLASS_SYSENTER;
-    case ZYDIS_MNEMONIC_CALL: return far ? EMU_CLASS_FAR_CALL : EMU_CLASS_NONE;
-    case ZYDIS_MNEMONIC_JMP: return far ? EMU_CLASS_FAR_JMP : EMU_CLASS_NONE;
-    case ZYDIS_MNEMONIC_RET: return far ? EMU_CLASS_FAR_RET : EMU_CLASS_NONE;
-    case ZYDIS_MNEMONIC_SGDT: return EMU_CLASS_SGDT;
-    case ZYDIS_MNEMONIC_SIDT: return EMU_CLASS_SIDT;
-    case ZYDIS_MNEMONIC_SLDT: return EMU_CLASS_SLDT;
-    case ZYDIS_MNEMONIC_STR: return EMU_CLASS_STR;
-    case ZYDIS_MNEMONIC_SMSW: return EMU_CLASS_SMSW;
-    case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD: case ZYDIS_MNEMONIC_PUSHFQ:
+    case ZYDIS_MNEMONIC_INT3:
+        return EMU_CLASS_INT3;
+    case ZYDIS_MNEMONIC_SYSCALL:
+        return EMU_CLASS_SYSCALL;
+    case ZYDIS_MNEMONIC_SYSENTER:
+        return EMU_CLASS_SYSENTER;
+    case ZYDIS_MNEMONIC_CALL:
+        return far ? EMU_CLASS_FAR_CALL : EMU_CLASS_NONE;
+    case ZYDIS_MNEMONIC_JMP:
+        return far ? EMU_CLASS_FAR_JMP : EMU_CLASS_NONE;
+    case ZYDIS_MNEMONIC_RET:
+        return far ? EMU_CLASS_FAR_RET : EMU_CLASS_NONE;
+    case ZYDIS_MNEMONIC_SGDT:
+        return EMU_CLASS_SGDT;
+    case ZYDIS_MNEMONIC_SIDT:
+        return EMU_CLASS_SIDT;
+    case ZYDIS_MNEMONIC_SLDT:
+        return EMU_CLASS_SLDT;
+    case ZYDIS_MNEMONIC_STR:
+        return EMU_CLASS_STR;
+    case ZYDIS_MNEMONIC_SMSW:
+        return EMU_CLASS_SMSW;
+    case ZYDIS_MNEMONIC_PUSHF:
+    case ZYDIS_MNEMONIC_PUSHFD:
+    case ZYDIS_MNEMONIC_PUSHFQ:
         return EMU_CLASS_PUSHF;
-    case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD: case ZYDIS_MNEMONIC_POPFQ:
+    case ZYDIS_MNEMONIC_POPF:
+    case ZYDIS_MNEMONIC_POPFD:
+    case ZYDIS_MNEMONIC_POPFQ:
         return EMU_CLASS_POPF;
-    case ZYDIS_MNEMONIC_LAR: return EMU_CLASS_LAR;
-    case ZYDIS_MNEMONIC_LSL: return EMU_CLASS_LSL;
-    case ZYDIS_MNEMONIC_VERR: return EMU_CLASS_VERR;
-    case ZYDIS_MNEMONIC_VERW: return EMU_CLASS_VERW;
+    case ZYDIS_MNEMONIC_LAR:
+        return EMU_CLASS_LAR;
+    case ZYDIS_MNEMONIC_LSL:
+        return EMU_CLASS_LSL;
+    case ZYDIS_MNEMONIC_VERR:
+        return EMU_CLASS_VERR;
+    case ZYDIS_MNEMONIC_VERW:
+        return EMU_CLASS_VERW;
     case ZYDIS_MNEMONIC_PUSH:
         return reg_class(&insn->operands[0]) == ZYDIS_REGCLASS_SEGMENT ? EMU_CLASS_PUSH_SEG
-                                                                      : EMU_CLASS_NONE;
+                                                                       : EMU_CLASS_NONE;
     case ZYDIS_MNEMONIC_POP:
         return reg_class(&insn->operands[0]) == ZYDIS_REGCLASS_SEGMENT ? EMU_CLASS_POP_SEG
-                                                                      : EMU_CLASS_NONE;
-    case ZYDIS_MNEMONIC_RDFSBASE: case ZYDIS_MNEMONIC_WRFSBASE:
-    case ZYDIS_MNEMONIC_RDGSBASE: case ZYDIS_MNEMONIC_WRGSBASE:
+                                                                       : EMU_CLASS_NONE;
+    case ZYDIS_MNEMONIC_RDFSBASE:
+    case ZYDIS_MNEMONIC_WRFSBASE:
+    case ZYDIS_MNEMONIC_RDGSBASE:
+    case ZYDIS_MNEMONIC_WRGSBASE:
         return EMU_CLASS_FSGSBASE;
-    case ZYDIS_MNEMONIC_CPUID: return EMU_CLASS_CPUID;
-    case ZYDIS_MNEMONIC_RDTSC: return EMU_CLASS_RDTSC;
-    case ZYDIS_MNEMONIC_RDTSCP: return EMU_CLASS_RDTSCP;
-    default: return EMU_CLASS_NONE;
+    case ZYDIS_MNEMONIC_CPUID:
+        return EMU_CLASS_CPUID;
+    case ZYDIS_MNEMONIC_RDTSC:
+        return EMU_CLASS_RDTSC;
+    case ZYDIS_MNEMONIC_RDTSCP:
+        return EMU_CLASS_RDTSCP;
+    default:
+        return EMU_CLASS_NONE;
     }
 }
 

@@ -25,7 +25,10 @@ static void on_ud(struct isr_frame *f)
     GUEST_ASSERT_EQ(f->rip, (uint64_t)ud_insn);
     f->rip = (uint64_t)ud_after;
 }
-static void on_bp(struct isr_frame *f) { GUEST_ASSERT_EQ(f->rip, (uint64_t)bp_after); }
+static void on_bp(struct isr_frame *f)
+{
+    GUEST_ASSERT_EQ(f->rip, (uint64_t)bp_after);
+}
 
 int main(void)
 {
@@ -35,7 +38,8 @@ int main(void)
     idt_set_handler(6, on_ud);
     idt_set_handler(3, on_bp);
     __asm__ volatile("xorl %%edx, %%edx\n\tmovl $1, %%eax\n\txorl %%ecx, %%ecx\n\t"
-                     "div_insn: divl %%ecx\n\tdiv_after:" ::: "rax", "rcx", "rdx");
+                     "div_insn: divl %%ecx\n\tdiv_after:" ::
+                         : "rax", "rcx", "rdx");
     __asm__ volatile("pf_insn: movb $1, (%0)\n\tpf_after:" ::"r"(0x1000ULL) : "memory");
     __asm__ volatile("ud_insn: ud2\n\tud_after:");
     __asm__ volatile("int3\n\tbp_after:");

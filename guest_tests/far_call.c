@@ -27,7 +27,9 @@ int main(void)
     p.offset = (uint64_t)far_callee;
     p.selector = GUEST_SEL_CODE;
     __asm__ volatile(".byte 0x48, 0xff, 0x18" /* REX.W CALL far [rax] */
-                     : : "a"(&p) : "memory", "cc");
+                     :
+                     : "a"(&p)
+                     : "memory", "cc");
     GUEST_ASSERT_EQ(pushed_cs, GUEST_SEL_CODE);
     GUEST_ASSERT_EQ(callee_cs, GUEST_SEL_CODE);
     GUEST_DONE();

@@ -21,7 +21,10 @@ int main(void)
     uint64_t cs = 0;
     __asm__ volatile(".byte 0x48, 0xff, 0x28\n\t" /* REX.W JMP far [rax] */
                      "ud2\n"
-                     "far_target: movq %%cs, %0" : "=r"(cs) : "a"(&p) : "memory");
+                     "far_target: movq %%cs, %0"
+                     : "=r"(cs)
+                     : "a"(&p)
+                     : "memory");
     GUEST_ASSERT_EQ(cs, GUEST_SEL_CODE);
     GUEST_DONE();
 }

@@ -15,7 +15,10 @@ int main(void)
                      "pushq %%rax\n\t"
                      ".byte 0x48, 0xcb\n\t" /* RETFQ */
                      "ud2\n"
-                     "1: movq %%cs, %0" : "=r"(cs) : : "rax", "memory");
+                     "1: movq %%cs, %0"
+                     : "=r"(cs)
+                     :
+                     : "rax", "memory");
     GUEST_ASSERT_EQ(cs, GUEST_SEL_CODE);
     GUEST_DONE();
 }

@@ -2,7 +2,10 @@
  * wake-up is not lost), ten times. Passes everywhere. */
 #include "guest.h"
 
-static void on_timer(struct isr_frame *f) { (void)f; }
+static void on_timer(struct isr_frame *f)
+{
+    (void)f;
+}
 
 int main(void)
 {

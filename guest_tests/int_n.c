@@ -15,8 +15,14 @@ static void on_21(struct isr_frame *f)
     GUEST_ASSERT_EQ(f->cs, GUEST_SEL_CODE);
     GUEST_ASSERT_EQ(f->rip, (uint64_t)after_int21);
 }
-static void on_3(struct isr_frame *f) { GUEST_ASSERT_EQ(f->rip, (uint64_t)after_int3); }
-static void on_80(struct isr_frame *f) { GUEST_ASSERT_EQ(f->rip, (uint64_t)after_int80); }
+static void on_3(struct isr_frame *f)
+{
+    GUEST_ASSERT_EQ(f->rip, (uint64_t)after_int3);
+}
+static void on_80(struct isr_frame *f)
+{
+    GUEST_ASSERT_EQ(f->rip, (uint64_t)after_int80);
+}
 
 int main(void)
 {

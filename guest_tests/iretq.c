@@ -3,8 +3,14 @@
  * emulated. Passes everywhere. */
 #include "guest.h"
 
-static void on_timer(struct isr_frame *f) { (void)f; }
-static bool ticked(void) { return isr_count[0x40] >= 2; }
+static void on_timer(struct isr_frame *f)
+{
+    (void)f;
+}
+static bool ticked(void)
+{
+    return isr_count[0x40] >= 2;
+}
 
 int main(void)
 {
@@ -13,15 +19,17 @@ int main(void)
     timer_start(0x40, 1000);
     uint64_t landed = 0;
     __asm__ volatile("movq %%rsp, %%rax\n\t"
-                     "pushq $0x10\n\t"      /* SS */
-                     "pushq %%rax\n\t"      /* RSP */
-                     "pushq $0x202\n\t"     /* RFLAGS: IF */
-                     "pushq $0x08\n\t"      /* CS */
+                     "pushq $0x10\n\t"  /* SS */
+                     "pushq %%rax\n\t"  /* RSP */
+                     "pushq $0x202\n\t" /* RFLAGS: IF */
+                     "pushq $0x08\n\t"  /* CS */
                      "leaq 1f(%%rip), %%rax\n\t"
-                     "pushq %%rax\n\t"      /* RIP */
+                     "pushq %%rax\n\t" /* RIP */
                      "iretq\n"
                      "1: movq $1, %0"
-                     : "=r"(landed) : : "rax", "memory");
+                     : "=r"(landed)
+                     :
+                     : "rax", "memory");
     GUEST_ASSERT_EQ(landed, 1);
     GUEST_ASSERT(spin_until(ticked, 500000));
     cli();

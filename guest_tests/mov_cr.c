@@ -15,7 +15,7 @@ int main(void)
 {
     uint64_t cr0 = READ_CR(0);
     GUEST_ASSERT_EQ(cr0 & 0x80000001ULL, 0x80000001ULL); /* PG and PE: the guest model */
-    WRITE_CR(0, cr0 | 8); /* TS */
+    WRITE_CR(0, cr0 | 8);                                /* TS */
     GUEST_ASSERT(READ_CR(0) & 8);
     __asm__ volatile("clts");
     GUEST_ASSERT_EQ(READ_CR(0) & 8, 0);

@@ -7,8 +7,14 @@ GUEST_EXPECT("trap_emulate", "xfail", "",
              "POPF is sensitive but unprivileged: at CPL 3 a change of IF is silently ignored and "
              "nothing traps, so the virtual IF never changes (Popek-Goldberg violation)");
 
-static void on_timer(struct isr_frame *f) { (void)f; }
-static bool two(void) { return isr_count[0x40] >= 2; }
+static void on_timer(struct isr_frame *f)
+{
+    (void)f;
+}
+static bool two(void)
+{
+    return isr_count[0x40] >= 2;
+}
 
 int main(void)
 {

@@ -12,7 +12,9 @@ int main(void)
 {
     uint64_t ds = ~0ULL, cs = ~0ULL;
     __asm__ volatile("movw %w2, %%ds\n\tmovq %%ds, %0\n\tmovq %%cs, %1"
-                     : "=r"(ds), "=r"(cs) : "r"(0x10ULL) : "memory");
+                     : "=r"(ds), "=r"(cs)
+                     : "r"(0x10ULL)
+                     : "memory");
     GUEST_ASSERT_EQ(ds, GUEST_SEL_DATA);
     GUEST_ASSERT_EQ(cs & 3, 0);
     GUEST_ASSERT_EQ(cs, GUEST_SEL_CODE);

@@ -18,9 +18,11 @@ int main(void)
     GUEST_ASSERT(memcmp(msg, back, sizeof(msg)) == 0);
 
     uint32_t words[4] = {0x11112222, 0x33334444, 0x55556666, 0x77778888}, wback[4] = {0};
-    n = 4; src = (uint64_t)words;
+    n = 4;
+    src = (uint64_t)words;
     __asm__ volatile("rep outsl" : "+S"(src), "+c"(n) : "d"(GUEST_PORT_FIFO) : "memory");
-    n = 4; dst = (uint64_t)wback;
+    n = 4;
+    dst = (uint64_t)wback;
     __asm__ volatile("rep insl" : "+D"(dst), "+c"(n) : "d"(GUEST_PORT_FIFO) : "memory");
     GUEST_ASSERT(memcmp(words, wback, sizeof(words)) == 0);
     uint16_t h = 0xabcd, hb = 0;
@@ -32,7 +34,8 @@ int main(void)
 
     for (unsigned i = 0; i < sizeof(big); i++)
         big[i] = (uint8_t)(i * 7);
-    n = sizeof(big); src = (uint64_t)big;
+    n = sizeof(big);
+    src = (uint64_t)big;
     __asm__ volatile("rep outsb" : "+S"(src), "+c"(n) : "d"(GUEST_PORT_SCRATCH) : "memory");
     GUEST_ASSERT_EQ(n, 0);
     GUEST_ASSERT_EQ(src, (uint64_t)big + sizeof(big));

@@ -30,9 +30,10 @@ int main(void)
     wrmsr(MSR_STAR, (uint64_t)GUEST_SEL_CODE << 32);
     wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
     wrmsr(MSR_SFMASK, RFLAGS_IF);
-    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | 1); /* SCE */
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | 1);  /* SCE */
     __asm__ volatile("movq $60, %%rax\n\t" /* the host's exit(): must not reach the host */
-                     "syscall\n\tafter_syscall:" ::: "rax", "rcx", "r11", "memory");
+                     "syscall\n\tafter_syscall:" ::
+                         : "rax", "rcx", "r11", "memory");
     GUEST_ASSERT_EQ(syscall_count, 1);
     GUEST_ASSERT_EQ(saved_rcx, (uint64_t)after_syscall);
     GUEST_ASSERT_EQ(saved_r11 & RFLAGS_IF, 0);

@@ -29,8 +29,8 @@ int main(void)
     idt_init();
     idt_set_handler(6, on_fault);
     idt_set_handler(13, on_fault);
-    __asm__ volatile("movq $1, %%rax\n\tdo_sysenter: sysenter\n\tafter_sysenter:" ::: "rax",
-                     "rcx", "r11", "memory");
+    __asm__ volatile("movq $1, %%rax\n\tdo_sysenter: sysenter\n\tafter_sysenter:" ::
+                         : "rax", "rcx", "r11", "memory");
     GUEST_ASSERT_EQ(isr_count[6] + isr_count[13], 1);
     guest_printf("SYSENTER raised %s\n", isr_count[6] ? "#UD" : "#GP");
     GUEST_DONE();

@@ -2,8 +2,14 @@
  * they arrive: CLI/STI gate something real. Passes everywhere. */
 #include "guest.h"
 
-static void on_timer(struct isr_frame *f) { (void)f; }
-static bool one(void) { return isr_count[0x40] >= 1; }
+static void on_timer(struct isr_frame *f)
+{
+    (void)f;
+}
+static bool one(void)
+{
+    return isr_count[0x40] >= 1;
+}
 
 int main(void)
 {

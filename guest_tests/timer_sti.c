@@ -7,7 +7,10 @@ static void on_timer(struct isr_frame *f)
     GUEST_ASSERT_EQ(f->cs, GUEST_SEL_CODE);
     GUEST_ASSERT(f->rflags & RFLAGS_IF); /* interrupted with IF set */
 }
-static bool three(void) { return isr_count[0x40] >= 3; }
+static bool three(void)
+{
+    return isr_count[0x40] >= 3;
+}
 
 int main(void)
 {

@@ -51,8 +51,8 @@ struct vcpu {
 };
 
 struct backend_ops {
-    const char *name;    /* "trap_emulate", "dbt", "vtx" */
-    const char *summary; /* one line: the mechanism */
+    const char *name;      /* "trap_emulate", "dbt", "vtx" */
+    const char *summary;   /* one line: the mechanism */
     unsigned memory_flags; /* guest_memory_create() flags this backend needs */
 
     /* Mandatory. 0 if usable on this host; else -errno and a one-line reason
@@ -65,11 +65,11 @@ struct backend_ops {
      * "cpuid_traps". Returns true if the named condition holds. */
     bool (*host_has)(const char *condition);
 
-    int (*vm_create)(const struct vm_config *config, struct vm **out);   /* mandatory */
-    void (*vm_destroy)(struct vm *vm);                                  /* mandatory */
-    int (*vcpu_create)(struct vm *vm, struct vcpu **out);               /* mandatory */
-    void (*vcpu_destroy)(struct vcpu *vcpu);                            /* mandatory */
-    int (*vcpu_get_state)(struct vcpu *vcpu, struct vcpu_state *out);   /* mandatory */
+    int (*vm_create)(const struct vm_config *config, struct vm **out);     /* mandatory */
+    void (*vm_destroy)(struct vm *vm);                                     /* mandatory */
+    int (*vcpu_create)(struct vm *vm, struct vcpu **out);                  /* mandatory */
+    void (*vcpu_destroy)(struct vcpu *vcpu);                               /* mandatory */
+    int (*vcpu_get_state)(struct vcpu *vcpu, struct vcpu_state *out);      /* mandatory */
     int (*vcpu_set_state)(struct vcpu *vcpu, const struct vcpu_state *in); /* mandatory */
     /* Mandatory. Run until an exit; 0 with *exit filled, or -errno on a host error. An IN exit
      * is completed on the next call with the data the VMM left in exit->io.data. */

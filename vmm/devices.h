@@ -33,7 +33,7 @@ struct devices {
     uint64_t timer_period_ns;
     uint64_t timer_next_ns; /* CLOCK_MONOTONIC deadline of the next tick */
     uint8_t timer_vector;
-    bool timer_pending;     /* a tick is waiting to be delivered (ticks coalesce, like a line) */
+    bool timer_pending; /* a tick is waiting to be delivered (ticks coalesce, like a line) */
     uint32_t timer_ticks_delivered;
     uint32_t scratch;
     uint8_t fifo[DEVICE_FIFO_SIZE];

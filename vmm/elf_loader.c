@@ -53,15 +53,15 @@ static int parse_header(const uint8_t *data, size_t size, Elf64_Ehdr *eh, char *
         return fail(err, es, -ENOEXEC, "ELF machine %u is not x86-64 (%u)", eh->e_machine,
                     EM_X86_64);
     if (eh->e_type == ET_DYN)
-        return fail(err, es, -ENOEXEC, "position-independent image (ET_DYN): guests must be "
-                                       "static non-PIE executables");
+        return fail(err, es, -ENOEXEC,
+                    "position-independent image (ET_DYN): guests must be "
+                    "static non-PIE executables");
     if (eh->e_type != ET_EXEC)
         return fail(err, es, -ENOEXEC, "ELF type %u is not an executable (ET_EXEC)", eh->e_type);
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
         return fail(err, es, -EINVAL, "program header size %u, expected %zu", eh->e_phentsize,
                     sizeof(Elf64_Phdr));
-    if (eh->e_phnum == 0 || !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr),
-                                     size))
+    if (eh->e_phnum == 0 || !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
         return fail(err, es, -EINVAL, "program headers (%u at offset %#llx) lie outside the file",
                     eh->e_phnum, (unsigned long long)eh->e_phoff);
     return 0;
@@ -74,8 +74,10 @@ static int parse_segments(const uint8_t *data, size_t size, const Elf64_Ehdr *eh
         Elf64_Phdr ph;
         memcpy(&ph, data + eh->e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
         if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-            return fail(err, es, -ENOEXEC, "dynamically linked image (segment %u): guests must "
-                                           "be static", i);
+            return fail(err, es, -ENOEXEC,
+                        "dynamically linked image (segment %u): guests must "
+                        "be static",
+                        i);
         if (ph.p_type != PT_LOAD)
             continue;
         if (img->segment_count == ELF_LOADER_MAX_SEGMENTS)
@@ -85,26 +87,31 @@ static int parse_segments(const uint8_t *data, size_t size, const Elf64_Ehdr *eh
             return fail(err, es, -EINVAL, "segment %u: file size %#llx exceeds memory size %#llx",
                         i, (unsigned long long)ph.p_filesz, (unsigned long long)ph.p_memsz);
         if (!in_file(ph.p_offset, ph.p_filesz, size))
-            return fail(err, es, -EINVAL, "segment %u: file range [%#llx, +%#llx) lies outside "
-                                          "the %zu-byte file", i,
-                        (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz, size);
+            return fail(err, es, -EINVAL,
+                        "segment %u: file range [%#llx, +%#llx) lies outside "
+                        "the %zu-byte file",
+                        i, (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz, size);
         if (ph.p_vaddr < GUEST_IMAGE_BASE || ph.p_memsz > IMAGE_END - GUEST_IMAGE_BASE ||
             ph.p_vaddr > IMAGE_END - ph.p_memsz)
-            return fail(err, es, -EINVAL, "segment %u at %#llx (size %#llx) lies outside guest "
-                                          "RAM for images [%#llx, %#llx)", i,
-                        (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz,
+            return fail(err, es, -EINVAL,
+                        "segment %u at %#llx (size %#llx) lies outside guest "
+                        "RAM for images [%#llx, %#llx)",
+                        i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz,
                         (unsigned long long)GUEST_IMAGE_BASE, (unsigned long long)IMAGE_END);
         for (unsigned j = 0; j < img->segment_count; j++) {
             const struct elf_segment *o = &img->segments[j];
             if (ph.p_memsz && o->memsz && ph.p_vaddr < o->vaddr + o->memsz &&
                 o->vaddr < ph.p_vaddr + ph.p_memsz)
-                return fail(err, es, -EINVAL, "segment %u at %#llx overlaps an earlier segment "
-                                              "at %#llx", i, (unsigned long long)ph.p_vaddr,
-                            (unsigned long long)o->vaddr);
+                return fail(err, es, -EINVAL,
+                            "segment %u at %#llx overlaps an earlier segment "
+                            "at %#llx",
+                            i, (unsigned long long)ph.p_vaddr, (unsigned long long)o->vaddr);
         }
-        img->segments[img->segment_count++] = (struct elf_segment){
-            .vaddr = ph.p_vaddr, .memsz = ph.p_memsz, .filesz = ph.p_filesz,
-            .offset = ph.p_offset, .flags = ph.p_flags};
+        img->segments[img->segment_count++] = (struct elf_segment){.vaddr = ph.p_vaddr,
+                                                                   .memsz = ph.p_memsz,
+                                                                   .filesz = ph.p_filesz,
+                                                                   .offset = ph.p_offset,
+                                                                   .flags = ph.p_flags};
     }
     if (img->segment_count == 0)
         return fail(err, es, -EINVAL, "no loadable (PT_LOAD) segment");
@@ -177,8 +184,7 @@ int elf_load(const struct elf_image *img, const uint8_t *data, size_t size,
     return 0;
 }
 
-int elf_read_file(const char *path, size_t max, uint8_t **data, size_t *size, char *err,
-                  size_t es)
+int elf_read_file(const char *path, size_t max, uint8_t **data, size_t *size, char *err, size_t es)
 {
     *data = NULL;
     *size = 0;

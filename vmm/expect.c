@@ -10,9 +10,12 @@
 const char *expect_outcome_name(enum expect_outcome outcome)
 {
     switch (outcome) {
-    case EXPECT_XFAIL: return "xfail";
-    case EXPECT_SKIP: return "skip";
-    default: return "pass";
+    case EXPECT_XFAIL:
+        return "xfail";
+    case EXPECT_SKIP:
+        return "skip";
+    default:
+        return "pass";
     }
 }
 
@@ -110,15 +113,33 @@ void expect_ending_of(const struct machine_result *r, char *buf, size_t size)
     case VMLAB_STATUS_EXCEPTION:
         snprintf(buf, size, "exception:%u", r->last_exit.exception.vector);
         break;
-    case VMLAB_STATUS_SHUTDOWN: snprintf(buf, size, "shutdown"); break;
-    case VMLAB_STATUS_BUDGET: snprintf(buf, size, "budget"); break;
-    case VMLAB_STATUS_HALTED: snprintf(buf, size, "halted"); break;
-    case VMLAB_STATUS_MMIO: snprintf(buf, size, "mmio"); break;
-    case VMLAB_STATUS_FAIL_ENTRY: snprintf(buf, size, "fail_entry"); break;
-    case VMLAB_STATUS_CRASHED: snprintf(buf, size, "crashed"); break;
-    case VMLAB_STATUS_UNAVAILABLE: snprintf(buf, size, "unavailable"); break;
+    case VMLAB_STATUS_SHUTDOWN:
+        snprintf(buf, size, "shutdown");
+        break;
+    case VMLAB_STATUS_BUDGET:
+        snprintf(buf, size, "budget");
+        break;
+    case VMLAB_STATUS_HALTED:
+        snprintf(buf, size, "halted");
+        break;
+    case VMLAB_STATUS_MMIO:
+        snprintf(buf, size, "mmio");
+        break;
+    case VMLAB_STATUS_FAIL_ENTRY:
+        snprintf(buf, size, "fail_entry");
+        break;
+    case VMLAB_STATUS_CRASHED:
+        snprintf(buf, size, "crashed");
+        break;
+    case VMLAB_STATUS_UNAVAILABLE:
+        snprintf(buf, size, "unavailable");
+        break;
     case VMLAB_STATUS_BAD_IMAGE:
-    case VMLAB_STATUS_NO_INPUT: snprintf(buf, size, "bad_image"); break;
-    default: snprintf(buf, size, "internal"); break;
+    case VMLAB_STATUS_NO_INPUT:
+        snprintf(buf, size, "bad_image");
+        break;
+    default:
+        snprintf(buf, size, "internal");
+        break;
     }
 }

@@ -26,7 +26,12 @@
 
 #include "backend.h"
 
-enum expect_outcome { EXPECT_PASS, EXPECT_XFAIL, EXPECT_SKIP, EXPECT_OUTCOME_MAX_VALUE = EXPECT_SKIP };
+enum expect_outcome {
+    EXPECT_PASS,
+    EXPECT_XFAIL,
+    EXPECT_SKIP,
+    EXPECT_OUTCOME_MAX_VALUE = EXPECT_SKIP
+};
 
 struct expectation {
     enum expect_outcome outcome;

@@ -52,18 +52,20 @@
 #define GUEST_GDT_LIMIT (5 * 8 - 1) /* null, code, data, 16-byte TSS descriptor */
 
 /* I/O ports of the shared devices (vmm/devices.c). */
-#define PORT_CONSOLE 0xE9  /* debugcon, as QEMU/Bochs: OUT writes a byte, IN reads 0xE9 */
-#define PORT_EXIT 0xF4     /* isa-debug-exit compatible: OUT v ends the run with status v */
-#define PORT_EXC_REPORT 0x500 /* platform stubs report an unhandled exception (32-bit OUTs) */
+#define PORT_CONSOLE 0xE9       /* debugcon, as QEMU/Bochs: OUT writes a byte, IN reads 0xE9 */
+#define PORT_EXIT 0xF4          /* isa-debug-exit compatible: OUT v ends the run with status v */
+#define PORT_EXC_REPORT 0x500   /* platform stubs report an unhandled exception (32-bit OUTs) */
 #define PORT_TIMER_PERIOD 0x510 /* 32-bit OUT: virtual timer period in microseconds, 0 = off */
 #define PORT_TIMER_VECTOR 0x514 /* OUT: vector the timer raises (32..255) */
 #define PORT_TIMER_TICKS 0x518  /* 32-bit IN: number of timer interrupts delivered so far */
-#define PORT_CLOCK_US 0x51C     /* 32-bit IN: microseconds since the run started (host clock);
-                                   lets guests bound their waits in real time on any backend */
-#define PORT_BENCH_MARK 0x520   /* OUT: benchmark phase marker (value = phase id) */
-#define PORT_SCRATCH 0x530      /* 8/16/32-bit register: IN returns what OUT stored */
-#define PORT_FIFO 0x534         /* byte FIFO (4 KiB): OUT appends, IN pops (0xFF when empty);
-                                   for REP INS/OUTS round trips */
+#define PORT_CLOCK_US                                                                              \
+    0x51C                     /* 32-bit IN: microseconds since the run started (host clock);       \
+                                 lets guests bound their waits in real time on any backend */
+#define PORT_BENCH_MARK 0x520 /* OUT: benchmark phase marker (value = phase id) */
+#define PORT_SCRATCH 0x530    /* 8/16/32-bit register: IN returns what OUT stored */
+#define PORT_FIFO                                                                                  \
+    0x534 /* byte FIFO (4 KiB): OUT appends, IN pops (0xFF when empty);                            \
+             for REP INS/OUTS round trips */
 
 /* MMIO devices (accesses are MMIO exits on every backend). */
 #define MMIO_SCRATCH (GUEST_MMIO_BASE + 0x0) /* 8-byte register: reads return what was written */

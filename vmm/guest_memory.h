@@ -18,10 +18,10 @@
 
 struct guest_memory {
     int memfd;
-    uint8_t *ram;       /* host address of GUEST_RAM_BASE */
-    uint64_t ram_size;  /* GUEST_RAM_SIZE */
-    bool fixed;         /* ram == (uint8_t *)GUEST_RAM_BASE */
-    bool executable;    /* RAM mapped PROT_EXEC (trap_emulate runs it natively) */
+    uint8_t *ram;      /* host address of GUEST_RAM_BASE */
+    uint64_t ram_size; /* GUEST_RAM_SIZE */
+    bool fixed;        /* ram == (uint8_t *)GUEST_RAM_BASE */
+    bool executable;   /* RAM mapped PROT_EXEC (trap_emulate runs it natively) */
 };
 
 enum guest_memory_flags {

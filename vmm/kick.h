@@ -21,7 +21,7 @@ struct kick_timer {
     uint64_t armed_ns; /* last deadline armed (re-arming the same one is skipped) */
 };
 
-int kick_timer_create(struct kick_timer *kt);      /* for the calling thread; 0 or -errno */
+int kick_timer_create(struct kick_timer *kt); /* for the calling thread; 0 or -errno */
 int kick_timer_arm(struct kick_timer *kt, uint64_t deadline_ns); /* CLOCK_MONOTONIC, absolute */
 void kick_timer_destroy(struct kick_timer *kt);
 /* Install a process-wide fallback handler for VMLAB_SIG_KICK (ignore-like, never fatal) so a

@@ -235,8 +235,7 @@ static int run_loop(struct run_loop *L)
             if (ops->vcpu_get_state(L->vcpu, &st) == 0)
                 L->result->last_exit.rip = st.rip;
             L->result->status = VMLAB_STATUS_BUDGET;
-            vm_exit_describe(&L->result->last_exit, L->result->message,
-                             sizeof(L->result->message));
+            vm_exit_describe(&L->result->last_exit, L->result->message, sizeof(L->result->message));
             break;
         }
         uint64_t next_tick = devices_timer_poll(&L->dev, now);
@@ -277,8 +276,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     int rc = ops->probe(reason, sizeof(reason));
     if (rc < 0) {
         result->status = VMLAB_STATUS_UNAVAILABLE;
-        snprintf(result->message, sizeof(result->message), "backend %s unavailable: %s",
-                 ops->name, reason);
+        snprintf(result->message, sizeof(result->message), "backend %s unavailable: %s", ops->name,
+                 reason);
         return rc;
     }
     struct run_loop L;
@@ -288,8 +287,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     rc = guest_memory_create(ops->memory_flags, &L.mem);
     if (rc < 0) {
         result->status = VMLAB_STATUS_INTERNAL;
-        snprintf(result->message, sizeof(result->message),
-                 "cannot create guest memory: %s%s", strerror(-rc),
+        snprintf(result->message, sizeof(result->message), "cannot create guest memory: %s%s",
+                 strerror(-rc),
                  rc == -EBUSY ? " (the guest window at 1 GiB is already in use)" : "");
         return rc;
     }
@@ -323,8 +322,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     rc = ops->vcpu_set_state(L.vcpu, &st);
     if (rc == 0 && config->trace) {
         L.vcpu->trace = calloc(1, sizeof(*L.vcpu->trace));
-        if (!L.vcpu->trace || trace_printer_create(&L.tracer, config->trace_out ? config->trace_out
-                                                                                : stderr) < 0)
+        if (!L.vcpu->trace ||
+            trace_printer_create(&L.tracer, config->trace_out ? config->trace_out : stderr) < 0)
             rc = -ENOMEM;
     }
     if (rc == 0)

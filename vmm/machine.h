@@ -49,10 +49,10 @@ struct machine_config {
 };
 
 struct machine_result {
-    int status;              /* process exit status as documented above */
-    bool guest_exited;       /* the guest wrote PORT_EXIT */
-    struct vm_exit last_exit;/* the final exit */
-    char message[256];       /* one line for stderr ("" when the guest exited itself) */
+    int status;               /* process exit status as documented above */
+    bool guest_exited;        /* the guest wrote PORT_EXIT */
+    struct vm_exit last_exit; /* the final exit */
+    char message[256];        /* one line for stderr ("" when the guest exited itself) */
     struct vcpu_stats stats;
     double elapsed_s;
     /* PORT_BENCH_MARK: host CLOCK_MONOTONIC time (ns) at each OUT, and the value written.

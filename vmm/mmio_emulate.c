@@ -6,8 +6,8 @@
 
 #include "../emu/emu.h"
 
-static const ZydisDecodedOperand *find_operand(const struct x86_decoded_insn *insn, ZydisOperandType type,
-                                               unsigned *index)
+static const ZydisDecodedOperand *find_operand(const struct x86_decoded_insn *insn,
+                                               ZydisOperandType type, unsigned *index)
 {
     for (unsigned i = 0; i < insn->info.operand_count_visible; i++)
         if (insn->operands[i].type == type) {
@@ -66,8 +66,8 @@ void mmio_complete(const struct x86_decoded_insn *insn, const struct mmio_access
         memcpy(&v, read_data, access->len);
         unsigned bits = access->len * 8;
         if ((insn->info.mnemonic == ZYDIS_MNEMONIC_MOVSX ||
-             insn->info.mnemonic == ZYDIS_MNEMONIC_MOVSXD) && bits < 64 &&
-            (v >> (bits - 1)) & 1)
+             insn->info.mnemonic == ZYDIS_MNEMONIC_MOVSXD) &&
+            bits < 64 && (v >> (bits - 1)) & 1)
             v |= ~0ULL << bits;
         const ZydisDecodedOperand *dst = &insn->operands[0];
         emu_reg_write(state, dst->reg.value, v);

@@ -96,8 +96,8 @@ static void write_page_tables(uint8_t *ram)
     pml4[0] = (pt_base + 0x1000) | PTE_PRESENT | PTE_WRITABLE;
     pdpt[GUEST_SPACE_BASE >> 30] = (pt_base + 0x2000) | PTE_PRESENT | PTE_WRITABLE;
     for (unsigned i = 0; i < GUEST_SPACE_PAGES_2M; i++)
-        pd[i] = (GUEST_SPACE_BASE + ((uint64_t)i << 21)) | PTE_PRESENT | PTE_WRITABLE |
-                PTE_PAGE_SIZE;
+        pd[i] =
+            (GUEST_SPACE_BASE + ((uint64_t)i << 21)) | PTE_PRESENT | PTE_WRITABLE | PTE_PAGE_SIZE;
 }
 
 void platform_setup(struct guest_memory *mem)

@@ -62,8 +62,9 @@ static void print_block(struct trace_printer *tp, const struct trace_event *ev)
     cs_insn *gi = NULL, *hi = NULL;
     size_t gn = cs_disasm(tp->cs, guest, ev->new_value, ev->rip, 0, &gi);
     size_t hn = cs_disasm(tp->cs, host, ev->old_value, ev->aux, 0, &hi);
-    fprintf(tp->out, "%#" PRIx64 "  block translated: %" PRIu64 " guest bytes -> %" PRIu64
-                     " host bytes at %#" PRIx64 "\n",
+    fprintf(tp->out,
+            "%#" PRIx64 "  block translated: %" PRIu64 " guest bytes -> %" PRIu64
+            " host bytes at %#" PRIx64 "\n",
             ev->rip, ev->new_value, ev->old_value, ev->aux);
     fprintf(tp->out, "    %-44s | %s\n", "guest", "host (code cache)");
     for (size_t i = 0; i < gn || i < hn; i++) {
@@ -109,8 +110,9 @@ static void print_event(struct trace_printer *tp, const struct trace_event *ev)
         fputc('\n', tp->out);
         break;
     case TRACE_EXCEPTION:
-        fprintf(tp->out, "%#" PRIx64 "  exception vector %u delivered to guest IDT (error %#" PRIx64
-                         ")\n", ev->rip, ev->vector, ev->aux);
+        fprintf(tp->out,
+                "%#" PRIx64 "  exception vector %u delivered to guest IDT (error %#" PRIx64 ")\n",
+                ev->rip, ev->vector, ev->aux);
         break;
     case TRACE_INTERRUPT:
         fprintf(tp->out, "%#" PRIx64 "  interrupt vector %u injected\n", ev->rip, ev->vector);

@@ -23,24 +23,24 @@ struct vcpu_stats {
 
 /* One trapped/emulated instruction, recorded for `vmlab trace`. */
 struct trace_event {
-    uint64_t rip;         /* guest RIP of the instruction */
-    uint8_t bytes[15];    /* instruction bytes (for Capstone) */
+    uint64_t rip;      /* guest RIP of the instruction */
+    uint8_t bytes[15]; /* instruction bytes (for Capstone) */
     uint8_t length;
-    uint16_t emu_class;   /* enum emu_class */
-    uint16_t kind;        /* enum trace_event_kind */
-    const char *field;    /* static string: "IF_virt", "CR3", "port 0xe9", ... or NULL */
+    uint16_t emu_class; /* enum emu_class */
+    uint16_t kind;      /* enum trace_event_kind */
+    const char *field;  /* static string: "IF_virt", "CR3", "port 0xe9", ... or NULL */
     uint64_t old_value, new_value;
-    int32_t rip_delta;    /* how far RIP moved (0 for IN awaiting data, etc.) */
-    uint8_t vector;       /* for TRACE_EXCEPTION / TRACE_INTERRUPT */
-    uint64_t aux;         /* block address, target, error code ... */
+    int32_t rip_delta; /* how far RIP moved (0 for IN awaiting data, etc.) */
+    uint8_t vector;    /* for TRACE_EXCEPTION / TRACE_INTERRUPT */
+    uint64_t aux;      /* block address, target, error code ... */
 };
 
 enum trace_event_kind {
-    TRACE_EMULATED,   /* an instruction emulated on the virtual CPU */
-    TRACE_EXIT,       /* an exit to the VMM (aux = reason) */
-    TRACE_EXCEPTION,  /* an exception delivered to the guest IDT */
-    TRACE_INTERRUPT,  /* an external interrupt injected */
-    TRACE_BLOCK,      /* dbt: a block translated (aux = host address, field = NULL) */
+    TRACE_EMULATED,  /* an instruction emulated on the virtual CPU */
+    TRACE_EXIT,      /* an exit to the VMM (aux = reason) */
+    TRACE_EXCEPTION, /* an exception delivered to the guest IDT */
+    TRACE_INTERRUPT, /* an external interrupt injected */
+    TRACE_BLOCK,     /* dbt: a block translated (aux = host address, field = NULL) */
     TRACE_EVENT_KIND_MAX_VALUE = TRACE_BLOCK
 };
 

@@ -27,7 +27,7 @@ const char *vm_exit_reason_name(uint32_t reason)
 
 /* Mnemonics of the architectural exception vectors (Intel SDM vol. 3A, table 6-1). */
 static const char *const vector_mnemonics[32] = {
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
+    "#DE", "#DB", "NMI", "#BP", "#OF",  "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
     "#NP", "#SS", "#GP", "#PF", "(15)", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
@@ -48,30 +48,32 @@ void vm_exit_describe(const struct vm_exit *e, char *buf, unsigned long size)
         break;
     case VM_EXIT_IO:
         snprintf(buf, size, "port I/O: %s port 0x%x size %u count %u at rip 0x%llx",
-                 e->io.direction == VM_IO_OUT ? "out" : "in", e->io.port, e->io.size,
-                 e->io.count, (unsigned long long)e->rip);
+                 e->io.direction == VM_IO_OUT ? "out" : "in", e->io.port, e->io.size, e->io.count,
+                 (unsigned long long)e->rip);
         break;
     case VM_EXIT_MMIO:
-        snprintf(buf, size, "%s of %u bytes at unassigned guest-physical address 0x%llx (rip 0x%llx)",
-                 e->mmio.is_write ? "write" : "read", e->mmio.len,
-                 (unsigned long long)e->mmio.gpa, (unsigned long long)e->rip);
+        snprintf(buf, size,
+                 "%s of %u bytes at unassigned guest-physical address 0x%llx (rip 0x%llx)",
+                 e->mmio.is_write ? "write" : "read", e->mmio.len, (unsigned long long)e->mmio.gpa,
+                 (unsigned long long)e->rip);
         break;
     case VM_EXIT_EXCEPTION:
         if (e->exception.vector == 14)
             snprintf(buf, size,
                      "guest exception %s (vector 14, error 0x%x, cr2 0x%llx) at rip 0x%llx with "
                      "no guest handler",
-                     vector_name(14), e->exception.error_code,
-                     (unsigned long long)e->exception.cr2, (unsigned long long)e->rip);
-        else if (e->exception.has_error_code)
-            snprintf(buf, size,
-                     "guest exception %s (vector %u, error 0x%x) at rip 0x%llx with no guest handler",
-                     vector_name(e->exception.vector), e->exception.vector,
-                     e->exception.error_code, (unsigned long long)e->rip);
-        else
-            snprintf(buf, size, "guest exception %s (vector %u) at rip 0x%llx with no guest handler",
-                     vector_name(e->exception.vector), e->exception.vector,
+                     vector_name(14), e->exception.error_code, (unsigned long long)e->exception.cr2,
                      (unsigned long long)e->rip);
+        else if (e->exception.has_error_code)
+            snprintf(
+                buf, size,
+                "guest exception %s (vector %u, error 0x%x) at rip 0x%llx with no guest handler",
+                vector_name(e->exception.vector), e->exception.vector, e->exception.error_code,
+                (unsigned long long)e->rip);
+        else
+            snprintf(
+                buf, size, "guest exception %s (vector %u) at rip 0x%llx with no guest handler",
+                vector_name(e->exception.vector), e->exception.vector, (unsigned long long)e->rip);
         break;
     case VM_EXIT_SHUTDOWN:
         snprintf(buf, size, "triple fault (shutdown) near rip 0x%llx", (unsigned long long)e->rip);

@@ -9,18 +9,18 @@
 #include <stdint.h>
 
 enum vm_exit_reason {
-    VM_EXIT_NONE,           /* not an exit: the record is empty */
-    VM_EXIT_HLT,            /* guest executed HLT (rip is past it); see hlt.interrupts_enabled */
-    VM_EXIT_IO,             /* port I/O the VMM must perform (KVM_EXIT_IO) */
-    VM_EXIT_MMIO,           /* access to guest space that is not RAM (KVM_EXIT_MMIO) */
-    VM_EXIT_EXCEPTION,      /* guest exception nobody in the guest handles */
-    VM_EXIT_SHUTDOWN,       /* triple fault (KVM_EXIT_SHUTDOWN) */
-    VM_EXIT_BUDGET,         /* time or instruction budget used up */
-    VM_EXIT_INTR,           /* host event (timer, kick) interrupted the run: call run again */
-    VM_EXIT_IRQ_WINDOW_OPEN,/* requested: the guest can now take an interrupt */
-    VM_EXIT_FAIL_ENTRY,     /* the backend could not enter the guest (KVM_EXIT_FAIL_ENTRY) */
-    VM_EXIT_INTERNAL_ERROR, /* the backend cannot go on (KVM_EXIT_INTERNAL_ERROR) */
-    VM_EXIT_DEBUG,          /* single step / breakpoint requested by the VMM (trace) */
+    VM_EXIT_NONE,            /* not an exit: the record is empty */
+    VM_EXIT_HLT,             /* guest executed HLT (rip is past it); see hlt.interrupts_enabled */
+    VM_EXIT_IO,              /* port I/O the VMM must perform (KVM_EXIT_IO) */
+    VM_EXIT_MMIO,            /* access to guest space that is not RAM (KVM_EXIT_MMIO) */
+    VM_EXIT_EXCEPTION,       /* guest exception nobody in the guest handles */
+    VM_EXIT_SHUTDOWN,        /* triple fault (KVM_EXIT_SHUTDOWN) */
+    VM_EXIT_BUDGET,          /* time or instruction budget used up */
+    VM_EXIT_INTR,            /* host event (timer, kick) interrupted the run: call run again */
+    VM_EXIT_IRQ_WINDOW_OPEN, /* requested: the guest can now take an interrupt */
+    VM_EXIT_FAIL_ENTRY,      /* the backend could not enter the guest (KVM_EXIT_FAIL_ENTRY) */
+    VM_EXIT_INTERNAL_ERROR,  /* the backend cannot go on (KVM_EXIT_INTERNAL_ERROR) */
+    VM_EXIT_DEBUG,           /* single step / breakpoint requested by the VMM (trace) */
     VM_EXIT_REASON_MAX_VALUE = VM_EXIT_DEBUG
 };
 

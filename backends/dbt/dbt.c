@@ -41,7 +41,7 @@
 #include "vmm/guest_layout.h"
 
 #define NATIVE_FLAGS                                                                               \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |              \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
      X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)
 #define VIRTUAL_FLAGS (X86_EFLAGS_IF | X86_EFLAGS_IOPL)
 #define ALTSTACK_SIZE (256 * 1024)
@@ -263,15 +263,13 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
             v->stats.invalidations++;
             /* From translated code, leave at the storing instruction: chained blocks must not
              * run stale translations of the page it is about to change. */
-            uint64_t at = v->in_guest
-                              ? dbt_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP])
-                              : 0;
+            uint64_t at =
+                v->in_guest ? dbt_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]) : 0;
             if (at) {
                 for (int i = 0; i < 16; i++)
                     v->state.gpr[i] = (uint64_t)g[uc_slot[i]];
-                v->state.rflags =
-                    ((uint64_t)g[REG_EFL] & NATIVE_FLAGS & ~(uint64_t)X86_EFLAGS_TF) |
-                    (v->cache.ctx->vflags & VIRTUAL_FLAGS) | X86_EFLAGS_FIXED;
+                v->state.rflags = ((uint64_t)g[REG_EFL] & NATIVE_FLAGS & ~(uint64_t)X86_EFLAGS_TF) |
+                                  (v->cache.ctx->vflags & VIRTUAL_FLAGS) | X86_EFLAGS_FIXED;
                 v->state.rip = at;
                 v->cache.ctx->exit_kind = DBT_EXIT_HANDLED;
                 g[REG_RSP] = (greg_t)v->cache.ctx->host_rsp;
@@ -298,8 +296,7 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
         struct x86_decoded_insn insn;
         const struct guest_memory *mem = v->common.vm->config.mem;
         struct mmio_access acc;
-        if (x86_decode(&v->decoder, guest_ram_ptr(mem, guest_rip, 1), 15, guest_rip, &insn) ==
-                0 &&
+        if (x86_decode(&v->decoder, guest_ram_ptr(mem, guest_rip, 1), 15, guest_rip, &insn) == 0 &&
             mmio_decode(&insn, &v->state, addr, &acc) == 0) {
             set_exit(v, VM_EXIT_MMIO);
             v->exit->mmio.gpa = acc.gpa;
@@ -524,8 +521,8 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         (void)was_shadowed;
         if (kind == DBT_EXIT_SENSITIVE && callout(v))
             return 0;
-        if (v->common.trace && v->common.trace->head - v->common.trace->tail >
-                                   TRACE_RING_SIZE - 64) {
+        if (v->common.trace &&
+            v->common.trace->head - v->common.trace->tail > TRACE_RING_SIZE - 64) {
             set_exit(v, VM_EXIT_INTR); /* let the VMM drain the trace */
             return 0;
         }

@@ -13,16 +13,16 @@
 /* The context page sits right below the code cache so that translated code reaches it with
  * RIP-relative addressing (rel32). Offsets are used by the code the translator emits. */
 struct dbt_ctx {
-    uint64_t gpr[16];  /* 0: guest GPRs while outside translated code */
-    uint64_t rflags;   /* 128: native RFLAGS image (arithmetic flags, DF, AC) */
-    uint64_t target;   /* 136: host address the entry stub jumps to */
-    uint64_t host_rsp; /* 144 */
-    uint64_t next_rip; /* 152: guest RIP to continue at (set by exit stubs) */
-    uint64_t exit_kind;/* 160: enum dbt_exit_kind */
-    uint64_t vflags;   /* 168: the virtual IF/IOPL (authoritative while translated code runs) */
-    uint64_t last_stub;/* 176: cache offset of the direct exit stub taken, 0 if not chainable */
-    uint64_t save_rax; /* 184: scratch for the inline indirect-branch lookup */
-    uint64_t save_rcx; /* 192 */
+    uint64_t gpr[16];    /* 0: guest GPRs while outside translated code */
+    uint64_t rflags;     /* 128: native RFLAGS image (arithmetic flags, DF, AC) */
+    uint64_t target;     /* 136: host address the entry stub jumps to */
+    uint64_t host_rsp;   /* 144 */
+    uint64_t next_rip;   /* 152: guest RIP to continue at (set by exit stubs) */
+    uint64_t exit_kind;  /* 160: enum dbt_exit_kind */
+    uint64_t vflags;     /* 168: the virtual IF/IOPL (authoritative while translated code runs) */
+    uint64_t last_stub;  /* 176: cache offset of the direct exit stub taken, 0 if not chainable */
+    uint64_t save_rax;   /* 184: scratch for the inline indirect-branch lookup */
+    uint64_t save_rcx;   /* 192 */
     uint64_t ibl_target; /* 200: host address found by the lookup */
     uint64_t ibl_hits;   /* 208: lookups that stayed in translated code */
     uint64_t ibl_base;   /* 216: address of the lookup table (after this page) */
@@ -79,14 +79,14 @@ struct dbt_cache {
     void *region;
     size_t region_size;
     int memfd;
-    uint32_t used;       /* bytes of cache in use */
+    uint32_t used;                               /* bytes of cache in use */
     uint32_t entry_stub, exit_common, exit_host; /* offsets of the fixed stubs */
     int32_t hash[DBT_HASH_SIZE];
     struct dbt_block *blocks;
     uint32_t block_count;
     struct dbt_map_entry *map;
     uint32_t map_count, map_capacity;
-    uint8_t *protected_pages; /* one byte per guest RAM page: holds translated code */
+    uint8_t *protected_pages;  /* one byte per guest RAM page: holds translated code */
     struct dbt_ibl_entry *ibl; /* DBT_IBL_SIZE entries right after the context page */
     bool flush_pending;
 };

@@ -100,7 +100,10 @@ static void put(struct emitter *e, const void *bytes, size_t n)
         put(e, _b, sizeof(_b));                                                                    \
     } while (0)
 
-static void put32(struct emitter *e, uint32_t v) { put(e, &v, 4); }
+static void put32(struct emitter *e, uint32_t v)
+{
+    put(e, &v, 4);
+}
 
 /* rel32 of a context field, for an instruction whose remaining bytes after the rel32 are
  * `tail` long. */
@@ -159,7 +162,7 @@ static void build_fixed_stubs(struct dbt_cache *c)
     struct emitter e = {.c = c, .pos = 0};
     c->entry_stub = e.pos;
     PUT(&e, 0x55, 0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); /* push callee-saved */
-    PUT(&e, 0x48, 0x89, 0x25);                                             /* mov [host_rsp], rsp */
+    PUT(&e, 0x48, 0x89, 0x25);                                           /* mov [host_rsp], rsp */
     put_ctx_rel(&e, DBT_CTX_HOST_RSP, 0);
     PUT(&e, 0xff, 0x35); /* push qword [rflags] */
     put_ctx_rel(&e, DBT_CTX_RFLAGS, 0);
@@ -272,27 +275,39 @@ static uint64_t branch_target(const struct x86_decoded_insn *in)
  * interrupt frame would be). */
 static void put_indirect_lookup(struct emitter *e)
 {
-    PUT(e, 0x48, 0x89, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0); /* mov [save_rax], rax */
-    PUT(e, 0x48, 0x89, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0); /* mov [save_rcx], rcx */
-    PUT(e, 0x9c);                                                   /* pushfq */
-    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);  /* mov rax, [next_rip] */
-    PUT(e, 0x89, 0xc1);                                             /* mov ecx, eax */
-    PUT(e, 0x81, 0xe1); put32(e, DBT_IBL_SIZE - 1);                 /* and ecx, SIZE-1 */
-    PUT(e, 0xc1, 0xe1, 0x04);                                       /* shl ecx, 4 */
-    PUT(e, 0x48, 0x03, 0x0d); put_ctx_rel(e, DBT_CTX_IBL_BASE, 0);  /* add rcx, [ibl_base] */
-    PUT(e, 0x48, 0x3b, 0x01);                                       /* cmp rax, [rcx] */
-    PUT(e, 0x75, 39);                                               /* jne miss */
-    PUT(e, 0x48, 0x8b, 0x41, 0x08);                                 /* mov rax, [rcx+8] */
-    PUT(e, 0x48, 0x89, 0x05); put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0);/* mov [ibl_target], rax */
-    PUT(e, 0x48, 0xff, 0x05); put_ctx_rel(e, DBT_CTX_IBL_HITS, 0);  /* inc qword [ibl_hits] */
-    PUT(e, 0x9d);                                                   /* popfq */
-    PUT(e, 0x48, 0x8b, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
-    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
-    PUT(e, 0xff, 0x25); put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0);      /* jmp [ibl_target] */
+    PUT(e, 0x48, 0x89, 0x05);
+    put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0); /* mov [save_rax], rax */
+    PUT(e, 0x48, 0x89, 0x0d);
+    put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0); /* mov [save_rcx], rcx */
+    PUT(e, 0x9c);                        /* pushfq */
+    PUT(e, 0x48, 0x8b, 0x05);
+    put_ctx_rel(e, DBT_CTX_NEXT_RIP, 0); /* mov rax, [next_rip] */
+    PUT(e, 0x89, 0xc1);                  /* mov ecx, eax */
+    PUT(e, 0x81, 0xe1);
+    put32(e, DBT_IBL_SIZE - 1); /* and ecx, SIZE-1 */
+    PUT(e, 0xc1, 0xe1, 0x04);   /* shl ecx, 4 */
+    PUT(e, 0x48, 0x03, 0x0d);
+    put_ctx_rel(e, DBT_CTX_IBL_BASE, 0); /* add rcx, [ibl_base] */
+    PUT(e, 0x48, 0x3b, 0x01);            /* cmp rax, [rcx] */
+    PUT(e, 0x75, 39);                    /* jne miss */
+    PUT(e, 0x48, 0x8b, 0x41, 0x08);      /* mov rax, [rcx+8] */
+    PUT(e, 0x48, 0x89, 0x05);
+    put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0); /* mov [ibl_target], rax */
+    PUT(e, 0x48, 0xff, 0x05);
+    put_ctx_rel(e, DBT_CTX_IBL_HITS, 0); /* inc qword [ibl_hits] */
+    PUT(e, 0x9d);                        /* popfq */
+    PUT(e, 0x48, 0x8b, 0x0d);
+    put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
+    PUT(e, 0x48, 0x8b, 0x05);
+    put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
+    PUT(e, 0xff, 0x25);
+    put_ctx_rel(e, DBT_CTX_IBL_TARGET, 0); /* jmp [ibl_target] */
     /* miss: */
     PUT(e, 0x9d);
-    PUT(e, 0x48, 0x8b, 0x0d); put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
-    PUT(e, 0x48, 0x8b, 0x05); put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
+    PUT(e, 0x48, 0x8b, 0x0d);
+    put_ctx_rel(e, DBT_CTX_SAVE_RCX, 0);
+    PUT(e, 0x48, 0x8b, 0x05);
+    put_ctx_rel(e, DBT_CTX_SAVE_RAX, 0);
     put_store_imm(e, DBT_CTX_LAST_STUB, 0);
     put_store_imm(e, DBT_CTX_EXIT_KIND, DBT_EXIT_CONTINUE);
     put_jmp_to(e, e->c->exit_common);

@@ -47,8 +47,9 @@
 static int trap_probe(char *reason, size_t size)
 {
     if ((uintptr_t)trap_guest_enter < GUEST_SPACE_END) {
-        snprintf(reason, size, "vmlab is not position independent: its code overlaps the guest "
-                               "window (build with -fPIE)");
+        snprintf(reason, size,
+                 "vmlab is not position independent: its code overlaps the guest "
+                 "window (build with -fPIE)");
         return -ENOTSUP;
     }
     (void)trap_host_caps();
@@ -60,10 +61,13 @@ static int trap_probe(char *reason, size_t size)
 static const char *umip_text(int umip_sgdt)
 {
     switch (umip_sgdt) {
-    case 2: return "UMIP on, SGDT/SIDT/SLDT/SMSW/STR fault: trap_emulate emulates them";
-    case 1: return "UMIP on, but the kernel emulates SGDT/SIDT/SLDT/SMSW/STR with dummy values "
-                   "(no signal): the guest sees the dummies";
-    default: return "no UMIP: SGDT/SIDT/SLDT/SMSW/STR reveal the host's tables";
+    case 2:
+        return "UMIP on, SGDT/SIDT/SLDT/SMSW/STR fault: trap_emulate emulates them";
+    case 1:
+        return "UMIP on, but the kernel emulates SGDT/SIDT/SLDT/SMSW/STR with dummy values "
+               "(no signal): the guest sees the dummies";
+    default:
+        return "no UMIP: SGDT/SIDT/SLDT/SMSW/STR reveal the host's tables";
     }
 }
 
@@ -260,8 +264,8 @@ static void deliver_queued_interrupt(struct trap_vcpu *v)
     struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
     struct emu_result res;
     memset(&res, 0, sizeof(res));
-    if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, (uint8_t)v->queued_interrupt, false, 0,
-                          &res) == EMU_SHUTDOWN)
+    if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, (uint8_t)v->queued_interrupt, false, 0, &res) ==
+        EMU_SHUTDOWN)
         v->pending = TRAP_PENDING_SHUTDOWN;
     v->queued_interrupt = -1;
 }
@@ -270,10 +274,10 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 {
     memcpy(v->regs.gpr, v->state.gpr, sizeof(v->regs.gpr));
     v->regs.rip = v->state.rip;
-    uint64_t native = (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF |
-                                          X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_DF |
-                                          X86_EFLAGS_OF | X86_EFLAGS_AC)) |
-                      X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    uint64_t native =
+        (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF |
+                            X86_EFLAGS_SF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)) |
+        X86_EFLAGS_IF | X86_EFLAGS_FIXED;
     if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
         native |= X86_EFLAGS_TF;
     v->regs.rflags = native;

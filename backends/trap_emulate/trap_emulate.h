@@ -19,9 +19,9 @@
 struct trap_vcpu;
 
 struct trap_altstack_header {
-    uint64_t host_fs_base;  /* offset 0: the vCPU thread's own FS base */
-    uint8_t fsgsbase;       /* offset 8: RDFSBASE/WRFSBASE usable (AT_HWCAP2) */
-    uint8_t restore_fs;     /* offset 9: epilogue writes fs_to_restore */
+    uint64_t host_fs_base; /* offset 0: the vCPU thread's own FS base */
+    uint8_t fsgsbase;      /* offset 8: RDFSBASE/WRFSBASE usable (AT_HWCAP2) */
+    uint8_t restore_fs;    /* offset 9: epilogue writes fs_to_restore */
     uint8_t pad[6];
     uint64_t fs_to_restore; /* offset 16 */
     struct trap_vcpu *vcpu; /* offset 24 */
@@ -43,10 +43,10 @@ struct trap_host_caps {
     bool cpuid_faulting; /* ARCH_SET_CPUID works and CPUID then faults */
     bool rdtsc_faulting; /* PR_SET_TSC(PR_TSC_SIGSEGV) really makes RDTSC fault */
     bool umip;           /* CPU reports UMIP */
-    int umip_sgdt;       /* SGDT at CPL 3: 0 runs (real GDTR), 1 kernel emulates (dummy), 2 SIGSEGV */
-    bool fsgsbase;       /* kernel enabled FSGSBASE for user space */
+    int umip_sgdt; /* SGDT at CPL 3: 0 runs (real GDTR), 1 kernel emulates (dummy), 2 SIGSEGV */
+    bool fsgsbase; /* kernel enabled FSGSBASE for user space */
     bool syscall_user_dispatch;
-    bool sysenter_ud;    /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    bool sysenter_ud; /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
     char vendor[13];
 };
 
@@ -68,7 +68,7 @@ struct trap_vcpu {
     struct x86_decoder decoder;
     struct trap_guest_regs regs;
     uint64_t host_rsp;
-    uint16_t host_cs;       /* the host's 64-bit user code selector */
+    uint16_t host_cs;                                    /* the host's 64-bit user code selector */
     uint8_t guest_fpu[512] __attribute__((aligned(64))); /* FXSAVE image of the guest */
     volatile int in_guest;
     struct vm_exit *exit;
@@ -76,15 +76,15 @@ struct trap_vcpu {
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
     struct mmio_access pending_mmio;
-    int queued_interrupt;   /* vector queued by vcpu_inject_interrupt, or -1 */
-    bool window_step;       /* TF set by us to end an STI shadow */
-    uint64_t shadow_rip;    /* RIP right after the STI that opened the shadow */
+    int queued_interrupt; /* vector queued by vcpu_inject_interrupt, or -1 */
+    bool window_step;     /* TF set by us to end an STI shadow */
+    uint64_t shadow_rip;  /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
-    bool faulting_active;   /* faulting currently enabled on this thread */
-    uint8_t *altstack;      /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */
+    bool faulting_active; /* faulting currently enabled on this thread */
+    uint8_t *altstack;    /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */
     stack_t old_altstack;
     struct sigaction old_actions[8];
-    uint8_t sud_selector;   /* Syscall User Dispatch selector byte (must stay mapped) */
+    uint8_t sud_selector; /* Syscall User Dispatch selector byte (must stay mapped) */
 };
 
 /* trap_entry.S */

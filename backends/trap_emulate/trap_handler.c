@@ -28,8 +28,18 @@
 /* x86 exception vectors (Intel SDM vol. 3A, table 6-1) as the kernel reports them in
  * uc_mcontext.gregs[REG_TRAPNO]. */
 enum {
-    VEC_DE = 0, VEC_DB = 1, VEC_BP = 3, VEC_UD = 6, VEC_DF = 8, VEC_NP = 11, VEC_SS = 12,
-    VEC_GP = 13, VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_XM = 19,
+    VEC_DE = 0,
+    VEC_DB = 1,
+    VEC_BP = 3,
+    VEC_UD = 6,
+    VEC_DF = 8,
+    VEC_NP = 11,
+    VEC_SS = 12,
+    VEC_GP = 13,
+    VEC_PF = 14,
+    VEC_MF = 16,
+    VEC_AC = 17,
+    VEC_XM = 19,
 };
 #define PF_ERR_USER (1u << 2)  /* U/S bit of the #PF error code (SDM vol. 3A 4.7) */
 #define PF_ERR_FETCH (1u << 4) /* I/D bit */
@@ -37,7 +47,7 @@ enum {
 /* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
  * the guest's own TF) are virtual. */
 #define NATIVE_FLAGS                                                                               \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |              \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
      X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)
 
 static const int handled_signals[] = {SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS, SIGSYS, 0};
@@ -193,7 +203,8 @@ static int decode_at_rip(struct trap_vcpu *v, struct x86_decoded_insn *insn)
 }
 
 /* Emulate a decoded sensitive instruction. Returns 1 if the guest must leave for the VMM. */
-static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int sig, uint32_t gp_error)
+static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int sig,
+                   uint32_t gp_error)
 {
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
@@ -461,7 +472,8 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
             /* IRETQ refused the guest state (non-canonical RIP ...): cannot enter. */
             v->exit->reason = VM_EXIT_FAIL_ENTRY;
             v->exit->rip = v->state.rip;
-            v->exit->fail_entry.hardware_entry_failure_reason = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
+            v->exit->fail_entry.hardware_entry_failure_reason =
+                (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
             exit_to_host(v, uc, hdr);
             return;
         }
@@ -472,8 +484,8 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
     }
     state_from_uc(v, uc, hdr);
     int leave = handle_guest_signal(v, sig, si, uc);
-    if (!leave && v->common.trace && v->common.trace->head - v->common.trace->tail >
-                                         TRACE_RING_SIZE - 64) {
+    if (!leave && v->common.trace &&
+        v->common.trace->head - v->common.trace->tail > TRACE_RING_SIZE - 64) {
         set_exit(v, VM_EXIT_INTR); /* let the VMM drain the trace ring: nothing is lost */
         leave = 1;
     }

@@ -117,12 +117,12 @@ static void caps_probe(void)
     caps.rdtsc_faulting = probe_in_child(probe_rdtsc_faulting) == PROBE_FAULTED;
     int sgdt = probe_in_child(probe_sgdt);
     caps.umip_sgdt = sgdt == PROBE_FAULTED ? 2 : sgdt == PROBE_RAN + 2 ? 1 : 0;
-    caps.sysenter_ud = probe_in_child(probe_sysenter) == PROBE_FAULTED &&
-                       strcmp(caps.vendor, "GenuineIntel") != 0;
+    caps.sysenter_ud =
+        probe_in_child(probe_sysenter) == PROBE_FAULTED && strcmp(caps.vendor, "GenuineIntel") != 0;
     uint8_t sel = SYSCALL_DISPATCH_FILTER_ALLOW;
-    caps.syscall_user_dispatch = prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
-                                       GUEST_SPACE_END, USER_SPACE_END - GUEST_SPACE_END,
-                                       &sel) == 0;
+    caps.syscall_user_dispatch =
+        prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, GUEST_SPACE_END,
+              USER_SPACE_END - GUEST_SPACE_END, &sel) == 0;
     if (caps.syscall_user_dispatch)
         prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
 }

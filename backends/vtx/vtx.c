@@ -49,9 +49,10 @@ static int vtx_open_kvm(char *reason, size_t size)
     if (fd < 0) {
         int err = errno;
         if (reason)
-            snprintf(reason, size, "/dev/kvm %s", err == ENOENT ? "not present"
-                                                  : err == EACCES ? "permission denied"
-                                                                  : strerror(err));
+            snprintf(reason, size, "/dev/kvm %s",
+                     err == ENOENT   ? "not present"
+                     : err == EACCES ? "permission denied"
+                                     : strerror(err));
         return -err;
     }
     int api = ioctl(fd, KVM_GET_API_VERSION, 0);
@@ -315,10 +316,14 @@ static int vtx_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
 static const char *internal_suberror_name(uint32_t sub)
 {
     switch (sub) {
-    case KVM_INTERNAL_ERROR_EMULATION: return "KVM could not emulate an instruction";
-    case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception while delivering an exception";
-    case KVM_INTERNAL_ERROR_DELIVERY_EV: return "exit while delivering an event";
-    default: return "KVM internal error";
+    case KVM_INTERNAL_ERROR_EMULATION:
+        return "KVM could not emulate an instruction";
+    case KVM_INTERNAL_ERROR_SIMUL_EX:
+        return "exception while delivering an exception";
+    case KVM_INTERNAL_ERROR_DELIVERY_EV:
+        return "exit while delivering an event";
+    default:
+        return "KVM internal error";
     }
 }
 

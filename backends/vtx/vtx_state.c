@@ -38,24 +38,34 @@ static void seg_from_kvm(const struct kvm_segment *k, struct x86_segment *s)
 
 /* MSRs vmlab's state carries beyond the special registers (SDM vol. 4). */
 static const uint32_t vtx_msr_index[] = {
-    0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000102, 0xC0000103,
-    0x277,      0x174,      0x175,      0x176,
+    0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000102,
+    0xC0000103, 0x277,      0x174,      0x175,      0x176,
 };
 #define VTX_NMSRS (sizeof(vtx_msr_index) / sizeof(vtx_msr_index[0]))
 
 static uint64_t *msr_field(struct vcpu_state *s, uint32_t index)
 {
     switch (index) {
-    case 0xC0000081: return &s->star;
-    case 0xC0000082: return &s->lstar;
-    case 0xC0000083: return &s->cstar;
-    case 0xC0000084: return &s->sfmask;
-    case 0xC0000102: return &s->kernel_gs_base;
-    case 0xC0000103: return &s->tsc_aux;
-    case 0x277: return &s->pat;
-    case 0x174: return &s->sysenter_cs;
-    case 0x175: return &s->sysenter_esp;
-    default: return &s->sysenter_eip;
+    case 0xC0000081:
+        return &s->star;
+    case 0xC0000082:
+        return &s->lstar;
+    case 0xC0000083:
+        return &s->cstar;
+    case 0xC0000084:
+        return &s->sfmask;
+    case 0xC0000102:
+        return &s->kernel_gs_base;
+    case 0xC0000103:
+        return &s->tsc_aux;
+    case 0x277:
+        return &s->pat;
+    case 0x174:
+        return &s->sysenter_cs;
+    case 0x175:
+        return &s->sysenter_esp;
+    default:
+        return &s->sysenter_eip;
     }
 }
 
@@ -64,14 +74,22 @@ int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in)
     struct kvm_regs regs;
     struct kvm_sregs sregs;
     memset(&regs, 0, sizeof(regs));
-    regs.rax = in->gpr[X86_RAX]; regs.rcx = in->gpr[X86_RCX];
-    regs.rdx = in->gpr[X86_RDX]; regs.rbx = in->gpr[X86_RBX];
-    regs.rsp = in->gpr[X86_RSP]; regs.rbp = in->gpr[X86_RBP];
-    regs.rsi = in->gpr[X86_RSI]; regs.rdi = in->gpr[X86_RDI];
-    regs.r8 = in->gpr[X86_R8]; regs.r9 = in->gpr[X86_R9];
-    regs.r10 = in->gpr[X86_R10]; regs.r11 = in->gpr[X86_R11];
-    regs.r12 = in->gpr[X86_R12]; regs.r13 = in->gpr[X86_R13];
-    regs.r14 = in->gpr[X86_R14]; regs.r15 = in->gpr[X86_R15];
+    regs.rax = in->gpr[X86_RAX];
+    regs.rcx = in->gpr[X86_RCX];
+    regs.rdx = in->gpr[X86_RDX];
+    regs.rbx = in->gpr[X86_RBX];
+    regs.rsp = in->gpr[X86_RSP];
+    regs.rbp = in->gpr[X86_RBP];
+    regs.rsi = in->gpr[X86_RSI];
+    regs.rdi = in->gpr[X86_RDI];
+    regs.r8 = in->gpr[X86_R8];
+    regs.r9 = in->gpr[X86_R9];
+    regs.r10 = in->gpr[X86_R10];
+    regs.r11 = in->gpr[X86_R11];
+    regs.r12 = in->gpr[X86_R12];
+    regs.r13 = in->gpr[X86_R13];
+    regs.r14 = in->gpr[X86_R14];
+    regs.r15 = in->gpr[X86_R15];
     regs.rip = in->rip;
     regs.rflags = in->rflags | 2;
     if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
@@ -127,10 +145,22 @@ int vtx_state_from_kvm(int vcpu_fd, struct vcpu_state *out)
     if (ioctl(vcpu_fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
         return -errno;
     uint64_t *g = out->gpr;
-    g[X86_RAX] = regs.rax; g[X86_RCX] = regs.rcx; g[X86_RDX] = regs.rdx; g[X86_RBX] = regs.rbx;
-    g[X86_RSP] = regs.rsp; g[X86_RBP] = regs.rbp; g[X86_RSI] = regs.rsi; g[X86_RDI] = regs.rdi;
-    g[X86_R8] = regs.r8; g[X86_R9] = regs.r9; g[X86_R10] = regs.r10; g[X86_R11] = regs.r11;
-    g[X86_R12] = regs.r12; g[X86_R13] = regs.r13; g[X86_R14] = regs.r14; g[X86_R15] = regs.r15;
+    g[X86_RAX] = regs.rax;
+    g[X86_RCX] = regs.rcx;
+    g[X86_RDX] = regs.rdx;
+    g[X86_RBX] = regs.rbx;
+    g[X86_RSP] = regs.rsp;
+    g[X86_RBP] = regs.rbp;
+    g[X86_RSI] = regs.rsi;
+    g[X86_RDI] = regs.rdi;
+    g[X86_R8] = regs.r8;
+    g[X86_R9] = regs.r9;
+    g[X86_R10] = regs.r10;
+    g[X86_R11] = regs.r11;
+    g[X86_R12] = regs.r12;
+    g[X86_R13] = regs.r13;
+    g[X86_R14] = regs.r14;
+    g[X86_R15] = regs.r15;
     out->rip = regs.rip;
     out->rflags = regs.rflags;
     seg_from_kvm(&sregs.cs, &out->cs);

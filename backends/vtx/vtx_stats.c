@@ -35,9 +35,11 @@ int vtx_stats_emit(int fd, void (*emit)(void *, const char *, uint64_t, const ch
         char name[64] = "kvm.";
         strncat(name, d->name, sizeof(name) - strlen(name) - 1);
         uint32_t unit = d->flags & KVM_STATS_UNIT_MASK;
-        emit(ctx, name, value, unit == KVM_STATS_UNIT_BYTES ? "bytes"
-                              : unit == KVM_STATS_UNIT_SECONDS ? "ns"
-                              : unit == KVM_STATS_UNIT_CYCLES ? "cycles" : "");
+        emit(ctx, name, value,
+             unit == KVM_STATS_UNIT_BYTES     ? "bytes"
+             : unit == KVM_STATS_UNIT_SECONDS ? "ns"
+             : unit == KVM_STATS_UNIT_CYCLES  ? "cycles"
+                                              : "");
     }
     free(descs);
     return 0;

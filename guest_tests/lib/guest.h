@@ -48,38 +48,119 @@
 #define GUEST_EXPECT_TIMEOUT(seconds) GUEST_EXPECT_RECORD("timeout|" seconds)
 
 /* ---- port I/O and privileged helpers ---- */
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline uint16_t inw(uint16_t port) { uint16_t v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
-static inline uint64_t rdtsc(void) { uint32_t lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((uint64_t)hi << 32) | lo; }
-static inline uint64_t pushf(void) { uint64_t f; __asm__ volatile("pushfq; popq %0" : "=r"(f) :: "memory"); return f; }
-static inline void popf(uint64_t f) { __asm__ volatile("pushq %0; popfq" ::"r"(f) : "memory", "cc"); }
+static inline void outb(uint16_t port, uint8_t v)
+{
+    __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v)
+{
+    __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v)
+{
+    __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+static inline uint16_t inw(uint16_t port)
+{
+    uint16_t v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+static inline uint32_t inl(uint16_t port)
+{
+    uint32_t v;
+    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+static inline void cli(void)
+{
+    __asm__ volatile("cli" ::: "memory");
+}
+static inline void sti(void)
+{
+    __asm__ volatile("sti" ::: "memory");
+}
+static inline void hlt(void)
+{
+    __asm__ volatile("hlt" ::: "memory");
+}
+static inline void sti_hlt(void)
+{
+    __asm__ volatile("sti; hlt" ::: "memory");
+}
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t pushf(void)
+{
+    uint64_t f;
+    __asm__ volatile("pushfq; popq %0" : "=r"(f)::"memory");
+    return f;
+}
+static inline void popf(uint64_t f)
+{
+    __asm__ volatile("pushq %0; popfq" ::"r"(f) : "memory", "cc");
+}
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(sub));
 }
-static inline uint64_t rdmsr(uint32_t msr) { uint32_t lo, hi; __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr)); return ((uint64_t)hi << 32) | lo; }
-static inline void wrmsr(uint32_t msr, uint64_t v) { __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory"); }
-#define READ_CR(n) ({ uint64_t _v; __asm__ volatile("mov %%cr" #n ", %0" : "=r"(_v)); _v; })
+static inline uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+#define READ_CR(n)                                                                                 \
+    ({                                                                                             \
+        uint64_t _v;                                                                               \
+        __asm__ volatile("mov %%cr" #n ", %0" : "=r"(_v));                                         \
+        _v;                                                                                        \
+    })
 #define WRITE_CR(n, v) __asm__ volatile("mov %0, %%cr" #n ::"r"((uint64_t)(v)) : "memory")
-#define READ_DR(n) ({ uint64_t _v; __asm__ volatile("mov %%dr" #n ", %0" : "=r"(_v)); _v; })
+#define READ_DR(n)                                                                                 \
+    ({                                                                                             \
+        uint64_t _v;                                                                               \
+        __asm__ volatile("mov %%dr" #n ", %0" : "=r"(_v));                                         \
+        _v;                                                                                        \
+    })
 #define WRITE_DR(n, v) __asm__ volatile("mov %0, %%dr" #n ::"r"((uint64_t)(v)) : "memory")
 
 struct __attribute__((packed)) dtr {
     uint16_t limit;
     uint64_t base;
 };
-static inline void lgdt(const struct dtr *d) { __asm__ volatile("lgdt %0" ::"m"(*d) : "memory"); }
-static inline void lidt(const struct dtr *d) { __asm__ volatile("lidt %0" ::"m"(*d) : "memory"); }
-static inline void sgdt(struct dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
-static inline void sidt(struct dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
+static inline void lgdt(const struct dtr *d)
+{
+    __asm__ volatile("lgdt %0" ::"m"(*d) : "memory");
+}
+static inline void lidt(const struct dtr *d)
+{
+    __asm__ volatile("lidt %0" ::"m"(*d) : "memory");
+}
+static inline void sgdt(struct dtr *d)
+{
+    __asm__ volatile("sgdt %0" : "=m"(*d));
+}
+static inline void sidt(struct dtr *d)
+{
+    __asm__ volatile("sidt %0" : "=m"(*d));
+}
 
 #define RFLAGS_IF (1ULL << 9)
 #define RFLAGS_ZF (1ULL << 6)
@@ -113,8 +194,8 @@ __attribute__((noreturn)) void guest_fail(const char *file, int line, const char
     do {                                                                                           \
         unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b);             \
         if (_a != _b) {                                                                            \
-            guest_printf("FAIL %s:%d: %s == %s: got %#llx, expected %#llx\n", __FILE__,            \
-                         __LINE__, #a, #b, _a, _b);                                                \
+            guest_printf("FAIL %s:%d: %s == %s: got %#llx, expected %#llx\n", __FILE__, __LINE__,  \
+                         #a, #b, _a, _b);                                                          \
             guest_exit(1);                                                                         \
         }                                                                                          \
     } while (0)
@@ -143,10 +224,16 @@ extern volatile uint64_t isr_count[256];
 /* Virtual timer: interrupts at `vector` every period_us microseconds. */
 void timer_start(uint8_t vector, uint32_t period_us);
 void timer_stop(void);
-static inline uint32_t timer_ticks(void) { return inl(GUEST_PORT_TIMER_TICKS); }
+static inline uint32_t timer_ticks(void)
+{
+    return inl(GUEST_PORT_TIMER_TICKS);
+}
 /* Microseconds since the run started, read from the host clock (port 0x51C): the same real
  * time on every backend, whatever their speed, and without RDTSC (which may trap). */
-static inline uint32_t clock_us(void) { return inl(GUEST_PORT_CLOCK_US); }
+static inline uint32_t clock_us(void)
+{
+    return inl(GUEST_PORT_CLOCK_US);
+}
 /* Spin (without HLT) until cond() holds or max_us of real time passed. */
 bool spin_until(bool (*cond)(void), uint32_t max_us);
 

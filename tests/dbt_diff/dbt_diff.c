@@ -56,10 +56,14 @@ static const unsigned writable[] = {0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 
 static ZydisRegister gpr(unsigned idx, unsigned width)
 {
     switch (width) {
-    case 64: return (ZydisRegister)(ZYDIS_REGISTER_RAX + idx);
-    case 32: return (ZydisRegister)(ZYDIS_REGISTER_EAX + idx);
-    case 16: return (ZydisRegister)(ZYDIS_REGISTER_AX + idx);
-    default: return (ZydisRegister)(ZYDIS_REGISTER_AL + (idx < 4 ? idx : idx + 4));
+    case 64:
+        return (ZydisRegister)(ZYDIS_REGISTER_RAX + idx);
+    case 32:
+        return (ZydisRegister)(ZYDIS_REGISTER_EAX + idx);
+    case 16:
+        return (ZydisRegister)(ZYDIS_REGISTER_AX + idx);
+    default:
+        return (ZydisRegister)(ZYDIS_REGISTER_AL + (idx < 4 ? idx : idx + 4));
     }
 }
 
@@ -118,19 +122,17 @@ static int64_t imm_for(struct gen *g, unsigned width)
 /* One random innocuous instruction into buf (its address is `at`). */
 static size_t random_insn(struct gen *g, uint8_t *buf, uint64_t at)
 {
-    static const ZydisMnemonic alu[] = {ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_SUB,
-                                        ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_OR,
-                                        ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_ADC,
-                                        ZYDIS_MNEMONIC_SBB, ZYDIS_MNEMONIC_CMP,
-                                        ZYDIS_MNEMONIC_TEST};
-    static const ZydisMnemonic shifts[] = {ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR,
-                                           ZYDIS_MNEMONIC_SAR, ZYDIS_MNEMONIC_ROL,
-                                           ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL,
-                                           ZYDIS_MNEMONIC_RCR};
+    static const ZydisMnemonic alu[] = {
+        ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_SUB, ZYDIS_MNEMONIC_AND,
+        ZYDIS_MNEMONIC_OR,  ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_ADC,
+        ZYDIS_MNEMONIC_SBB, ZYDIS_MNEMONIC_CMP, ZYDIS_MNEMONIC_TEST};
+    static const ZydisMnemonic shifts[] = {
+        ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR, ZYDIS_MNEMONIC_SAR, ZYDIS_MNEMONIC_ROL,
+        ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL, ZYDIS_MNEMONIC_RCR};
     static const ZydisMnemonic unary[] = {ZYDIS_MNEMONIC_INC, ZYDIS_MNEMONIC_DEC,
                                           ZYDIS_MNEMONIC_NEG, ZYDIS_MNEMONIC_NOT};
-    static const ZydisMnemonic bits[] = {ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS,
-                                         ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC};
+    static const ZydisMnemonic bits[] = {ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS, ZYDIS_MNEMONIC_BTR,
+                                         ZYDIS_MNEMONIC_BTC};
     ZydisEncoderRequest r;
     unsigned w = pick_width(g), a = pick_reg(g), b = pick_reg(g);
     int64_t disp = (int64_t)(rnd(g) % (SCRATCH_SIZE / 8 - 1)) * 8;
@@ -287,16 +289,25 @@ static void generate(struct gen *g, unsigned length)
             put(g, jcc, 2);
             put(g, b, n);
             g->undefined = 0xFFF; /* which path ran is data dependent: be conservative */
-        } else if (kind == 1) { /* string operation with a small count, DF = 0 */
-            static const uint8_t ops[][3] = {{0xf3, 0xa4, 0}, {0xf3, 0xaa, 0}, {0xf3, 0x48, 0xa5},
-                                             {0xf3, 0x48, 0xab}};
+        } else if (kind == 1) {   /* string operation with a small count, DF = 0 */
+            static const uint8_t ops[][3] = {
+                {0xf3, 0xa4, 0}, {0xf3, 0xaa, 0}, {0xf3, 0x48, 0xa5}, {0xf3, 0x48, 0xab}};
             unsigned k = (unsigned)(rnd(g) % 4);
             uint8_t s[24];
             size_t sn = 0;
             s[sn++] = 0xfc; /* cld */
-            s[sn++] = 0x48; s[sn++] = 0x8d; s[sn++] = 0x75; s[sn++] = (uint8_t)(rnd(g) % 64); /* lea rsi,[rbp+d8] */
-            s[sn++] = 0x48; s[sn++] = 0x8d; s[sn++] = 0x7d; s[sn++] = (uint8_t)(64 + rnd(g) % 60); /* lea rdi,[rbp+d8] */
-            s[sn++] = 0xb9; uint32_t cnt = (uint32_t)(rnd(g) % 6); memcpy(s + sn, &cnt, 4); sn += 4;
+            s[sn++] = 0x48;
+            s[sn++] = 0x8d;
+            s[sn++] = 0x75;
+            s[sn++] = (uint8_t)(rnd(g) % 64); /* lea rsi,[rbp+d8] */
+            s[sn++] = 0x48;
+            s[sn++] = 0x8d;
+            s[sn++] = 0x7d;
+            s[sn++] = (uint8_t)(64 + rnd(g) % 60); /* lea rdi,[rbp+d8] */
+            s[sn++] = 0xb9;
+            uint32_t cnt = (uint32_t)(rnd(g) % 6);
+            memcpy(s + sn, &cnt, 4);
+            sn += 4;
             memcpy(s + sn, ops[k], ops[k][2] ? 3 : 2);
             sn += ops[k][2] ? 3 : 2;
             put(g, s, sn);
@@ -304,9 +315,11 @@ static void generate(struct gen *g, unsigned length)
             unsigned a = pick_reg(g), c = pick_reg(g);
             uint8_t pp[4];
             size_t k = 0;
-            if (a >= 8) pp[k++] = 0x41;
+            if (a >= 8)
+                pp[k++] = 0x41;
             pp[k++] = (uint8_t)(0x50 + (a & 7));
-            if (c >= 8) pp[k++] = 0x41;
+            if (c >= 8)
+                pp[k++] = 0x41;
             pp[k++] = (uint8_t)(0x58 + (c & 7));
             put(g, pp, k);
         } else {
@@ -331,8 +344,8 @@ static void format_sequence(const struct gen *g, FILE *out)
         if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, g->code + off, g->n - off, &in, ops)))
             break;
         char text[128];
-        ZydisFormatterFormatInstruction(&f, &in, ops, in.operand_count_visible, text,
-                                        sizeof(text), CODE + off, NULL);
+        ZydisFormatterFormatInstruction(&f, &in, ops, in.operand_count_visible, text, sizeof(text),
+                                        CODE + off, NULL);
         fprintf(out, "    %#llx  %s\n", (unsigned long long)(CODE + off), text);
         off += in.length;
     }
@@ -472,8 +485,8 @@ int main(int argc, char **argv)
                     printf("  gpr[%d]: native %#" PRIx64 ", dbt %#" PRIx64 "\n", i, nat.gpr[i],
                            dbt.gpr[i]);
             if ((nat.rflags & mask) != (dbt.rflags & mask))
-                printf("  flags (mask %#" PRIx64 "): native %#" PRIx64 ", dbt %#" PRIx64 "\n",
-                       mask, nat.rflags & mask, dbt.rflags & mask);
+                printf("  flags (mask %#" PRIx64 "): native %#" PRIx64 ", dbt %#" PRIx64 "\n", mask,
+                       nat.rflags & mask, dbt.rflags & mask);
             if (memcmp(native_mem, dbt_mem, SCRATCH_SIZE))
                 printf("  scratch memory differs\n");
             format_sequence(&g, stdout);

@@ -206,7 +206,7 @@ static void lgdt_sgdt_ltr_and_lar(void **unused)
     run("\x0f\x02\xc1", 3); /* lar eax, ecx */
     assert_true(st.rflags & X86_EFLAGS_ZF);
     assert_int_equal(st.gpr[X86_RAX], 0x00A09B00); /* masked by 00F0FF00H */
-    st.gpr[X86_RCX] = 0x80; /* beyond the GDT limit */
+    st.gpr[X86_RCX] = 0x80;                        /* beyond the GDT limit */
     run("\x0f\x02\xc1", 3);
     assert_false(st.rflags & X86_EFLAGS_ZF);
 }
@@ -239,12 +239,12 @@ static void int_n_builds_the_exact_frame(void **unused)
     assert_int_equal(st.rip, stub);
     uint64_t f = STACK - 16 - 40;
     assert_int_equal(st.gpr[X86_RSP], f);
-    assert_int_equal(q(f + 0), CODE + 2);          /* RIP */
-    assert_int_equal(q(f + 8), GUEST_SEL_CODE64);  /* CS */
+    assert_int_equal(q(f + 0), CODE + 2);         /* RIP */
+    assert_int_equal(q(f + 8), GUEST_SEL_CODE64); /* CS */
     assert_int_equal(q(f + 16), X86_EFLAGS_FIXED | X86_EFLAGS_IF | X86_EFLAGS_CF);
-    assert_int_equal(q(f + 24), STACK - 8);        /* old RSP */
-    assert_int_equal(q(f + 32), GUEST_SEL_DATA);   /* SS */
-    assert_false(st.rflags & X86_EFLAGS_IF);       /* interrupt gate */
+    assert_int_equal(q(f + 24), STACK - 8);      /* old RSP */
+    assert_int_equal(q(f + 32), GUEST_SEL_DATA); /* SS */
+    assert_false(st.rflags & X86_EFLAGS_IF);     /* interrupt gate */
     /* IRETQ back */
     run("\x48\xcf", 2);
     assert_int_equal(st.rip, CODE + 2);

@@ -29,8 +29,7 @@ static int setup(void **unused)
         return -1;
     platform_setup(mem);
     struct vm_config config = {.mem = mem};
-    if (vtx_backend_ops.vm_create(&config, &vm) < 0 ||
-        vtx_backend_ops.vcpu_create(vm, &vcpu) < 0)
+    if (vtx_backend_ops.vm_create(&config, &vm) < 0 || vtx_backend_ops.vcpu_create(vm, &vcpu) < 0)
         return -1;
     return 0;
 }
@@ -66,8 +65,8 @@ static void dirty_log_reports_written_pages(void **unused)
 {
     (void)unused;
     /* mov byte [0x40300000], 1; mov byte [0x40305000], 1; hlt */
-    static const uint8_t code[] = {0xc6, 0x04, 0x25, 0x00, 0x00, 0x30, 0x40, 0x01,
-                                   0xc6, 0x04, 0x25, 0x00, 0x50, 0x30, 0x40, 0x01, 0xf4};
+    static const uint8_t code[] = {0xc6, 0x04, 0x25, 0x00, 0x00, 0x30, 0x40, 0x01, 0xc6,
+                                   0x04, 0x25, 0x00, 0x50, 0x30, 0x40, 0x01, 0xf4};
     memcpy(guest_ram_ptr(mem, GUEST_IMAGE_BASE, sizeof(code)), code, sizeof(code));
     struct vcpu_state st;
     emu_reset_state(&st, GUEST_IMAGE_BASE);
@@ -85,7 +84,8 @@ static void dirty_log_reports_written_pages(void **unused)
     assert_true(bitmap[p1 / 64] >> (p1 % 64) & 1);
     assert_true(bitmap[p2 / 64] >> (p2 % 64) & 1);
     assert_false(bitmap[(p1 + 1) / 64] >> ((p1 + 1) % 64) & 1);
-    assert_int_equal(guest_ram_ptr(mem, 0x40305000, 1) ? *(uint8_t *)guest_ram_ptr(mem, 0x40305000, 1) : 0, 1);
+    assert_int_equal(
+        guest_ram_ptr(mem, 0x40305000, 1) ? *(uint8_t *)guest_ram_ptr(mem, 0x40305000, 1) : 0, 1);
     /* read again: the log was reset by the first read */
     memset(bitmap, 0, words * sizeof(uint64_t));
     assert_int_equal(vtx_backend_ops.vm_get_dirty_log(vm, bitmap, words), 0);

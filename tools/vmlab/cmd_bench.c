@@ -24,8 +24,12 @@ int cmd_bench(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "qo:r:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'q': o.quick = true; break;
-        case 'o': o.out_dir = optarg; break;
+        case 'q':
+            o.quick = true;
+            break;
+        case 'o':
+            o.out_dir = optarg;
+            break;
         case 'r':
             o.repetitions = (unsigned)atoi(optarg);
             if (o.repetitions < 1 || o.repetitions > 31) {

@@ -78,9 +78,10 @@ static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char 
 
 int cmd_classify(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'}, {"summary", no_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"format", required_argument, 0, 'f'},
+                                             {"summary", no_argument, 0, 's'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     enum format fmt = FMT_TEXT;
     bool list = true;
     int c;
@@ -186,8 +187,9 @@ int cmd_classify(int argc, char **argv)
             printf("}}\n}\n");
         } else {
             FILE *o = stdout;
-            fprintf(o, "%ssummary for %s: %" PRIu64 " executable sections, %" PRIu64
-                       " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
+            fprintf(o,
+                    "%ssummary for %s: %" PRIu64 " executable sections, %" PRIu64
+                    " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
                     fmt == FMT_CSV ? "# " : "\n", path, t->sections, t->decoded,
                     t->undecodable_bytes);
             for (unsigned k = 1; k <= PG_CATEGORY_MAX_VALUE; k++) {

@@ -69,8 +69,10 @@ static int load_manifest(const char *dir, char ***paths, unsigned *count)
     snprintf(file, sizeof(file), "%s/manifest.txt", dir);
     FILE *f = fopen(file, "r");
     if (!f) {
-        fprintf(stderr, "vmlab conformance: cannot read %s (build the guest tests, or pass "
-                        "--guests DIR or IMAGE files)\n", file);
+        fprintf(stderr,
+                "vmlab conformance: cannot read %s (build the guest tests, or pass "
+                "--guests DIR or IMAGE files)\n",
+                file);
         return -1;
     }
     char line[PATH_MAX];
@@ -152,8 +154,11 @@ static void print_rows(const struct row *rows, unsigned n, enum format fmt, FILE
 int cmd_conformance(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'}, {"backend", required_argument, 0, 'b'},
-        {"guests", required_argument, 0, 'g'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"format", required_argument, 0, 'f'},
+        {"backend", required_argument, 0, 'b'},
+        {"guests", required_argument, 0, 'g'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     enum format fmt = FORMAT_TEXT;
     const struct backend_ops *chosen[8];
@@ -235,16 +240,17 @@ int cmd_conformance(int argc, char **argv)
             counts[r->v.kind]++;
             if (verdict_is_unexpected(r->v.kind))
                 unexpected++;
-            fprintf(stderr, "\r[%u/%u] %-18s %-13s %-16s", n, npaths * nchosen, r->test,
-                    r->backend, verdict_name(r->v.kind));
+            fprintf(stderr, "\r[%u/%u] %-18s %-13s %-16s", n, npaths * nchosen, r->test, r->backend,
+                    verdict_name(r->v.kind));
         }
     }
     fprintf(stderr, "\r%*s\r", 70, "");
     print_rows(rows, n, fmt, stdout);
     if (fmt == FORMAT_TEXT)
         printf("\n%u runs: %u ok, %u xfail (expected failures), %u FAIL, %u UNEXPECTED-PASS, "
-               "%u skipped\n", n, counts[VERDICT_OK], counts[VERDICT_XFAIL],
-               counts[VERDICT_FAIL], counts[VERDICT_UNEXPECTED_PASS], counts[VERDICT_SKIP]);
+               "%u skipped\n",
+               n, counts[VERDICT_OK], counts[VERDICT_XFAIL], counts[VERDICT_FAIL],
+               counts[VERDICT_UNEXPECTED_PASS], counts[VERDICT_SKIP]);
     for (unsigned i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);

@@ -18,9 +18,12 @@ struct run_options {
 static int parse_run_options(int argc, char **argv, struct run_options *o, const char *cmd)
 {
     static const struct option longopts[] = {
-        {"backend", required_argument, 0, 'b'}, {"timeout", required_argument, 0, 't'},
-        {"stats", no_argument, 0, 's'},         {"no-trap-cpuid", no_argument, 0, 'C'},
-        {"no-trap-rdtsc", no_argument, 0, 'R'}, {"help", no_argument, 0, 'h'},
+        {"backend", required_argument, 0, 'b'},
+        {"timeout", required_argument, 0, 't'},
+        {"stats", no_argument, 0, 's'},
+        {"no-trap-cpuid", no_argument, 0, 'C'},
+        {"no-trap-rdtsc", no_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     machine_config_defaults(&o->config);
@@ -60,7 +63,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
             break;
         case 'h':
             printf("usage: vmlab %s [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-                   "[--no-trap-rdtsc] IMAGE\n", cmd);
+                   "[--no-trap-rdtsc] IMAGE\n",
+                   cmd);
             exit(0);
         default:
             fprintf(stderr, "vmlab %s: bad option '%s'\n", cmd, argv[optind - 1]);

@@ -98,11 +98,13 @@ int isolated_run(const struct machine_config *config, struct machine_result *res
     if (killed)
         snprintf(result->message, sizeof(result->message),
                  "the process running the guest did not finish %.0f s after its time budget and "
-                 "was killed (backend failed to enforce the budget)", GRACE_S);
+                 "was killed (backend failed to enforce the budget)",
+                 GRACE_S);
     else if (WIFSIGNALED(status))
         snprintf(result->message, sizeof(result->message),
                  "the process running the guest died with signal %d (%s): host state corrupted by "
-                 "the guest or a vmlab bug", WTERMSIG(status), strsignal(WTERMSIG(status)));
+                 "the guest or a vmlab bug",
+                 WTERMSIG(status), strsignal(WTERMSIG(status)));
     else
         snprintf(result->message, sizeof(result->message),
                  "the process running the guest exited (status %d) without a result",

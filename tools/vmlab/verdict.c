@@ -12,11 +12,16 @@
 const char *verdict_name(enum verdict_kind kind)
 {
     switch (kind) {
-    case VERDICT_OK: return "ok";
-    case VERDICT_XFAIL: return "xfail";
-    case VERDICT_FAIL: return "FAIL";
-    case VERDICT_UNEXPECTED_PASS: return "UNEXPECTED-PASS";
-    default: return "skip";
+    case VERDICT_OK:
+        return "ok";
+    case VERDICT_XFAIL:
+        return "xfail";
+    case VERDICT_FAIL:
+        return "FAIL";
+    case VERDICT_UNEXPECTED_PASS:
+        return "UNEXPECTED-PASS";
+    default:
+        return "skip";
     }
 }
 
