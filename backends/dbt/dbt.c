@@ -365,6 +365,10 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
         return -ENOMEM;
     v->common.vm = vm;
     v->queued_interrupt = -1;
+    unsigned lo, hi;
+    v->stats.created_ns = emu_time_ns();
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    v->stats.created_cycles = ((uint64_t)hi << 32) | lo;
     x86_decoder_init(&v->decoder);
     int rc = dbt_cache_init(&v->cache);
     if (rc < 0) {
@@ -537,7 +541,12 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "blocks_translated", s->blocks_translated, "blocks");
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
-    emit(ctx, "translate_ns", s->translate_ns, "ns");
+    /* translate_ns from the TSC, at the TSC rate measured over this vCPU's lifetime */
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t dc = (((uint64_t)hi << 32) | lo) - s->created_cycles;
+    uint64_t dn = emu_time_ns() - s->created_ns;
+    emit(ctx, "translate_ns", dc ? (uint64_t)((double)s->translate_cycles * dn / dc) : 0, "ns");
     emit(ctx, "translate_cycles", s->translate_cycles, "cycles");
     emit(ctx, "cache_hits", s->cache_hits, "lookups");
     emit(ctx, "block_exits", s->block_exits, "exits");

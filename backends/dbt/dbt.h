@@ -93,7 +93,8 @@ struct dbt_cache {
 
 struct dbt_stats {
     uint64_t blocks_translated, guest_insns_translated, guest_bytes_translated;
-    uint64_t translate_ns, translate_cycles, cache_hits, callouts, inline_sensitive;
+    uint64_t translate_cycles, cache_hits, callouts, inline_sensitive;
+    uint64_t created_ns, created_cycles; /* TSC rate over the vCPU's life, for translate_ns */
     uint64_t invalidations, cache_flushes, block_exits, chained_jumps, indirect_misses;
 };
 

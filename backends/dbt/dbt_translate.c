@@ -210,13 +210,6 @@ static unsigned hash_of(uint64_t rip)
     return (unsigned)((rip >> 0) ^ (rip >> 13)) & (DBT_HASH_SIZE - 1);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static inline uint64_t cycles(void)
 {
     unsigned lo, hi;
@@ -509,7 +502,7 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         dbt_cache_flush(c, mem); /* full: start over (the simplest policy that is correct) */
         v->stats.cache_flushes++;
     }
-    uint64_t t0 = now_ns(), c0 = cycles();
+    uint64_t c0 = cycles(); /* one TSC read each side: clock reads would be most of B */
     struct dbt_block *b = &c->blocks[c->block_count];
     memset(b, 0, sizeof(*b));
     b->guest_rip = rip;
@@ -559,7 +552,6 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     }
     c->block_count++;
     v->stats.blocks_translated++;
-    v->stats.translate_ns += now_ns() - t0;
     v->stats.translate_cycles += cycles() - c0;
     if (v->common.trace) {
         struct trace_event *ev = trace_ring_push(v->common.trace);
