@@ -22,6 +22,9 @@ struct bench_stats {
 
 /* Sort a copy of the samples and summarize (n = 0 gives all zeros). */
 void bench_stats_of(const double *samples, unsigned n, struct bench_stats *out);
+/* First sweep point m[i] at which the dbt total is no longer above the trap total (dbt[i] <=
+ * trap[i]); 0 if dbt never catches up within the sweep. */
+double bench_crossover_first(const double *m, const double *trap, const double *dbt, unsigned n);
 
 struct bench_options {
     bool quick;

@@ -727,8 +727,10 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             be->trap_ns[i] = median_of(t, reps);
             be->dbt_ns[i] = median_of(d, reps);
             be->sweep_count = i + 1;
-            if (!be->observed && be->dbt_ns[i] <= be->trap_ns[i])
-                be->observed = sweep[i];
+            double ms[BENCH_SWEEP_MAX];
+            for (unsigned j = 0; j <= i; j++)
+                ms[j] = be->m[j];
+            be->observed = bench_crossover_first(ms, be->trap_ns, be->dbt_ns, i + 1);
             fputc('.', stderr);
         }
         be->measured = ok;

@@ -37,3 +37,11 @@ void bench_stats_of(const double *samples, unsigned n, struct bench_stats *out)
     out->q3 = quantile(s, n, 0.75);
     free(s);
 }
+
+double bench_crossover_first(const double *m, const double *trap, const double *dbt, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (dbt[i] <= trap[i])
+            return m[i];
+    return 0;
+}

@@ -48,20 +48,22 @@ static int parse_header(const uint8_t *data, size_t size, Elf64_Ehdr *eh, char *
     if (data[EI_DATA] != ELFDATA2LSB)
         return fail(err, es, -ENOEXEC, "big-endian ELF: x86-64 guests are little endian");
     if (data[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
-        return fail(err, es, -ENOEXEC, "unknown ELF version");
+        return fail(err, es, -ENOEXEC, "unknown ELF version %u/%u (expected EV_CURRENT)",
+                    data[EI_VERSION], eh->e_version);
     if (eh->e_machine != EM_X86_64)
         return fail(err, es, -ENOEXEC, "ELF machine %u is not x86-64 (%u)", eh->e_machine,
                     EM_X86_64);
     if (eh->e_type == ET_DYN)
         return fail(err, es, -ENOEXEC,
-                    "position-independent image (ET_DYN): guests must be "
-                    "static non-PIE executables");
+                    "position-independent (ET_DYN) image: guests must be static non-PIE");
     if (eh->e_type != ET_EXEC)
         return fail(err, es, -ENOEXEC, "ELF type %u is not an executable (ET_EXEC)", eh->e_type);
     if (eh->e_phentsize != sizeof(Elf64_Phdr))
         return fail(err, es, -EINVAL, "program header size %u, expected %zu", eh->e_phentsize,
                     sizeof(Elf64_Phdr));
-    if (eh->e_phnum == 0 || !in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
+    if (eh->e_phnum == 0)
+        return fail(err, es, -EINVAL, "no loadable (PT_LOAD) segment: no program headers");
+    if (!in_file(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
         return fail(err, es, -EINVAL, "program headers (%u at offset %#llx) lie outside the file",
                     eh->e_phnum, (unsigned long long)eh->e_phoff);
     return 0;
@@ -94,8 +96,8 @@ static int parse_segments(const uint8_t *data, size_t size, const Elf64_Ehdr *eh
         if (ph.p_vaddr < GUEST_IMAGE_BASE || ph.p_memsz > IMAGE_END - GUEST_IMAGE_BASE ||
             ph.p_vaddr > IMAGE_END - ph.p_memsz)
             return fail(err, es, -EINVAL,
-                        "segment %u at %#llx (size %#llx) lies outside guest "
-                        "RAM for images [%#llx, %#llx)",
+                        "segment %u at %#llx (size %#llx) lies outside guest RAM for the "
+                        "image [%#llx, %#llx)",
                         i, (unsigned long long)ph.p_vaddr, (unsigned long long)ph.p_memsz,
                         (unsigned long long)GUEST_IMAGE_BASE, (unsigned long long)IMAGE_END);
         for (unsigned j = 0; j < img->segment_count; j++) {
@@ -131,15 +133,22 @@ static int parse_sections(const uint8_t *data, size_t size, const Elf64_Ehdr *eh
 {
     if (eh->e_shoff == 0 || eh->e_shnum == 0)
         return 0;
-    if (eh->e_shentsize != sizeof(Elf64_Shdr) ||
-        !in_file(eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), size) ||
-        eh->e_shstrndx >= eh->e_shnum)
-        return fail(err, es, -EINVAL, "section headers are malformed or lie outside the file");
+    if (eh->e_shentsize != sizeof(Elf64_Shdr))
+        return fail(err, es, -EINVAL, "section header size %u, expected %zu", eh->e_shentsize,
+                    sizeof(Elf64_Shdr));
+    if (!in_file(eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), size))
+        return fail(err, es, -EINVAL, "section headers (%u at offset %#llx) lie outside the file",
+                    eh->e_shnum, (unsigned long long)eh->e_shoff);
+    if (eh->e_shstrndx >= eh->e_shnum)
+        return fail(err, es, -EINVAL, "section name table index %u out of range (%u sections)",
+                    eh->e_shstrndx, eh->e_shnum);
     Elf64_Shdr strtab;
     memcpy(&strtab, data + eh->e_shoff + (uint64_t)eh->e_shstrndx * sizeof(Elf64_Shdr),
            sizeof(strtab));
     if (!in_file(strtab.sh_offset, strtab.sh_size, size))
-        return fail(err, es, -EINVAL, "section name table lies outside the file");
+        return fail(err, es, -EINVAL,
+                    "section name table [%#llx, +%#llx) lies outside the %zu-byte file",
+                    (unsigned long long)strtab.sh_offset, (unsigned long long)strtab.sh_size, size);
     static const char wanted[] = ".vmlab_expect";
     for (unsigned i = 0; i < eh->e_shnum; i++) {
         Elf64_Shdr sh;
@@ -147,8 +156,13 @@ static int parse_sections(const uint8_t *data, size_t size, const Elf64_Ehdr *eh
         if (sh.sh_name >= strtab.sh_size || strtab.sh_size - sh.sh_name < sizeof(wanted) ||
             memcmp(data + strtab.sh_offset + sh.sh_name, wanted, sizeof(wanted)) != 0)
             continue;
-        if (sh.sh_type != SHT_PROGBITS || !in_file(sh.sh_offset, sh.sh_size, size))
-            return fail(err, es, -EINVAL, "section .vmlab_expect is malformed");
+        if (sh.sh_type != SHT_PROGBITS)
+            return fail(err, es, -EINVAL, "section .vmlab_expect has type %u, not SHT_PROGBITS",
+                        sh.sh_type);
+        if (!in_file(sh.sh_offset, sh.sh_size, size))
+            return fail(err, es, -EINVAL,
+                        "section .vmlab_expect [%#llx, +%#llx) lies outside the %zu-byte file",
+                        (unsigned long long)sh.sh_offset, (unsigned long long)sh.sh_size, size);
         img->expect = (const char *)data + sh.sh_offset;
         img->expect_size = sh.sh_size;
     }
@@ -189,12 +203,20 @@ int elf_read_file(const char *path, size_t max, uint8_t **data, size_t *size, ch
     *data = NULL;
     *size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail(err, es, -errno, "%s: %s", path, strerror(errno));
+    if (fd < 0) {
+        int e = errno;
+        return fail(err, es, -e, "%s: %s", path, strerror(e));
+    }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
         close(fd);
-        return fail(err, es, -EINVAL, "%s: not a regular file", path);
+        return fail(err, es, -e, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(err, es, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL, "%s: not a regular file",
+                    path);
     }
     if ((uint64_t)st.st_size > max) {
         close(fd);
@@ -211,8 +233,18 @@ int elf_read_file(const char *path, size_t max, uint8_t **data, size_t *size, ch
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return fail(err, es, -e, "%s: %s", path, strerror(e));
+        }
+        if (n == 0) { /* the file shrank under us: a partial image is not an image */
+            close(fd);
+            free(buf);
+            return fail(err, es, -EIO, "%s: file shrank while reading (%zu of %lld bytes)", path,
+                        got, (long long)st.st_size);
+        }
         got += (size_t)n;
     }
     close(fd);

@@ -32,6 +32,28 @@ static unsigned split(char *rec, char **fields, unsigned n)
     return k;
 }
 
+/* "N" with 0 <= N <= max, decimal, nothing else. */
+static bool number_valid(const char *s, unsigned long max)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    return !*end && v <= max;
+}
+
+/* The endings expect_ending_of() can produce and a guest may ask for. An unknown ending could
+ * never match, so the test would fail for a spelling mistake: count it as malformed instead. */
+static bool ending_valid(const char *e)
+{
+    if (!strncmp(e, "exit:", 5))
+        return number_valid(e + 5, 255);
+    if (!strncmp(e, "exception:", 10))
+        return number_valid(e + 10, 255);
+    return !strcmp(e, "shutdown") || !strcmp(e, "budget") || !strcmp(e, "halted") ||
+           !strcmp(e, "mmio");
+}
+
 static bool condition_holds(const struct backend_ops *b, const char *cond)
 {
     if (!cond[0])
@@ -67,7 +89,10 @@ void expect_resolve(const char *section, size_t size, const struct backend_ops *
         char *f[4];
         unsigned k = split(rec, f, 4);
         if (!strcmp(f[0], "ending") && k == 2) {
-            snprintf(out->ending, sizeof(out->ending), "%s", f[1]);
+            if (ending_valid(f[1]))
+                snprintf(out->ending, sizeof(out->ending), "%s", f[1]);
+            else
+                (*malformed)++;
             continue;
         }
         if (!strcmp(f[0], "timeout") && k == 2) {

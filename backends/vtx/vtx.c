@@ -15,12 +15,23 @@
  *   3. vcpu_run() turns that into vmlab's exit record; the VMM's console device prints the
  *      byte; the next KVM_RUN resumes the guest with VMRESUME (VMRUN on AMD).
  *
- * CPUID exits are handled inside KVM with the leaves vmlab set (KVM_SET_CPUID2: vmlab's own
- * virtual CPU, the same as on the other backends); HLT returns to user space because vmlab
- * creates no in-kernel interrupt controller; the virtual timer's interrupts are injected with
- * KVM_INTERRUPT when KVM reports the guest interruptible, else through KVM's interrupt-window
- * exit. Guest memory is the same memfd the other backends use, registered as memory slot 0;
- * the MMIO window has no slot, so accesses there exit as KVM_EXIT_MMIO.
+ * A guest HLT: KVM sets "HLT exiting" in the primary processor-based controls (SDM vol. 3C
+ * 24.6.2, table 24-6; the exit: 25.1.3; AMD: HLT intercept, APM vol. 2 15.9); KVM, which
+ * with no in-kernel interrupt controller (vmlab creates none) cannot wait for an interrupt
+ * itself and returns KVM_EXIT_HLT to user space; run->if_flag says whether the guest halted
+ * with interrupts enabled (the VMM then waits for its virtual timer) or disabled (halted).
+ *
+ * A guest CPUID: exits unconditionally (SDM vol. 3C 25.1.2; AMD: CPUID intercept) but never
+ * reaches user space: KVM answers from the table vmlab set with KVM_SET_CPUID2 (vtx_cpuid.c,
+ * vmlab's own "vmlabVIRTCPU", the same as on the other backends), advances RIP and resumes.
+ *
+ * Interrupts: the virtual timer's vectors are injected with KVM_INTERRUPT (VM-entry
+ * interruption-information field, SDM vol. 3C 24.8.3; AMD: EVENTINJ, APM vol. 2 15.20) when
+ * KVM reports the guest interruptible, else vmlab asks for KVM's interrupt-window exit
+ * ("interrupt-window exiting", SDM vol. 3C 25.2; AMD: VINTR intercept). Guest memory is the
+ * same memfd the other backends use, registered as memory slot 0 (EPT/NPT map it); the MMIO
+ * window has no slot, so an access there is an EPT violation (AMD: nested page fault) that KVM
+ * emulates and hands out as KVM_EXIT_MMIO.
  *
  * The budget: the VMM's kick timer sends VMLAB_SIG_KICK to this thread; the handler sets
  * kvm_run->immediate_exit, so KVM_RUN returns -EINTR at once (KVM API doc, "immediate_exit").
@@ -168,6 +179,10 @@ static int vtx_vm_create(const struct vm_config *config, struct vm **out)
         rc = -errno;
         goto fail_vm;
     }
+    vm->has_xcrs = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+    vm->stats_fd = -1;
+    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0)
+        vm->stats_fd = ioctl(vm->vm_fd, KVM_GET_STATS_FD, NULL);
     vm->slot.slot = 0;
     vm->slot.guest_phys_addr = GUEST_RAM_BASE;
     vm->slot.memory_size = config->mem->ram_size;
@@ -179,6 +194,8 @@ static int vtx_vm_create(const struct vm_config *config, struct vm **out)
     *out = &vm->common;
     return 0;
 fail_vm:
+    if (vm->stats_fd >= 0)
+        close(vm->stats_fd);
     close(vm->vm_fd);
 fail_kvm:
     close(vm->kvm_fd);
@@ -190,44 +207,25 @@ fail:
 static void vtx_vm_destroy(struct vm *v)
 {
     struct vtx_vm *vm = (struct vtx_vm *)v;
+    if (vm->stats_fd >= 0)
+        close(vm->stats_fd);
     close(vm->vm_fd);
     close(vm->kvm_fd);
     free(vm);
 }
 
-static void vtx_kick_handler(int sig)
+/* Async-signal-safe: two stores. The thread-local pointer selects the vCPU this thread runs,
+ * so a kick meant for one vCPU thread never touches another's kvm_run. */
+static void vtx_kick_handler(int sig, siginfo_t *info, void *uctx)
 {
     (void)sig;
+    (void)info;
+    (void)uctx;
     struct vtx_vcpu *v = vtx_running;
     if (v) {
         v->run->immediate_exit = 1; /* KVM_RUN returns -EINTR instead of entering */
         v->common.kick_pending = 1;
     }
-}
-
-static int vtx_set_cpuid(struct vtx_vcpu *v)
-{
-    uint32_t leaves[32][2];
-    unsigned n = emu_cpuid_leaves(leaves, 32);
-    struct {
-        struct kvm_cpuid2 hdr;
-        struct kvm_cpuid_entry2 e[32];
-    } c;
-    memset(&c, 0, sizeof(c));
-    c.hdr.nent = n;
-    struct vcpu_state dummy;
-    memset(&dummy, 0, sizeof(dummy));
-    for (unsigned i = 0; i < n; i++) {
-        uint32_t r[4];
-        emu_cpuid(&dummy, leaves[i][0], leaves[i][1], r);
-        c.e[i].function = leaves[i][0];
-        c.e[i].index = leaves[i][1];
-        c.e[i].eax = r[0];
-        c.e[i].ebx = r[1];
-        c.e[i].ecx = r[2];
-        c.e[i].edx = r[3];
-    }
-    return ioctl(v->fd, KVM_SET_CPUID2, &c) < 0 ? -errno : 0;
 }
 
 static int vtx_vcpu_create(struct vm *vmc, struct vcpu **out)
@@ -255,14 +253,15 @@ static int vtx_vcpu_create(struct vm *vmc, struct vcpu **out)
         rc = -errno;
         goto fail_fd;
     }
-    rc = vtx_set_cpuid(v);
+    rc = vtx_cpuid_set(v->fd);
     if (rc < 0)
         goto fail_map;
     if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) > 0)
         v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = vtx_kick_handler;
+    sa.sa_sigaction = vtx_kick_handler;
+    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: KVM_RUN must come back with EINTR */
     sigemptyset(&sa.sa_mask);
     if (sigaction(VMLAB_SIG_KICK, &sa, &v->old_kick) < 0) {
         rc = -errno;
@@ -296,12 +295,13 @@ static void vtx_vcpu_destroy(struct vcpu *vc)
 static int vtx_vcpu_get_state(struct vcpu *vc, struct vcpu_state *out)
 {
     memset(out, 0, sizeof(*out));
-    return vtx_state_from_kvm(((struct vtx_vcpu *)vc)->fd, out);
+    return vtx_state_from_kvm(((struct vtx_vcpu *)vc)->fd, ((struct vtx_vm *)vc->vm)->has_xcrs,
+                              out);
 }
 
 static int vtx_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
 {
-    return vtx_state_to_kvm(((struct vtx_vcpu *)vc)->fd, in);
+    return vtx_state_to_kvm(((struct vtx_vcpu *)vc)->fd, ((struct vtx_vm *)vc->vm)->has_xcrs, in);
 }
 
 static int vtx_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
@@ -356,8 +356,9 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         int err = errno;
         run->immediate_exit = 0;
         if (err == EINTR || err == EAGAIN) {
+            /* A signal (the kick) arrived before or during the run; the VMM's loop counts
+             * exits in vcpu->stats and checks its deadline on VM_EXIT_INTR. */
             exit->reason = VM_EXIT_INTR;
-            vc->stats.exits[VM_EXIT_INTR] += 0;
             return 0;
         }
         return -err;
@@ -370,6 +371,9 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         exit->io.size = run->io.size;
         exit->io.port = run->io.port;
         exit->io.count = run->io.count;
+        /* REP INS/OUTS: KVM hands over up to one page of data per exit (its pio_data page,
+         * KVM API doc "KVM_EXIT_IO"), so count * size fits vmlab's 4 KiB record; the check
+         * guards against a kernel with a larger page rather than truncating silently. */
         size_t n = (size_t)run->io.size * run->io.count;
         if (n > VM_EXIT_IO_DATA_MAX) {
             exit->reason = VM_EXIT_INTERNAL_ERROR;
@@ -441,9 +445,14 @@ static int vtx_vcpu_stats(struct vcpu *vc,
                           void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
     struct vtx_vcpu *v = (struct vtx_vcpu *)vc;
+    struct vtx_vm *vm = (struct vtx_vm *)vc->vm;
     if (v->stats_fd < 0)
         return -EOPNOTSUPP;
-    return vtx_stats_emit(v->stats_fd, emit, ctx);
+    int rc = vtx_stats_emit(v->stats_fd, "kvm.", emit, ctx);
+    /* VM-wide counters (MMU, TLB flushes) follow the vCPU's exits, io_exits, halt_exits... */
+    if (rc == 0 && vm->stats_fd >= 0)
+        rc = vtx_stats_emit(vm->stats_fd, "kvm.vm.", emit, ctx);
+    return rc;
 }
 
 static int vtx_vm_enable_dirty_log(struct vm *vmc, bool on)

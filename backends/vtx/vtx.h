@@ -12,6 +12,8 @@
 struct vtx_vm {
     struct vm common;
     int kvm_fd, vm_fd;
+    int stats_fd;  /* KVM_GET_STATS_FD on the VM, or -1 */
+    bool has_xcrs; /* KVM_CAP_XCRS: XCR0 travels with the state */
     struct kvm_userspace_memory_region slot;
 };
 
@@ -25,9 +27,12 @@ struct vtx_vcpu {
     struct sigaction old_kick;
 };
 
-int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in);
-int vtx_state_from_kvm(int vcpu_fd, struct vcpu_state *out);
-int vtx_stats_emit(int stats_fd, void (*emit)(void *, const char *, uint64_t, const char *),
-                   void *ctx);
+int vtx_state_to_kvm(int vcpu_fd, bool has_xcrs, const struct vcpu_state *in);
+int vtx_state_from_kvm(int vcpu_fd, bool has_xcrs, struct vcpu_state *out);
+/* Emit every non-zero counter of a KVM binary-stats fd as "<prefix><name>". */
+int vtx_stats_emit(int stats_fd, const char *prefix,
+                   void (*emit)(void *, const char *, uint64_t, const char *), void *ctx);
+/* KVM_SET_CPUID2 with vmlab's virtual CPU (emu_cpuid_leaves/emu_cpuid). */
+int vtx_cpuid_set(int vcpu_fd);
 
 #endif

@@ -4,10 +4,24 @@
  * which maps one-to-one onto struct kvm_segment's fields.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "vtx.h"
+
+/* Bit positions of the VMCS guest-segment access-rights field (SDM vol. 3C 24.4.1, table
+ * 24-2), the layout of struct x86_segment.attrib. No uapi header names them. */
+enum {
+    VTX_AR_TYPE_MASK = 0xF,
+    VTX_AR_S = 4,
+    VTX_AR_DPL = 5, /* 2 bits */
+    VTX_AR_P = 7,
+    VTX_AR_AVL = 12,
+    VTX_AR_L = 13,
+    VTX_AR_DB = 14,
+    VTX_AR_G = 15,
+};
 
 static void seg_to_kvm(const struct x86_segment *s, struct kvm_segment *k)
 {
@@ -15,14 +29,16 @@ static void seg_to_kvm(const struct x86_segment *s, struct kvm_segment *k)
     k->base = s->base;
     k->limit = s->limit;
     k->selector = s->selector;
-    k->type = s->attrib & 0xF;
-    k->s = (s->attrib >> 4) & 1;
-    k->dpl = (s->attrib >> 5) & 3;
-    k->present = (s->attrib >> 7) & 1;
-    k->avl = (s->attrib >> 12) & 1;
-    k->l = (s->attrib >> 13) & 1;
-    k->db = (s->attrib >> 14) & 1;
-    k->g = (s->attrib >> 15) & 1;
+    k->type = s->attrib & VTX_AR_TYPE_MASK;
+    k->s = (s->attrib >> VTX_AR_S) & 1;
+    k->dpl = (s->attrib >> VTX_AR_DPL) & 3;
+    k->present = (s->attrib >> VTX_AR_P) & 1;
+    k->avl = (s->attrib >> VTX_AR_AVL) & 1;
+    k->l = (s->attrib >> VTX_AR_L) & 1;
+    k->db = (s->attrib >> VTX_AR_DB) & 1;
+    k->g = (s->attrib >> VTX_AR_G) & 1;
+    /* A not-present segment (a null data selector, an LDTR never loaded) is "unusable" in VMX
+     * terms (SDM vol. 3C 24.4.1, AR bit 16); KVM checks it at entry (26.3.1.2). */
     k->unusable = !k->present;
 }
 
@@ -31,45 +47,50 @@ static void seg_from_kvm(const struct kvm_segment *k, struct x86_segment *s)
     s->base = k->base;
     s->limit = k->limit;
     s->selector = k->selector;
-    s->attrib = (uint16_t)((k->type & 0xF) | (k->s << 4) | (k->dpl << 5) |
-                           ((k->present && !k->unusable) << 7) | (k->avl << 12) | (k->l << 13) |
-                           (k->db << 14) | (k->g << 15));
+    s->attrib =
+        (uint16_t)((k->type & VTX_AR_TYPE_MASK) | (k->s << VTX_AR_S) | (k->dpl << VTX_AR_DPL) |
+                   ((k->present && !k->unusable) << VTX_AR_P) | (k->avl << VTX_AR_AVL) |
+                   (k->l << VTX_AR_L) | (k->db << VTX_AR_DB) | (k->g << VTX_AR_G));
 }
 
-/* MSRs vmlab's state carries beyond the special registers (SDM vol. 4). */
-static const uint32_t vtx_msr_index[] = {
-    0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084, 0xC0000102,
-    0xC0000103, 0x277,      0x174,      0x175,      0x176,
+/* MSRs vmlab's state carries beyond the special registers, with their architectural indices
+ * (SDM vol. 4, table 2-2). EFER travels in kvm_sregs; APIC_BASE too. */
+enum {
+    VTX_MSR_SYSENTER_CS = 0x174,
+    VTX_MSR_SYSENTER_ESP = 0x175,
+    VTX_MSR_SYSENTER_EIP = 0x176,
+    VTX_MSR_PAT = 0x277,
+    VTX_MSR_STAR = 0xC0000081,
+    VTX_MSR_LSTAR = 0xC0000082,
+    VTX_MSR_CSTAR = 0xC0000083,
+    VTX_MSR_SFMASK = 0xC0000084,
+    VTX_MSR_KERNEL_GS_BASE = 0xC0000102,
+    VTX_MSR_TSC_AUX = 0xC0000103,
 };
-#define VTX_NMSRS (sizeof(vtx_msr_index) / sizeof(vtx_msr_index[0]))
 
-static uint64_t *msr_field(struct vcpu_state *s, uint32_t index)
+static const struct {
+    uint32_t index;
+    size_t field; /* offsetof(struct vcpu_state, ...) */
+} vtx_msrs[] = {
+    {VTX_MSR_STAR, offsetof(struct vcpu_state, star)},
+    {VTX_MSR_LSTAR, offsetof(struct vcpu_state, lstar)},
+    {VTX_MSR_CSTAR, offsetof(struct vcpu_state, cstar)},
+    {VTX_MSR_SFMASK, offsetof(struct vcpu_state, sfmask)},
+    {VTX_MSR_KERNEL_GS_BASE, offsetof(struct vcpu_state, kernel_gs_base)},
+    {VTX_MSR_TSC_AUX, offsetof(struct vcpu_state, tsc_aux)},
+    {VTX_MSR_PAT, offsetof(struct vcpu_state, pat)},
+    {VTX_MSR_SYSENTER_CS, offsetof(struct vcpu_state, sysenter_cs)},
+    {VTX_MSR_SYSENTER_ESP, offsetof(struct vcpu_state, sysenter_esp)},
+    {VTX_MSR_SYSENTER_EIP, offsetof(struct vcpu_state, sysenter_eip)},
+};
+#define VTX_NMSRS (sizeof(vtx_msrs) / sizeof(vtx_msrs[0]))
+
+static uint64_t *msr_field(struct vcpu_state *s, unsigned i)
 {
-    switch (index) {
-    case 0xC0000081:
-        return &s->star;
-    case 0xC0000082:
-        return &s->lstar;
-    case 0xC0000083:
-        return &s->cstar;
-    case 0xC0000084:
-        return &s->sfmask;
-    case 0xC0000102:
-        return &s->kernel_gs_base;
-    case 0xC0000103:
-        return &s->tsc_aux;
-    case 0x277:
-        return &s->pat;
-    case 0x174:
-        return &s->sysenter_cs;
-    case 0x175:
-        return &s->sysenter_esp;
-    default:
-        return &s->sysenter_eip;
-    }
+    return (uint64_t *)((char *)s + vtx_msrs[i].field);
 }
 
-int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in)
+int vtx_state_to_kvm(int vcpu_fd, bool has_xcrs, const struct vcpu_state *in)
 {
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -123,9 +144,10 @@ int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in)
     msrs.hdr.nmsrs = VTX_NMSRS;
     struct vcpu_state copy = *in;
     for (unsigned i = 0; i < VTX_NMSRS; i++) {
-        msrs.e[i].index = vtx_msr_index[i];
-        msrs.e[i].data = *msr_field(&copy, vtx_msr_index[i]);
+        msrs.e[i].index = vtx_msrs[i].index;
+        msrs.e[i].data = *msr_field(&copy, i);
     }
+    /* KVM_SET_MSRS returns how many entries it set, stopping at the first it refuses. */
     if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != (int)VTX_NMSRS)
         return -EINVAL;
     struct kvm_debugregs dbg;
@@ -135,10 +157,20 @@ int vtx_state_to_kvm(int vcpu_fd, const struct vcpu_state *in)
     dbg.dr7 = in->dr[7];
     if (ioctl(vcpu_fd, KVM_SET_DEBUGREGS, &dbg) < 0)
         return -errno;
+    if (has_xcrs) {
+        /* XCR0 (SDM vol. 1 13.3): bit 0 (x87) must stay set, KVM refuses it otherwise. */
+        struct kvm_xcrs xcrs;
+        memset(&xcrs, 0, sizeof(xcrs));
+        xcrs.nr_xcrs = 1;
+        xcrs.xcrs[0].xcr = 0;
+        xcrs.xcrs[0].value = in->xcr0 | 1;
+        if (ioctl(vcpu_fd, KVM_SET_XCRS, &xcrs) < 0)
+            return -errno;
+    }
     return 0;
 }
 
-int vtx_state_from_kvm(int vcpu_fd, struct vcpu_state *out)
+int vtx_state_from_kvm(int vcpu_fd, bool has_xcrs, struct vcpu_state *out)
 {
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -189,15 +221,20 @@ int vtx_state_from_kvm(int vcpu_fd, struct vcpu_state *out)
     memset(&msrs, 0, sizeof(msrs));
     msrs.hdr.nmsrs = VTX_NMSRS;
     for (unsigned i = 0; i < VTX_NMSRS; i++)
-        msrs.e[i].index = vtx_msr_index[i];
+        msrs.e[i].index = vtx_msrs[i].index;
     if (ioctl(vcpu_fd, KVM_GET_MSRS, &msrs) == (int)VTX_NMSRS)
         for (unsigned i = 0; i < VTX_NMSRS; i++)
-            *msr_field(out, vtx_msr_index[i]) = msrs.e[i].data;
+            *msr_field(out, i) = msrs.e[i].data;
     struct kvm_debugregs dbg;
     if (ioctl(vcpu_fd, KVM_GET_DEBUGREGS, &dbg) == 0) {
         memcpy(out->dr, dbg.db, sizeof(dbg.db));
         out->dr[6] = dbg.dr6;
         out->dr[7] = dbg.dr7;
     }
+    struct kvm_xcrs xcrs;
+    if (has_xcrs && ioctl(vcpu_fd, KVM_GET_XCRS, &xcrs) == 0)
+        for (uint32_t i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+            if (xcrs.xcrs[i].xcr == 0)
+                out->xcr0 = xcrs.xcrs[i].value;
     return 0;
 }

@@ -1,13 +1,15 @@
 /* vtx_stats.c - KVM's binary statistics (KVM_GET_STATS_FD, KVM API doc 4.134): a header, a
  * descriptor per counter (name, type, size) and the data block; read with pread. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vtx.h"
 
-int vtx_stats_emit(int fd, void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
+int vtx_stats_emit(int fd, const char *prefix,
+                   void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
     struct kvm_stats_header hdr;
     if (pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
@@ -32,8 +34,8 @@ int vtx_stats_emit(int fd, void (*emit)(void *, const char *, uint64_t, const ch
         /* Only what happened: a run's KVM has dozens of counters at zero. */
         if (value == 0)
             continue;
-        char name[64] = "kvm.";
-        strncat(name, d->name, sizeof(name) - strlen(name) - 1);
+        char name[96];
+        snprintf(name, sizeof(name), "%s%s", prefix, d->name);
         uint32_t unit = d->flags & KVM_STATS_UNIT_MASK;
         emit(ctx, name, value,
              unit == KVM_STATS_UNIT_BYTES     ? "bytes"

@@ -12,7 +12,7 @@ set -u
 build=$(cd "${1:?usage: nested-kvm.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 work=${VMLAB_NESTED_WORK:-$here/work}
-timeout_s=${VMLAB_NESTED_TIMEOUT:-900}
+timeout_s=${VMLAB_NESTED_TIMEOUT:-600}
 command -v qemu-system-x86_64 >/dev/null || { echo "nested-kvm: SKIPPED: qemu-system-x86_64 not installed"; exit 77; }
 [ -x /bin/busybox ] || { echo "nested-kvm: SKIPPED: busybox-static not installed"; exit 77; }
 [ -x "$build/tools/vmlab/vmlab" ] || { echo "nested-kvm: $build/tools/vmlab/vmlab missing: build first"; exit 1; }

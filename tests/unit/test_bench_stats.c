@@ -26,8 +26,26 @@ static void quartiles_interpolate(void **unused)
     assert_int_equal(st.n, 0);
 }
 
+/* Synthetic sweep: trap grows by h = 100 per execution, dbt pays B = 250 once plus p = 10. */
+static void crossover_synthetic(void **unused)
+{
+    (void)unused;
+    double m[6] = {1, 2, 3, 4, 8, 16}, t[6], d[6];
+    for (int i = 0; i < 6; i++) {
+        t[i] = 100 * m[i];
+        d[i] = 250 + 10 * m[i];
+    }
+    /* 250 / (100 - 10) = 2.8: first sweep point at or past it is 3 */
+    assert_true(bench_crossover_first(m, t, d, 6) == 3);
+    assert_true(bench_crossover_first(m, t, d, 2) == 0); /* never within a short sweep */
+    d[0] = t[0];                                         /* a tie counts as dbt not slower */
+    assert_true(bench_crossover_first(m, t, d, 6) == 1);
+    assert_true(bench_crossover_first(m, t, d, 0) == 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(quartiles_interpolate)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(quartiles_interpolate),
+                                       cmocka_unit_test(crossover_synthetic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * Linear sweep with Zydis over every executable section (SHF_EXECINSTR); each instruction is
  * classified with the same table the dbt scanner and trap_emulate use (emu/emu_class.h).
  * Undecodable bytes are skipped one at a time and counted. Works on any ELF64 x86-64 file
- * (executables, PIE, shared objects); every field is bounds-checked before use.
+ * (executables, PIE, shared objects); every field is bounds-checked before use. A file without
+ * section headers (sstrip'ed) is swept through its executable PT_LOAD segments instead.
+ * Strings taken from the file (section names) are escaped in CSV and JSON output.
  */
 #include <elf.h>
 #include <errno.h>
@@ -30,6 +32,32 @@ static int bad(const char *path, int status, const char *why)
 {
     fprintf(stderr, "vmlab classify: %s: %s\n", path, why);
     return status;
+}
+
+/* A JSON string body (RFC 8259 section 7): quote, backslash and control characters escaped. */
+static void put_json(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+}
+
+/* A CSV field (RFC 4180): always quoted, inner quotes doubled. */
+static void put_csv(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
 }
 
 static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char *section,
@@ -63,13 +91,19 @@ static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char 
         if (fmt == FMT_TEXT)
             printf("%#14" PRIx64 "  %-10s %-30s %-28s %-14s %s\n", insn.rip, section, bytes, text,
                    info->name, pg_category_name(info->category));
-        else if (fmt == FMT_CSV)
-            printf("%#" PRIx64 ",%s,%s,\"%s\",%s,%s\n", insn.rip, section, bytes, text, info->name,
-                   pg_category_name(info->category));
-        else {
-            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": \"%s\", \"bytes\": \"%s\", "
-                   "\"instruction\": \"%s\", \"class\": \"%s\", \"category\": \"%s\"}",
-                   *first_json ? "" : ",\n", insn.rip, section, bytes, text, info->name,
+        else if (fmt == FMT_CSV) {
+            printf("%#" PRIx64 ",", insn.rip);
+            put_csv(section);
+            printf(",%s,", bytes);
+            put_csv(text);
+            printf(",%s,%s\n", info->name, pg_category_name(info->category));
+        } else {
+            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": \"",
+                   *first_json ? "" : ",\n", insn.rip);
+            put_json(section);
+            printf("\", \"bytes\": \"%s\", \"instruction\": \"", bytes);
+            put_json(text);
+            printf("\", \"class\": \"%s\", \"category\": \"%s\"}", info->name,
                    pg_category_name(info->category));
             *first_json = false;
         }
@@ -132,25 +166,52 @@ int cmd_classify(int argc, char **argv)
     memcpy(&eh, data, sizeof(eh));
     if (eh.e_machine != EM_X86_64)
         status = bad(path, VMLAB_STATUS_BAD_IMAGE, "not an x86-64 ELF");
-    else if (eh.e_shoff == 0 || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
-             (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff ||
-             eh.e_shstrndx >= eh.e_shnum)
-        status = bad(path, VMLAB_STATUS_BAD_IMAGE, "no valid section headers");
+    else if (eh.e_shoff != 0 && (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > size ||
+                                 (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > size - eh.e_shoff ||
+                                 eh.e_shstrndx >= eh.e_shnum))
+        status = bad(path, VMLAB_STATUS_BAD_IMAGE,
+                     "section headers are malformed or lie outside the file (truncated?)");
+    else if (eh.e_shoff == 0 && (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > size ||
+                                 (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff))
+        status = bad(path, VMLAB_STATUS_BAD_IMAGE,
+                     "no section headers, and program headers are malformed or lie outside the "
+                     "file");
+    struct classify_totals *t = status ? NULL : calloc(1, sizeof(*t));
+    if (!status && !t)
+        status = bad(path, VMLAB_STATUS_INTERNAL, "out of memory");
     if (status) {
         free(data);
         return status;
     }
-    Elf64_Shdr strtab;
-    memcpy(&strtab, data + eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(Elf64_Shdr),
-           sizeof(strtab));
-    bool strtab_ok = strtab.sh_offset <= size && strtab.sh_size <= size - strtab.sh_offset;
-    struct classify_totals *t = calloc(1, sizeof(*t));
     bool first_json = true;
     if (fmt == FMT_CSV && list)
         printf("address,section,bytes,instruction,class,category\n");
-    if (fmt == FMT_JSON)
-        printf("{\n  \"file\": \"%s\",\n  \"instructions\": [\n", path);
-    for (unsigned i = 0; i < eh.e_shnum; i++) {
+    if (fmt == FMT_JSON) {
+        printf("{\n  \"file\": \"");
+        put_json(path);
+        printf("\",\n  \"instructions\": [\n");
+    }
+    /* Without section headers: the executable PT_LOAD segments (sstrip'ed files). */
+    for (unsigned i = 0; eh.e_shoff == 0 && i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, data + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+        if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+            continue;
+        if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) {
+            status = bad(path, VMLAB_STATUS_BAD_IMAGE, "executable segment lies outside the file");
+            break;
+        }
+        char name[32];
+        snprintf(name, sizeof(name), "PT_LOAD[%u]", i);
+        t->sections++;
+        sweep(data + ph.p_offset, ph.p_filesz, ph.p_vaddr, name, fmt, list, t, &first_json);
+    }
+    Elf64_Shdr strtab = {0};
+    if (eh.e_shoff != 0)
+        memcpy(&strtab, data + eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(Elf64_Shdr),
+               sizeof(strtab));
+    bool strtab_ok = strtab.sh_offset <= size && strtab.sh_size <= size - strtab.sh_offset;
+    for (unsigned i = 0; eh.e_shoff != 0 && !status && i < eh.e_shnum; i++) {
         Elf64_Shdr sh;
         memcpy(&sh, data + eh.e_shoff + (uint64_t)i * sizeof(sh), sizeof(sh));
         if (!(sh.sh_flags & SHF_EXECINSTR) || sh.sh_type != SHT_PROGBITS)
@@ -168,6 +229,8 @@ int cmd_classify(int argc, char **argv)
     }
     if (!status && t->sections == 0)
         status = bad(path, VMLAB_STATUS_BAD_IMAGE, "no executable section");
+    if (status && fmt == FMT_JSON)
+        printf("\n  ]\n}\n"); /* keep stdout well-formed; the reason is on stderr */
     if (!status) {
         if (fmt == FMT_JSON) {
             printf("\n  ],\n  \"summary\": {\"sections\": %" PRIu64 ", \"decoded\": %" PRIu64

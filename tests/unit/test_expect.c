@@ -1,0 +1,262 @@
+/* test_expect.c - expect_resolve() record matching and expect_ending_of() notation.
+ *
+ * A fake backend answers host_has() from a table the test sets, so conditions and their
+ * negation are checked without depending on the host.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmm/expect.h"
+#include "vmm/machine.h"
+
+static const char *fake_conditions[8]; /* NULL-terminated: what the fake host "has" */
+static unsigned host_has_calls;
+
+static bool fake_host_has(const char *condition)
+{
+    host_has_calls++;
+    for (unsigned i = 0; fake_conditions[i]; i++)
+        if (!strcmp(fake_conditions[i], condition))
+            return true;
+    return false;
+}
+
+static const struct backend_ops fake_te = {.name = "trap_emulate", .host_has = fake_host_has};
+static const struct backend_ops fake_vtx = {.name = "vtx", .host_has = fake_host_has};
+static const struct backend_ops fake_no_host_has = {.name = "dbt"};
+
+static void set_host(const char *a, const char *b)
+{
+    memset(fake_conditions, 0, sizeof(fake_conditions));
+    fake_conditions[0] = a;
+    fake_conditions[1] = a ? b : NULL;
+    host_has_calls = 0;
+}
+
+/* Section contents are NUL-separated records; sizeof() of a literal keeps the final NUL. */
+#define RESOLVE(lit, backend, out, bad) expect_resolve(lit, sizeof(lit), backend, out, bad)
+
+static void test_outcome_names(void **state)
+{
+    (void)state;
+    assert_string_equal(expect_outcome_name(EXPECT_PASS), "pass");
+    assert_string_equal(expect_outcome_name(EXPECT_XFAIL), "xfail");
+    assert_string_equal(expect_outcome_name(EXPECT_SKIP), "skip");
+}
+
+static void test_empty_section(void **state)
+{
+    (void)state;
+    struct expectation e;
+    unsigned bad = 99;
+    expect_resolve(NULL, 0, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_PASS);
+    assert_string_equal(e.reason, "");
+    assert_string_equal(e.ending, "");
+    assert_true(e.timeout_s == 0);
+    assert_int_equal(bad, 0);
+}
+
+static void test_backend_match_and_order(void **state)
+{
+    (void)state;
+    set_host(NULL, NULL);
+    static const char sec[] = "vtx|skip||no vtx here\0"
+                              "trap_emulate|xfail||first te record\0"
+                              "*|skip||wildcard\0"
+                              "trap_emulate|pass||second te record";
+    struct expectation e;
+    unsigned bad;
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_XFAIL); /* first match wins */
+    assert_string_equal(e.reason, "first te record");
+    assert_int_equal(bad, 0);
+    RESOLVE(sec, &fake_vtx, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_SKIP);
+    assert_string_equal(e.reason, "no vtx here");
+    RESOLVE(sec, &fake_no_host_has, &e, &bad); /* dbt: only the wildcard applies */
+    assert_int_equal(e.outcome, EXPECT_SKIP);
+    assert_string_equal(e.reason, "wildcard");
+    static const char none[] = "vtx|xfail||only vtx";
+    RESOLVE(none, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_PASS); /* no match: pass */
+    assert_string_equal(e.reason, "");
+}
+
+static void test_conditions(void **state)
+{
+    (void)state;
+    static const char sec[] = "trap_emulate|pass|cpuid_traps|\0"
+                              "trap_emulate|xfail||CPUID cannot trap here";
+    struct expectation e;
+    unsigned bad;
+    set_host("cpuid_traps", NULL);
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_PASS);
+    assert_true(host_has_calls >= 1);
+    set_host("rdtsc_traps", NULL);
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_XFAIL);
+    assert_string_equal(e.reason, "CPUID cannot trap here");
+
+    static const char neg[] = "trap_emulate|xfail|!umip_faults|UMIP emulated by the kernel";
+    set_host("umip_faults", "cpuid_traps");
+    RESOLVE(neg, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_PASS);
+    set_host("cpuid_traps", NULL);
+    RESOLVE(neg, &fake_te, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_XFAIL);
+    assert_string_equal(e.reason, "UMIP emulated by the kernel");
+    assert_int_equal(bad, 0);
+}
+
+static void test_no_host_has(void **state)
+{
+    (void)state;
+    /* A backend without host_has() has no condition: "c" is false, "!c" true. */
+    static const char sec[] = "dbt|skip|c|positive\0dbt|xfail|!c|negated";
+    struct expectation e;
+    unsigned bad;
+    RESOLVE(sec, &fake_no_host_has, &e, &bad);
+    assert_int_equal(e.outcome, EXPECT_XFAIL);
+    assert_string_equal(e.reason, "negated");
+}
+
+static void test_ending_and_timeout(void **state)
+{
+    (void)state;
+    set_host(NULL, NULL);
+    static const char sec[] = "ending|exception:14\0"
+                              "timeout|1.5\0"
+                              "*|xfail||reason";
+    struct expectation e;
+    unsigned bad;
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_string_equal(e.ending, "exception:14");
+    assert_true(e.timeout_s == 1.5);
+    assert_int_equal(e.outcome, EXPECT_XFAIL);
+    assert_int_equal(bad, 0);
+    /* Backend-independent: the same for every backend, before or after the match. */
+    static const char after[] = "*|skip||r\0ending|exit:42\0timeout|2";
+    RESOLVE(after, &fake_vtx, &e, &bad);
+    assert_string_equal(e.ending, "exit:42");
+    assert_true(e.timeout_s == 2);
+    assert_int_equal(e.outcome, EXPECT_SKIP);
+    static const char words[] = "ending|shutdown\0ending|budget\0ending|halted\0ending|mmio";
+    RESOLVE(words, &fake_vtx, &e, &bad);
+    assert_string_equal(e.ending, "mmio");
+    assert_int_equal(bad, 0);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    set_host(NULL, NULL);
+    static const char sec[] = "garbage\0"                  /* one field */
+                              "trap_emulate|pass|\0"       /* three fields */
+                              "trap_emulate|maybe||why\0"  /* unknown outcome */
+                              "timeout|soon\0"             /* not a number */
+                              "timeout|0\0"                /* not positive */
+                              "timeout|100000\0"           /* absurd */
+                              "ending|exit:256\0"          /* not a byte */
+                              "ending|exception:x\0"       /* not a vector */
+                              "ending|sleeping\0"          /* unknown ending */
+                              "\0\0"                       /* empty records: padding, fine */
+                              "trap_emulate|skip||valid\0" /* still found after all that */
+                              "trap_emulate|xfail||unterminated";
+    struct expectation e;
+    unsigned bad;
+    /* Without the final NUL: the last record is cut and counted as malformed. */
+    expect_resolve(sec, sizeof(sec) - 1, &fake_te, &e, &bad);
+    assert_int_equal(bad, 10);
+    assert_int_equal(e.outcome, EXPECT_SKIP);
+    assert_string_equal(e.reason, "valid");
+    assert_string_equal(e.ending, "");
+    assert_true(e.timeout_s == 0);
+
+    /* A record longer than any sane one is malformed, not truncated into something else. */
+    char longrec[700];
+    memset(longrec, 'a', sizeof(longrec));
+    memcpy(longrec, "*|xfail||", 9);
+    longrec[sizeof(longrec) - 1] = 0;
+    expect_resolve(longrec, sizeof(longrec), &fake_te, &e, &bad);
+    assert_int_equal(bad, 1);
+    assert_int_equal(e.outcome, EXPECT_PASS);
+}
+
+static void test_reason_with_bars(void **state)
+{
+    (void)state;
+    /* The reason is the rest of the record: it may itself contain '|'. */
+    static const char sec[] = "*|xfail||a|b";
+    struct expectation e;
+    unsigned bad;
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_int_equal(bad, 0);
+    assert_string_equal(e.reason, "a|b");
+}
+
+static void test_ending_of(void **state)
+{
+    (void)state;
+    static struct machine_result r; /* large: not on the stack */
+    char buf[32];
+    memset(&r, 0, sizeof(r));
+    r.guest_exited = true;
+    r.status = 42;
+    expect_ending_of(&r, buf, sizeof(buf));
+    assert_string_equal(buf, "exit:42");
+    r.status = 0;
+    expect_ending_of(&r, buf, sizeof(buf));
+    assert_string_equal(buf, "exit:0");
+
+    r.guest_exited = false;
+    r.status = VMLAB_STATUS_EXCEPTION;
+    r.last_exit.reason = VM_EXIT_EXCEPTION;
+    r.last_exit.exception.vector = 14;
+    expect_ending_of(&r, buf, sizeof(buf));
+    assert_string_equal(buf, "exception:14");
+    static const struct {
+        int status;
+        const char *ending;
+    } map[] = {
+        {VMLAB_STATUS_SHUTDOWN, "shutdown"},     {VMLAB_STATUS_BUDGET, "budget"},
+        {VMLAB_STATUS_HALTED, "halted"},         {VMLAB_STATUS_MMIO, "mmio"},
+        {VMLAB_STATUS_FAIL_ENTRY, "fail_entry"}, {VMLAB_STATUS_CRASHED, "crashed"},
+        {VMLAB_STATUS_INTERNAL, "internal"},
+    };
+    for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        r.status = map[i].status;
+        expect_ending_of(&r, buf, sizeof(buf));
+        assert_string_equal(buf, map[i].ending);
+    }
+    /* "crashed" is something the harness observes, not an ending a guest can declare. */
+    static const char sec[] = "ending|crashed";
+    struct expectation e;
+    unsigned bad;
+    RESOLVE(sec, &fake_te, &e, &bad);
+    assert_int_equal(bad, 1);
+    assert_string_equal(e.ending, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outcome_names),
+        cmocka_unit_test(test_empty_section),
+        cmocka_unit_test(test_backend_match_and_order),
+        cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_no_host_has),
+        cmocka_unit_test(test_ending_and_timeout),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_reason_with_bars),
+        cmocka_unit_test(test_ending_of),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
