@@ -401,8 +401,9 @@ static int run_dbt(const struct gen *g, const struct diff_regs *in, const uint8_
             vcpu->kick_pending = 0;
         }
         if (rc == 0 && !(exit->reason == VM_EXIT_IO && exit->io.port == 0xF4)) {
-            snprintf(why, ws, "dbt ended with %s instead of the final OUT",
-                     vm_exit_reason_name(exit->reason));
+            snprintf(why, ws, "dbt ended with %s (port %#x, rip %#llx) instead of the final OUT",
+                     vm_exit_reason_name(exit->reason), exit->io.port,
+                     (unsigned long long)exit->rip);
             rc = -EINVAL;
         }
         ops->vcpu_get_state(vcpu, &st);

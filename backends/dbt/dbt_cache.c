@@ -1,0 +1,278 @@
+/* dbt_cache.c - the code cache: memory, the block table, chaining and invalidation.
+ *
+ * Memory. A memfd is mapped twice: read/execute inside the vCPU's region (where translated
+ * code runs) and read/write elsewhere (where the translator writes). No page is ever both
+ * writable and executable (W^X). The region sits in a fixed slot below 2 GiB, right after the
+ * guest window, with the context page and the indirect-branch lookup table in front of the
+ * executable view: translated code reaches all three, and guest RAM, with 32-bit
+ * displacements.
+ *
+ * Blocks. A block is keyed by guest RIP in a hash table; blocks are allocated in increasing
+ * cache order, so the block holding a host address is found by binary search, and each block
+ * lists where each of its guest instructions' translations starts (the host -> guest map
+ * that faults, kicks and SMC writes are mapped back through).
+ *
+ * Chaining. A direct exit stub begins with `mov qword [next_rip], imm32`; once its target
+ * is translated the dispatcher overwrites its first five bytes with `jmp block`. Every patch
+ * is recorded as a link on the target block, so that invalidating the block can restore the
+ * stubs that jump to it (unchaining) and a kick can restore the stubs of the block it
+ * interrupted.
+ *
+ * Invalidation (self-modifying code). Guest pages holding translated code are read-only; the
+ * first write to one faults, and dbt_cache_invalidate_page() (called from the signal handler:
+ * no allocation, no locks) unprotects the page, drops the page's blocks from the hash table
+ * and the lookup table and unchains them. Their host code stays where it is (nothing jumps to
+ * it any more) until the next flush, which happens when the cache is full.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dbt_emit.h"
+#include "vmm/guest_layout.h"
+
+static_assert(offsetof(struct dbt_ctx, rflags) == DBT_CTX_RFLAGS, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, next_rip) == DBT_CTX_NEXT_RIP, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, vif) == DBT_CTX_VIF, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, last_stub) == DBT_CTX_LAST_STUB, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, callout_fn) == DBT_CTX_CALLOUT_FN, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, kick) == DBT_CTX_KICK, "ctx layout");
+static_assert(sizeof(struct dbt_ctx) <= DBT_CTX_PAGE, "ctx fits its page");
+
+#define IBL_BYTES (DBT_IBL_SIZE * sizeof(struct dbt_ibl_entry))
+#define REGION_BYTES (DBT_CTX_PAGE + IBL_BYTES + DBT_CACHE_SIZE)
+static_assert(REGION_BYTES <= DBT_REGION_STEP, "region fits its slot");
+static_assert(GUEST_SPACE_END <= DBT_REGION_BASE, "region after the guest window");
+
+/* Reserve the first free slot (MAP_FIXED_NOREPLACE: never clobber an existing mapping). */
+static void *region_reserve(void)
+{
+    for (uint64_t at = DBT_REGION_BASE; at + DBT_REGION_STEP <= DBT_REGION_END;
+         at += DBT_REGION_STEP) {
+        void *p = mmap((void *)(uintptr_t)at, REGION_BYTES, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+        if (p == (void *)(uintptr_t)at)
+            return p;
+        if (p != MAP_FAILED)
+            munmap(p, REGION_BYTES); /* an old kernel ignored the flag and placed it elsewhere */
+    }
+    return NULL;
+}
+
+int dbt_cache_init(struct dbt_cache *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->memfd = -1;
+    c->region = region_reserve();
+    if (!c->region)
+        return -ENOMEM;
+    uint8_t *base = c->region;
+    c->memfd = memfd_create("vmlab-dbt-cache", MFD_CLOEXEC);
+    if (c->memfd < 0 || ftruncate(c->memfd, DBT_CACHE_SIZE) < 0)
+        goto fail;
+    void *ctx = mmap(base, DBT_CTX_PAGE + IBL_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    void *rx = mmap(base + DBT_CTX_PAGE + IBL_BYTES, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
+                    MAP_SHARED | MAP_FIXED, c->memfd, 0);
+    void *rw = mmap(NULL, DBT_CACHE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
+    if (ctx == MAP_FAILED || rx == MAP_FAILED || rw == MAP_FAILED) {
+        if (rw != MAP_FAILED)
+            munmap(rw, DBT_CACHE_SIZE);
+        goto fail;
+    }
+    c->ctx = ctx;
+    c->ibl = (struct dbt_ibl_entry *)(base + DBT_CTX_PAGE);
+    c->rx = rx;
+    c->rw = rw;
+    c->blocks = calloc(DBT_MAX_BLOCKS, sizeof(*c->blocks));
+    c->map_capacity = DBT_MAX_BLOCKS * 8;
+    c->map = calloc(c->map_capacity, sizeof(*c->map));
+    c->links = calloc(DBT_MAX_LINKS, sizeof(*c->links));
+    c->callouts = calloc(DBT_MAX_CALLOUTS, sizeof(*c->callouts));
+    c->protected_pages = calloc(GUEST_RAM_SIZE / 4096, 1);
+    if (!c->blocks || !c->map || !c->links || !c->callouts || !c->protected_pages)
+        goto fail;
+    return 0;
+fail:
+    dbt_cache_destroy(c);
+    return -ENOMEM;
+}
+
+void dbt_cache_destroy(struct dbt_cache *c)
+{
+    if (c->rw)
+        munmap(c->rw, DBT_CACHE_SIZE);
+    if (c->region)
+        munmap(c->region, REGION_BYTES);
+    if (c->memfd >= 0)
+        close(c->memfd);
+    free(c->blocks);
+    free(c->map);
+    free(c->links);
+    free(c->callouts);
+    free(c->protected_pages);
+    memset(c, 0, sizeof(*c));
+    c->memfd = -1;
+}
+
+static void ibl_clear_entry(struct dbt_cache *c, struct dbt_ibl_entry *ent)
+{
+    ent->guest_rip = 0; /* RIP 0 is never in RAM: its "hit" is the miss stub anyway */
+    ent->host = (uint64_t)(uintptr_t)(c->rx + c->exit_ibl_miss);
+}
+
+void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
+{
+    for (size_t p = 0; p < GUEST_RAM_SIZE / 4096; p++)
+        if (c->protected_pages[p]) {
+            mprotect(mem->ram + p * 4096, 4096, PROT_READ | PROT_WRITE);
+            c->protected_pages[p] = 0;
+        }
+    for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
+        c->hash[i] = -1;
+    c->block_count = c->map_count = c->link_count = c->callout_count = 0;
+    dbt_stubs_build(c);
+    for (unsigned i = 0; i < DBT_IBL_SIZE; i++)
+        ibl_clear_entry(c, &c->ibl[i]);
+    c->epoch++;
+}
+
+static unsigned hash_of(uint64_t rip)
+{
+    return (unsigned)(rip ^ (rip >> 14)) & (DBT_HASH_SIZE - 1);
+}
+
+struct dbt_block *dbt_cache_lookup(struct dbt_cache *c, uint64_t rip)
+{
+    for (int32_t i = c->hash[hash_of(rip)]; i >= 0; i = c->blocks[i].hash_next)
+        if (c->blocks[i].guest_rip == rip)
+            return &c->blocks[i];
+    return NULL;
+}
+
+void dbt_cache_insert(struct dbt_cache *c, uint32_t index)
+{
+    struct dbt_block *b = &c->blocks[index];
+    unsigned h = hash_of(b->guest_rip);
+    b->hash_next = c->hash[h];
+    c->hash[h] = (int32_t)index;
+}
+
+void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, const struct dbt_block *b)
+{
+    struct dbt_ibl_entry *ent = &c->ibl[rip & (DBT_IBL_SIZE - 1)];
+    ent->host = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
+    ent->guest_rip = rip;
+}
+
+void dbt_cache_chain(struct dbt_cache *c, uint32_t stub, uint32_t target)
+{
+    if (c->link_count >= DBT_MAX_LINKS)
+        return; /* stays an exit stub: correct, only slower */
+    struct dbt_block *b = &c->blocks[target];
+    struct dbt_link *l = &c->links[c->link_count];
+    l->stub = stub;
+    l->target = target;
+    l->next = b->links_in;
+    l->live = true;
+    b->links_in = (int32_t)c->link_count++;
+    uint8_t jmp[5] = {0xe9};
+    int32_t rel = (int32_t)((int64_t)b->host_offset - (int64_t)(stub + 5));
+    memcpy(jmp + 1, &rel, 4);
+    memcpy(c->rw + stub, jmp, 5); /* through the writable view: W^X holds */
+}
+
+/* Restore a patched stub's first instruction, mov qword [next_rip], target RIP. */
+static void link_undo(struct dbt_cache *c, struct dbt_link *l)
+{
+    if (!l->live)
+        return;
+    struct emitter e = {.c = c, .pos = l->stub, .limit = DBT_CACHE_SIZE};
+    emit_ctx_store_imm(&e, DBT_CTX_NEXT_RIP, (uint32_t)c->blocks[l->target].guest_rip);
+    l->live = false;
+}
+
+void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b)
+{
+    for (uint32_t i = 0; i < c->link_count; i++)
+        if (c->links[i].stub >= b->host_offset && c->links[i].stub < b->host_offset + b->host_size)
+            link_undo(c, &c->links[i]);
+}
+
+static void block_kill(struct dbt_cache *c, uint32_t index)
+{
+    struct dbt_block *b = &c->blocks[index];
+    int32_t *pp = &c->hash[hash_of(b->guest_rip)];
+    while (*pp >= 0 && *pp != (int32_t)index)
+        pp = &c->blocks[*pp].hash_next;
+    if (*pp == (int32_t)index)
+        *pp = b->hash_next;
+    for (int32_t l = b->links_in; l >= 0; l = c->links[l].next)
+        link_undo(c, &c->links[l]);
+    b->links_in = -1;
+    struct dbt_ibl_entry *ent = &c->ibl[b->guest_rip & (DBT_IBL_SIZE - 1)];
+    if (ent->host == (uint64_t)(uintptr_t)(c->rx + b->host_offset))
+        ibl_clear_entry(c, ent);
+    b->live = false;
+}
+
+unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem,
+                                   size_t page)
+{
+    mprotect(mem->ram + page * 4096, 4096, PROT_READ | PROT_WRITE);
+    c->protected_pages[page] = 0;
+    uint64_t lo = GUEST_RAM_BASE + page * 4096, hi = lo + 4096;
+    unsigned n = 0;
+    for (uint32_t i = 0; i < c->block_count; i++) {
+        struct dbt_block *b = &c->blocks[i];
+        if (b->live && b->guest_rip < hi && b->guest_rip + b->guest_size > lo) {
+            block_kill(c, i);
+            n++;
+        }
+    }
+    c->epoch++;
+    return n;
+}
+
+const struct dbt_block *dbt_cache_block_at(const struct dbt_cache *c, uint64_t host)
+{
+    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
+    if (host < rx || host >= rx + c->used)
+        return NULL;
+    uint32_t off = (uint32_t)(host - rx), lo = 0, hi = c->block_count;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (c->blocks[mid].host_offset <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || off >= c->blocks[lo - 1].host_offset + c->blocks[lo - 1].host_size)
+        return NULL;
+    return &c->blocks[lo - 1];
+}
+
+uint64_t dbt_cache_guest_rip_of(const struct dbt_cache *c, uint64_t host)
+{
+    const struct dbt_block *b = dbt_cache_block_at(c, host);
+    uint32_t off = (uint32_t)(host - (uint64_t)(uintptr_t)c->rx);
+    uint64_t rip = 0;
+    for (uint32_t i = 0; b && i < b->map_count; i++)
+        if (c->map[b->map_first + i].host_offset <= off)
+            rip = GUEST_RAM_BASE + c->map[b->map_first + i].guest_rip_low;
+    return rip;
+}
+
+uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host)
+{
+    const struct dbt_block *b = dbt_cache_block_at(c, host);
+    uint32_t off = (uint32_t)(host - (uint64_t)(uintptr_t)c->rx);
+    for (uint32_t i = 0; b && i < b->map_count; i++)
+        if (c->map[b->map_first + i].host_offset == off)
+            return GUEST_RAM_BASE + c->map[b->map_first + i].guest_rip_low;
+    return 0;
+}

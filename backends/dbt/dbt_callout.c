@@ -1,0 +1,213 @@
+/* dbt_callout.c - sensitive instructions handed to the emulation core.
+ *
+ * A callout site in translated code is `mov qword [callout_id], n; jmp callout_stub`. The stub
+ * (dbt_stubs.c) saves the guest GPRs and RFLAGS in the context page, switches to the host
+ * stack and calls dbt_callout_run(), which:
+ *
+ *   1. copies the guest state into struct vcpu_state (the emulation core's view),
+ *   2. runs emu_execute() on the instruction decoded when the block was translated (callout
+ *      record n: no decoding at run time),
+ *   3. if the instruction only needs the virtual CPU (CPUID, MOV CR, LGDT, SGDT, LAR ...) and
+ *      fell through, copies the state back and returns the host address after the site:
+ *      the stub reloads the registers and translated code simply goes on;
+ *      if it moved RIP (INT n, IRETQ, far branches, SYSCALL), continues at the target's
+ *      translation when there is one;
+ *   4. otherwise returns 0, and entry returns to the dispatcher with the exit prepared
+ *      (IO, HLT, SHUTDOWN) or with nothing to report (a kick, an interrupt window, an SMC
+ *      write by the emulated instruction itself).
+ *
+ * The same dbt_emulate() also serves the dispatcher, for the instructions the translator left
+ * to it (undecodable bytes, a fetch outside RAM).
+ */
+#include <asm/processor-flags.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dbt.h"
+#include "vmm/guest_layout.h"
+
+/* RFLAGS bits that are the native ones while translated code runs; IF and IOPL are virtual. */
+#define NATIVE_FLAGS                                                                               \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
+     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
+
+void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason)
+{
+    v->exit->reason = reason;
+    v->exit->rip = v->state.rip;
+}
+
+void dbt_state_to_ctx(struct dbt_vcpu *v, uint64_t target)
+{
+    struct dbt_ctx *ctx = v->cache.ctx;
+    memcpy(ctx->gpr, v->state.gpr, sizeof(ctx->gpr));
+    /* The guest's TF is not made native: a trap flag set by the guest would single-step the
+     * translation, not the guest instructions. */
+    ctx->rflags = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_FIXED;
+    ctx->vif = v->state.rflags & DBT_IF;
+    ctx->viopl = v->state.rflags & DBT_IOPL;
+    ctx->target = target;
+    ctx->exit_kind = 0;
+}
+
+void dbt_state_from_ctx(struct dbt_vcpu *v)
+{
+    struct dbt_ctx *ctx = v->cache.ctx;
+    memcpy(v->state.gpr, ctx->gpr, sizeof(ctx->gpr));
+    v->state.rflags = (ctx->rflags & NATIVE_FLAGS) | (ctx->vif & DBT_IF) |
+                      (ctx->viopl & DBT_IOPL) | (v->state.rflags & X86_EFLAGS_TF) |
+                      X86_EFLAGS_FIXED;
+    v->state.rip = ctx->next_rip;
+}
+
+enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind, uint8_t vector,
+                                    bool has_error, uint32_t error)
+{
+    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    if (v->common.trace) {
+        struct trace_event *ev = trace_ring_push(v->common.trace);
+        if (ev) {
+            memset(ev, 0, sizeof(*ev));
+            ev->kind = TRACE_EXCEPTION;
+            ev->rip = v->state.rip;
+            ev->vector = vector;
+            ev->aux = error;
+        }
+    }
+    if (emu_deliver_event(&ec, kind, vector, has_error, error, &res) == EMU_SHUTDOWN) {
+        dbt_set_exit(v, VM_EXIT_SHUTDOWN);
+        return DBT_EMULATE_LEAVE;
+    }
+    v->common.stats.exceptions_delivered++;
+    return DBT_EMULATE_CONTINUE;
+}
+
+static void trace_emulated(struct dbt_vcpu *v, const struct x86_decoded_insn *insn,
+                           const struct emu_result *res)
+{
+    struct trace_event *ev = trace_ring_push(v->common.trace);
+    if (!ev)
+        return;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = TRACE_EMULATED;
+    ev->rip = insn->rip;
+    memcpy(ev->bytes, insn->bytes, insn->length);
+    ev->length = insn->length;
+    ev->emu_class = (uint16_t)res->cls;
+    ev->field = res->field;
+    ev->old_value = res->old_value;
+    ev->new_value = res->new_value;
+    int64_t d = (int64_t)(v->state.rip - insn->rip);
+    ev->rip_delta = d >= 0 && d <= 15 ? (int32_t)d : -1;
+    ev->aux = v->state.rip;
+}
+
+enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded_insn *insn)
+{
+    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    v->state.interrupt_shadow = false;
+    emu_execute(&ec, insn, &res);
+    if (res.status == EMU_UNHANDLED) /* an instruction neither translatable nor emulated */
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0);
+    v->stats.callouts++;
+    v->common.stats.emulated[res.cls]++;
+    if (v->common.trace && res.status != EMU_EXCEPTION)
+        trace_emulated(v, insn, &res);
+    switch (res.status) {
+    case EMU_OK:
+        return DBT_EMULATE_CONTINUE;
+    case EMU_EXIT_IO: {
+        struct vm_exit *e = v->exit;
+        dbt_set_exit(v, VM_EXIT_IO);
+        e->io.direction = res.io.direction;
+        e->io.size = res.io.size;
+        e->io.port = res.io.port;
+        e->io.count = res.io.count ? res.io.count : 1;
+        if (res.io.direction == VM_IO_OUT) {
+            memcpy(e->io.data, res.io.data, (size_t)e->io.count * e->io.size);
+        } else { /* completed by the next vcpu_run with the VMM's data */
+            v->pending_in = true;
+            v->pending_insn = *insn;
+            v->pending_io = res.io;
+        }
+        return DBT_EMULATE_LEAVE;
+    }
+    case EMU_EXIT_HLT:
+        dbt_set_exit(v, VM_EXIT_HLT);
+        v->exit->hlt.interrupts_enabled = (v->state.rflags & X86_EFLAGS_IF) != 0;
+        return DBT_EMULATE_LEAVE;
+    case EMU_EXCEPTION:
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                           res.error_code);
+    case EMU_SHUTDOWN:
+        dbt_set_exit(v, VM_EXIT_SHUTDOWN);
+        return DBT_EMULATE_LEAVE;
+    default:
+        return DBT_EMULATE_CONTINUE;
+    }
+}
+
+enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
+{
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    uint64_t rip = v->state.rip;
+    if (!guest_ram_contains(mem, rip, 1)) { /* instruction fetch outside RAM: #PF, I/D = 1 */
+        v->state.cr2 = rip;
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, 0x10);
+    }
+    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
+    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+    struct x86_decoded_insn insn;
+    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) < 0)
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0); /* undecodable: #UD */
+    v->stats.dispatcher_emulations++;
+    return dbt_emulate(v, &insn);
+}
+
+/* Leave translated code with the state already in v->state (the dispatcher goes on). */
+static uint64_t leave(struct dbt_ctx *ctx)
+{
+    ctx->exit_kind = DBT_EXIT_HANDLED;
+    return 0;
+}
+
+uint64_t dbt_callout_run(struct dbt_vcpu *v)
+{
+    struct dbt_cache *c = &v->cache;
+    struct dbt_ctx *ctx = c->ctx;
+    const struct dbt_callout_rec *rec = &c->callouts[ctx->callout_id];
+    dbt_state_from_ctx(v);
+    v->state.rip = rec->insn.rip;
+    uint32_t epoch = c->epoch;
+    if (dbt_emulate(v, &rec->insn) == DBT_EMULATE_LEAVE)
+        return leave(ctx);
+    /* The instruction wrote translated code (its blocks are gone), set an interrupt shadow
+     * (the dispatcher handles the next instruction alone), or opened the window the VMM
+     * waits for: the dispatcher decides. */
+    if (c->epoch != epoch || v->state.interrupt_shadow ||
+        (v->common.request_interrupt_window && emu_interrupts_enabled(&v->state)))
+        return leave(ctx);
+    uint64_t target;
+    if (v->state.rip == rec->insn.rip + rec->insn.length) {
+        target = (uint64_t)(uintptr_t)(c->rx + rec->resume);
+    } else {
+        const struct dbt_block *b = dbt_cache_lookup(c, v->state.rip);
+        if (!b)
+            return leave(ctx);
+        target = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
+    }
+    dbt_state_to_ctx(v, target);
+    /* A kick before this point is seen here; one after it finds ctx.target already written
+     * and redirects it (dbt_signal.c). */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (v->common.kick_pending)
+        return leave(ctx);
+    return 1;
+}

@@ -1,0 +1,98 @@
+/* dbt_emit.h - writing host code into the cache (through the writable view).
+ *
+ * Every helper appends to an emitter; running past the reserved space sets `overflow` and the
+ * caller drops the block. Positions are cache offsets: the executable view is at c->rx, so an
+ * instruction at offset `pos` executes at c->rx + pos (rel32 targets are computed from that).
+ */
+#ifndef VMLAB_DBT_EMIT_H
+#define VMLAB_DBT_EMIT_H
+
+#include <string.h>
+
+#include "dbt.h"
+
+struct emitter {
+    struct dbt_cache *c;
+    uint32_t pos;
+    uint32_t limit;
+    bool overflow;
+};
+
+static inline void emit_bytes(struct emitter *e, const void *bytes, size_t n)
+{
+    if (e->pos + n > e->limit) {
+        e->overflow = true;
+        return;
+    }
+    memcpy(e->c->rw + e->pos, bytes, n);
+    e->pos += (uint32_t)n;
+}
+#define EMIT(e, ...)                                                                               \
+    do {                                                                                           \
+        static const uint8_t emit_b_[] = {__VA_ARGS__};                                            \
+        emit_bytes(e, emit_b_, sizeof(emit_b_));                                                   \
+    } while (0)
+
+static inline void emit_u32(struct emitter *e, uint32_t v)
+{
+    emit_bytes(e, &v, 4);
+}
+
+/* rel32 of a context field, for an instruction whose bytes after the rel32 are `tail` long. */
+static inline void emit_ctx_rel(struct emitter *e, unsigned field, unsigned tail)
+{
+    uint64_t target = (uint64_t)(uintptr_t)e->c->ctx + field;
+    uint64_t next = (uint64_t)(uintptr_t)e->c->rx + e->pos + 4 + tail;
+    emit_u32(e, (uint32_t)(int32_t)(int64_t)(target - next));
+}
+
+/* jmp rel32 / jcc rel32 to a cache offset */
+static inline void emit_jmp(struct emitter *e, uint32_t target)
+{
+    EMIT(e, 0xe9);
+    emit_u32(e, (uint32_t)((int64_t)target - (int64_t)(e->pos + 4)));
+}
+
+/* mov qword [rip+field], imm32 (sign-extended) - no flags touched */
+static inline void emit_ctx_store_imm(struct emitter *e, unsigned field, uint32_t imm)
+{
+    EMIT(e, 0x48, 0xc7, 0x05);
+    emit_ctx_rel(e, field, 4);
+    emit_u32(e, imm);
+}
+
+/* mov reg64 <-> qword [rip+field]: REX.W(+R) 8B/89, ModRM 00 reg 101 */
+static inline void emit_ctx_move(struct emitter *e, unsigned reg, unsigned field, bool store)
+{
+    uint8_t b[3] = {(uint8_t)(0x48 | (reg >= 8 ? 4 : 0)), store ? 0x89 : 0x8b,
+                    (uint8_t)(((reg & 7) << 3) | 5)};
+    emit_bytes(e, b, 3);
+    emit_ctx_rel(e, field, 0);
+}
+#define RAX 0
+#define RCX 1
+#define RSP 4
+
+/* Direct exit stub (27 bytes): leave for guest RIP `rip` through the fixed stub `via`. A
+ * stub through exit_continue records its own offset, so that the dispatcher can patch its
+ * first five bytes into `jmp block` (chaining) once the target is translated. */
+static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool chainable)
+{
+    uint32_t self = e->pos;
+    if ((uint64_t)(int64_t)(int32_t)rip == rip) {
+        emit_ctx_store_imm(e, DBT_CTX_NEXT_RIP, (uint32_t)rip);
+    } else { /* a branch far outside RAM: two dword stores, never chained */
+        EMIT(e, 0xc7, 0x05);
+        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 4);
+        emit_u32(e, (uint32_t)rip);
+        EMIT(e, 0xc7, 0x05);
+        emit_ctx_rel(e, DBT_CTX_NEXT_RIP + 4, 4);
+        emit_u32(e, (uint32_t)(rip >> 32));
+        chainable = false;
+    }
+    emit_ctx_store_imm(e, DBT_CTX_LAST_STUB, chainable ? self : 0);
+    emit_jmp(e, via);
+}
+#define DBT_EXIT_STUB_SIZE 27
+
+#endif

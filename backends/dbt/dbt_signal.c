@@ -1,0 +1,243 @@
+/* dbt_signal.c - what reaches translated code as a signal: guest faults, self-modifying code
+ * and kicks.
+ *
+ * The handler runs on a sigaltstack (the native stack may be the guest's) and only records and
+ * redirects: no allocation, no locks, no output.
+ *
+ *   SIGSEGV on a write-protected guest page    self-modifying code: invalidate the page's
+ *                                              blocks and unprotect it (dbt_cache.c). From
+ *                                              translated code at an instruction boundary,
+ *                                              leave to the dispatcher, which retranslates
+ *                                              and re-executes the store; elsewhere (a callout
+ *                                              writing guest memory, the VMM) just retry.
+ *   SIGSEGV/SIGFPE/SIGILL/SIGTRAP/SIGBUS in     a guest exception. The host RIP maps back to
+ *   translated code                            the guest instruction; the registers in the
+ *                                              signal frame are the guest's (only the inline
+ *                                              sequences' scratch slots are not, and none of
+ *                                              their instructions faults after changing a
+ *                                              register). SIGSEGV with trapno 14 is #PF (CR2 =
+ *                                              si_addr; an access to the MMIO window becomes
+ *                                              an MMIO exit instead), else #GP; SIGFPE #DE/#MF/
+ *                                              #XM; SIGILL #UD; SIGTRAP #DB; SIGBUS #AC. It is
+ *                                              delivered through the guest IDT with the
+ *                                              emulation core and entry returns.
+ *   VMLAB_SIG_KICK                             the VMM wants the vCPU back (timer, budget).
+ *                                              At an instruction boundary: leave now. Inside
+ *                                              an instruction's translation: unchain the
+ *                                              interrupted block's exit stubs and make inline
+ *                                              lookups miss (ctx.kick), so it leaves at the
+ *                                              block's end. Before translated code runs (the
+ *                                              dispatcher, entry, a callout): point ctx.target
+ *                                              at the kick stub.
+ *   anything else                              a host bug: the previous handler is restored
+ *                                              and the fault recurs into it on return.
+ */
+#define _GNU_SOURCE
+#include <asm/processor-flags.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "dbt.h"
+#include "vmm/guest_layout.h"
+
+#define ALTSTACK_SIZE (256 * 1024)
+#define GUEST_FLAGS_NATIVE                                                                         \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
+     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
+
+__thread struct dbt_vcpu *dbt_current;
+static const int dbt_signals[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP, 0};
+#define DBT_NSIGNALS 6 /* the last slot is VMLAB_SIG_KICK (not a constant expression) */
+
+static int signal_slot(int sig)
+{
+    for (int i = 0; i < DBT_NSIGNALS - 1; i++)
+        if (dbt_signals[i] == sig)
+            return i;
+    return DBT_NSIGNALS - 1;
+}
+
+static const int uc_slot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+                                REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                                REG_R12, REG_R13, REG_R14, REG_R15};
+
+/* The guest state is the signal frame's registers at guest instruction `rip`. */
+static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
+{
+    for (int i = 0; i < 16; i++)
+        v->state.gpr[i] = (uint64_t)g[uc_slot[i]];
+    v->state.rflags = ((uint64_t)g[REG_EFL] & GUEST_FLAGS_NATIVE) | v->cache.ctx->vif |
+                      v->cache.ctx->viopl | (v->state.rflags & X86_EFLAGS_TF) | X86_EFLAGS_FIXED;
+    v->state.rip = rip;
+}
+
+/* Return from entry (the host resumes in the dispatcher) as if translated code had exited. */
+static void leave_to_dispatcher(struct dbt_vcpu *v, greg_t *g)
+{
+    v->cache.ctx->exit_kind = DBT_EXIT_HANDLED;
+    g[REG_RSP] = (greg_t)v->cache.ctx->host_rsp;
+    g[REG_RIP] = (greg_t)(uintptr_t)(v->cache.rx + v->cache.exit_host);
+    g[REG_EFL] = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+}
+
+static bool in_cache(const struct dbt_cache *c, uint64_t host)
+{
+    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
+    return host >= rx && host < rx + c->used;
+}
+
+static void on_kick(struct dbt_vcpu *v, greg_t *g)
+{
+    struct dbt_cache *c = &v->cache;
+    v->common.kick_pending = 1;
+    c->ctx->kick = 1;
+    if (!v->in_guest)
+        return; /* the dispatcher checks kick_pending before entering */
+    uint64_t host = (uint64_t)g[REG_RIP];
+    uint64_t at = dbt_cache_guest_rip_at_boundary(c, host);
+    if (at) {
+        state_from_frame(v, g, at);
+        dbt_set_exit(v, VM_EXIT_INTR);
+        leave_to_dispatcher(v, g);
+        return;
+    }
+    const struct dbt_block *b = dbt_cache_block_at(c, host);
+    if (b) {
+        dbt_cache_unchain_from(c, b);
+        return;
+    }
+    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
+    if (!in_cache(c, host) || host < rx + c->exit_common || host >= rx + c->callout_stub) {
+        /* Not yet in translated code (the dispatcher after its check, the entry stub, a
+         * callout whose continuation is already written): go to the kick stub instead. On
+         * the way out (exit_common and the exit stubs) nothing needs doing. */
+        c->ctx->next_rip = v->state.rip;
+        c->ctx->target = (uint64_t)(uintptr_t)(c->rx + c->kick_stub);
+    }
+}
+
+/* Self-modifying code: returns true if the fault was a write to a page holding translations. */
+static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
+{
+    size_t page = (addr - GUEST_RAM_BASE) / 4096;
+    if (!v->cache.protected_pages[page])
+        return false;
+    v->stats.invalidated_blocks +=
+        dbt_cache_invalidate_page(&v->cache, v->common.vm->config.mem, page);
+    v->stats.invalidations++;
+    uint64_t at =
+        v->in_guest ? dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]) : 0;
+    if (at) { /* the rest of this block may be stale: leave before the store, retranslate */
+        state_from_frame(v, g, at);
+        v->smc_retry = 1;
+        leave_to_dispatcher(v, g);
+    }
+    return true;
+}
+
+/* A guest access to the MMIO window: decode it into an MMIO exit. */
+static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
+{
+    struct x86_decoded_insn insn;
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    struct mmio_access acc;
+    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
+    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0 &&
+        mmio_decode(&insn, &v->state, addr, &acc) == 0) {
+        dbt_set_exit(v, VM_EXIT_MMIO);
+        v->exit->mmio.gpa = acc.gpa;
+        v->exit->mmio.len = acc.len;
+        v->exit->mmio.is_write = acc.is_write;
+        memcpy(v->exit->mmio.data, acc.data, sizeof(acc.data));
+        v->pending_mmio = true;
+        v->pending_insn = insn;
+        v->pending_mmio_access = acc;
+    } else {
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
+                 "MMIO access at %#llx by an instruction vmlab does not emulate",
+                 (unsigned long long)addr);
+    }
+}
+
+static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    greg_t *g = uc->uc_mcontext.gregs;
+    struct dbt_vcpu *v = dbt_current;
+    if (sig == VMLAB_SIG_KICK) {
+        if (v)
+            on_kick(v, g);
+        return;
+    }
+    uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    if (v && sig == SIGSEGV && addr >= GUEST_RAM_BASE && addr < GUEST_RAM_END && on_smc(v, g, addr))
+        return;
+    uint64_t host_rip = (uint64_t)g[REG_RIP];
+    uint64_t rip = v && v->in_guest ? dbt_cache_guest_rip_of(&v->cache, host_rip) : 0;
+    if (!rip) { /* not the guest's fault: a host bug takes the previous action */
+        if (v)
+            sigaction(sig, &v->old_actions[signal_slot(sig)], NULL);
+        else
+            signal(sig, SIG_DFL);
+        return;
+    }
+    state_from_frame(v, g, rip);
+    unsigned trapno = (unsigned)g[REG_TRAPNO];
+    uint32_t err = (uint32_t)g[REG_ERR];
+    if (sig == SIGSEGV && trapno == 14 && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END) {
+        on_mmio(v, rip, addr);
+    } else if (sig == SIGSEGV && trapno == 14) {
+        v->state.cr2 = addr;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, err & ~4u); /* U/S: the guest is CPL 0 */
+    } else if (sig == SIGSEGV) {
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, trapno == 12 ? 12 : 13, true, err);
+    } else if (sig == SIGFPE) {
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, trapno == 16 ? 16 : trapno == 19 ? 19 : 0, false, 0);
+    } else if (sig == SIGBUS && trapno == 17) {
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 17, true, 0);
+    } else if (sig == SIGTRAP) {
+        dbt_deliver(v, EMU_EVENT_TRAP, 1, false, 0);
+    } else if (sig == SIGILL) {
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0);
+    } else {
+        v->state.cr2 = addr;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, 0);
+    }
+    leave_to_dispatcher(v, g);
+}
+
+int dbt_signals_install(struct dbt_vcpu *v)
+{
+    v->altstack = malloc(ALTSTACK_SIZE);
+    if (!v->altstack)
+        return -ENOMEM;
+    stack_t ss = {.ss_sp = v->altstack, .ss_size = ALTSTACK_SIZE};
+    if (sigaltstack(&ss, &v->old_altstack) < 0)
+        return -errno;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = dbt_signal_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, VMLAB_SIG_KICK); /* a kick never interrupts the fault handler */
+    for (int i = 0; i < DBT_NSIGNALS; i++) {
+        int sig = i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK;
+        if (sigaction(sig, &sa, &v->old_actions[i]) < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+void dbt_signals_restore(struct dbt_vcpu *v)
+{
+    for (int i = 0; i < DBT_NSIGNALS; i++)
+        sigaction(i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK, &v->old_actions[i],
+                  NULL);
+    sigaltstack(&v->old_altstack, NULL);
+}
