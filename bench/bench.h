@@ -49,9 +49,16 @@ struct bench_class_result {
 struct bench_translation {
     bool measured;
     char why_not[600];
+    /* Cold: the first BENCH_B_COLD_BLOCKS blocks a fresh vmlab process translates (translator
+     * code, Zydis tables and the cache's metadata still cold): what a short guest, such as
+     * the break-even sweep's, pays per block. */
     struct bench_stats ns_per_block, ns_per_insn;
+    /* Bulk: BENCH_B_BULK_BLOCKS fresh blocks in one run, the start-up amortized. */
+    struct bench_stats bulk_ns_per_block, bulk_ns_per_insn;
     struct bench_stats decode_ns_per_insn; /* bare ZydisDecoderDecodeFull, same run */
 };
+#define BENCH_B_COLD_BLOCKS 512
+#define BENCH_B_BULK_BLOCKS 4096
 
 /* Break-even for one class: predicted m* = B / (h - p) and the observed crossover of a sweep
  * over m (executions of the block that holds the instruction). */

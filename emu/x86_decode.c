@@ -25,6 +25,40 @@ int x86_decode(const struct x86_decoder *dec, const void *code, size_t avail, ui
     return 0;
 }
 
+int x86_decode_instruction(const struct x86_decoder *dec, const void *code, size_t avail,
+                           uint64_t rip, struct x86_decoded_insn *out, ZydisDecoderContext *ctx)
+{
+    ZyanStatus st = ZydisDecoderDecodeInstruction(&dec->zydis, ctx, code, avail, &out->info);
+    if (st == ZYDIS_STATUS_NO_MORE_DATA)
+        return -ENODATA;
+    if (!ZYAN_SUCCESS(st))
+        return -EILSEQ;
+    out->rip = rip;
+    out->length = out->info.length;
+    memcpy(out->bytes, code, out->length);
+    return 0;
+}
+
+int x86_decode_operands(const struct x86_decoder *dec, const ZydisDecoderContext *ctx,
+                        struct x86_decoded_insn *out)
+{
+    ZyanStatus st = ZydisDecoderDecodeOperands(&dec->zydis, ctx, &out->info, out->operands,
+                                               out->info.operand_count);
+    return ZYAN_SUCCESS(st) ? 0 : -EILSEQ;
+}
+
+bool x86_classify_needs_operands(const struct x86_decoded_insn *insn)
+{
+    switch (insn->info.mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+    case ZYDIS_MNEMONIC_PUSH:
+    case ZYDIS_MNEMONIC_POP:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static ZydisRegisterClass reg_class(const ZydisDecodedOperand *op)
 {
     return op->type == ZYDIS_OPERAND_TYPE_REGISTER ? ZydisRegisterGetClass(op->reg.value)

@@ -191,7 +191,7 @@ static void link_undo(struct dbt_cache *c, struct dbt_link *l)
 {
     if (!l->live)
         return;
-    struct emitter e = {.c = c, .pos = l->stub, .limit = DBT_CACHE_SIZE};
+    struct emitter e = {.c = c, .out = c->rw, .pos = l->stub, .limit = DBT_CACHE_SIZE};
     emit_ctx_store_imm(&e, DBT_CTX_NEXT_RIP, (uint32_t)c->blocks[l->target].guest_rip);
     l->live = false;
 }

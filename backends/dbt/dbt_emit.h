@@ -13,6 +13,8 @@
 
 struct emitter {
     struct dbt_cache *c;
+    uint8_t *out;      /* cache offset `out_base` is written at out[0] */
+    uint32_t out_base;
     uint32_t pos;
     uint32_t limit;
     bool overflow;
@@ -24,7 +26,7 @@ static inline void emit_bytes(struct emitter *e, const void *bytes, size_t n)
         e->overflow = true;
         return;
     }
-    memcpy(e->c->rw + e->pos, bytes, n);
+    memcpy(e->out + (e->pos - e->out_base), bytes, n);
     e->pos += (uint32_t)n;
 }
 #define EMIT(e, ...)                                                                               \

@@ -41,7 +41,7 @@ static uint32_t emit_kind_stub(struct emitter *e, enum dbt_exit_kind kind)
 
 void dbt_stubs_build(struct dbt_cache *c)
 {
-    struct emitter e = {.c = c, .pos = 0, .limit = DBT_CACHE_SIZE};
+    struct emitter e = {.c = c, .out = c->rw, .pos = 0, .limit = DBT_CACHE_SIZE};
     c->entry = e.pos;
     EMIT(&e, 0x55, 0x53, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57); /* push callee-saved */
     EMIT(&e, 0x48, 0x89, 0x25);                                           /* mov [host_rsp], rsp */
