@@ -45,20 +45,29 @@ struct bench_class_result {
     struct bench_stats ns[BENCH_MAX_BACKENDS]; /* per instruction, baseline subtracted */
 };
 
-/* dbt translation cost B, from the dbt backend's statistics of the class runs. */
+/* dbt translation cost B, from the dbt backend's own statistics (TSC-timed), on guests whose
+ * every block is new, with a bare ZydisDecoderDecodeFull of the same bytes in the same run as
+ * the floor. B depends on the process's warmth and on the block shape, so three cases: */
+enum bench_b_case_id {
+    BENCH_B_COLD,  /* the first 512 2-instruction blocks of a fresh process: what each short
+                    * run of the break-even sweep pays (its predictions use this) */
+    BENCH_B_BULK,  /* 4096 2-instruction blocks in one run: start-up amortized; per-block
+                    * work (writing the block, its exit stub, metadata) weighs most here */
+    BENCH_B_LONG,  /* 1024 8-instruction blocks (six ALU/LEA/MOV, CLI, JMP): closer to
+                    * compiled code, whose basic blocks average ~5-6 instructions */
+    BENCH_B_CASES
+};
+struct bench_b_case {
+    const char *name, *description;
+    unsigned blocks, insns_per_block;
+    struct bench_stats ns_per_block, ns_per_insn;
+    struct bench_stats decode_ns_per_insn; /* bare ZydisDecoderDecodeFull of the same bytes */
+};
 struct bench_translation {
     bool measured;
     char why_not[600];
-    /* Cold: the first BENCH_B_COLD_BLOCKS blocks a fresh vmlab process translates (translator
-     * code, Zydis tables and the cache's metadata still cold): what a short guest, such as
-     * the break-even sweep's, pays per block. */
-    struct bench_stats ns_per_block, ns_per_insn;
-    /* Bulk: BENCH_B_BULK_BLOCKS fresh blocks in one run, the start-up amortized. */
-    struct bench_stats bulk_ns_per_block, bulk_ns_per_insn;
-    struct bench_stats decode_ns_per_insn; /* bare ZydisDecoderDecodeFull, same run */
+    struct bench_b_case cases[BENCH_B_CASES];
 };
-#define BENCH_B_COLD_BLOCKS 512
-#define BENCH_B_BULK_BLOCKS 4096
 
 /* Break-even for one class: predicted m* = B / (h - p) and the observed crossover of a sweep
  * over m (executions of the block that holds the instruction). */

@@ -614,6 +614,46 @@ static void build_footprint_guest(unsigned nblocks, unsigned reps, struct code *
     EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
 }
 
+/* N distinct blocks {add; xor; lea; mov; shl; sub; cli; jmp next}: 8 instructions each. */
+static void build_long_block_guest(unsigned nblocks, struct code *c)
+{
+    static const uint8_t block[] = {
+        0x48, 0x01, 0xd8,       /* add rax, rbx */
+        0x48, 0x31, 0xd1,       /* xor rcx, rdx */
+        0x48, 0x8d, 0x76, 0x08, /* lea rsi, [rsi+8] */
+        0x48, 0x89, 0xf7,       /* mov rdi, rsi */
+        0x48, 0xd1, 0xe0,       /* shl rax, 1 */
+        0x48, 0x29, 0xc2,       /* sub rdx, rax */
+        0xfa,                   /* cli */
+        0xe9, 0, 0, 0, 0,       /* jmp next block */
+    };
+    c->n = 0;
+    emit_mark(c, 1);
+    for (unsigned i = 0; i < nblocks && c->n + sizeof(block) + 32 < sizeof(c->b); i++)
+        emit(c, block, sizeof(block));
+    emit_mark(c, 2);
+    emit_mark(c, 3);
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
+}
+
+/* The floor for B: a bare ZydisDecoderDecodeFull over the guest's bytes, in this process. */
+static double bare_decode_ns(const struct code *c)
+{
+    ZydisDecoder d;
+    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    ZydisDecodedInstruction zi;
+    ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
+    double t0 = now_s();
+    unsigned count = 0;
+    for (unsigned rep = 0; rep < 4; rep++)
+        for (size_t off = 0; off < c->n; count++) {
+            if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d, c->b + off, c->n - off, &zi, zo)))
+                break;
+            off += zi.length;
+        }
+    return (now_s() - t0) * 1e9 / count;
+}
+
 static double median_of(double *v, unsigned n)
 {
     struct bench_stats s;
@@ -635,54 +675,59 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
     if (!have) {
         snprintf(tr->why_not, sizeof(tr->why_not), "needs both trap_emulate and dbt");
     } else {
-        static struct code cold, bulk;
-        double per_block[32], per_insn[32], bulk_block[32], bulk_insn[32], dec[32];
+        static struct code guests[BENCH_B_CASES];
+        static const struct {
+            const char *name, *description;
+            unsigned blocks, insns_per_block;
+        } shape[BENCH_B_CASES] = {
+            [BENCH_B_COLD] = {"cold", "first blocks of a fresh process", 512, 2},
+            [BENCH_B_BULK] = {"bulk", "one run, start-up amortized", 4096, 2},
+            [BENCH_B_LONG] = {"long blocks", "one run, 8-instruction blocks", 1024, 8},
+        };
+        double per_block[BENCH_B_CASES][32], per_insn[BENCH_B_CASES][32],
+            dec[BENCH_B_CASES][32];
         unsigned got = 0;
-        build_footprint_guest(BENCH_B_COLD_BLOCKS, 1, &cold, sizeof(cold.b));
-        build_footprint_guest(BENCH_B_BULK_BLOCKS, 1, &bulk, sizeof(bulk.b));
+        for (unsigned k = 0; k < BENCH_B_CASES; k++) {
+            if (shape[k].insns_per_block == 2)
+                build_footprint_guest(shape[k].blocks, 1, &guests[k], sizeof(guests[k].b));
+            else
+                build_long_block_guest(shape[k].blocks, &guests[k]);
+            tr->cases[k].name = shape[k].name;
+            tr->cases[k].description = shape[k].description;
+            tr->cases[k].blocks = shape[k].blocks;
+            tr->cases[k].insns_per_block = shape[k].insns_per_block;
+        }
         for (unsigned r = 0; r < reps; r++) {
-            double ns, tns = 0, blocks = 0, insns = 0, btns = 0, bblocks = 0, binsns = 0;
-            if (run_timed(list[dbt], &cold, &ns, &tns, &blocks, &insns, tr->why_not,
-                          sizeof(tr->why_not)) < 0 ||
-                run_timed(list[dbt], &bulk, &ns, &btns, &bblocks, &binsns, tr->why_not,
-                          sizeof(tr->why_not)) < 0 ||
-                blocks == 0 || insns == 0 || bblocks == 0 || binsns == 0)
+            bool ok = true;
+            for (unsigned k = 0; k < BENCH_B_CASES && ok; k++) {
+                double ns, tns = 0, blocks = 0, insns = 0;
+                ok = run_timed(list[dbt], &guests[k], &ns, &tns, &blocks, &insns, tr->why_not,
+                               sizeof(tr->why_not)) == 0 &&
+                     blocks > 0 && insns > 0;
+                if (!ok)
+                    break;
+                per_block[k][got] = tns / blocks;
+                per_insn[k][got] = tns / insns;
+                dec[k][got] = bare_decode_ns(&guests[k]);
+            }
+            if (!ok)
                 break;
-            per_block[got] = tns / blocks;
-            per_insn[got] = tns / insns;
-            bulk_block[got] = btns / bblocks;
-            bulk_insn[got] = btns / binsns;
-            ZydisDecoder d;
-            ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-            ZydisDecodedInstruction zi;
-            ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-            double t0 = now_s();
-            unsigned count = 0;
-            for (unsigned rep = 0; rep < 4; rep++)
-                for (size_t off = 0; off < bulk.n; count++) {
-                    if (!ZYAN_SUCCESS(
-                            ZydisDecoderDecodeFull(&d, bulk.b + off, bulk.n - off, &zi, zo)))
-                        break;
-                    off += zi.length;
-                }
-            dec[got] = (now_s() - t0) * 1e9 / count;
             got++;
         }
         if (got == reps) {
             tr->measured = true;
-            bench_stats_of(per_block, got, &tr->ns_per_block);
-            bench_stats_of(per_insn, got, &tr->ns_per_insn);
-            bench_stats_of(bulk_block, got, &tr->bulk_ns_per_block);
-            bench_stats_of(bulk_insn, got, &tr->bulk_ns_per_insn);
-            bench_stats_of(dec, got, &tr->decode_ns_per_insn);
-            fprintf(stderr,
-                    "bench: dbt translation B = %.0f ns per guest instruction over %u fresh "
-                    "blocks (%.0f per block), %.0f ns over the first %u of a fresh process; "
-                    "bare decode %.0f ns (B/decode %.2f)\n",
-                    tr->bulk_ns_per_insn.median, BENCH_B_BULK_BLOCKS,
-                    tr->bulk_ns_per_block.median, tr->ns_per_insn.median, BENCH_B_COLD_BLOCKS,
-                    tr->decode_ns_per_insn.median,
-                    tr->bulk_ns_per_insn.median / tr->decode_ns_per_insn.median);
+            for (unsigned k = 0; k < BENCH_B_CASES; k++) {
+                struct bench_b_case *bc = &tr->cases[k];
+                bench_stats_of(per_block[k], got, &bc->ns_per_block);
+                bench_stats_of(per_insn[k], got, &bc->ns_per_insn);
+                bench_stats_of(dec[k], got, &bc->decode_ns_per_insn);
+                fprintf(stderr,
+                        "bench: dbt translation B (%-11s %4u x %u insns) = %4.0f ns per guest "
+                        "instruction, %4.0f per block; bare decode %3.0f ns; B/decode %.2f\n",
+                        bc->name, bc->blocks, bc->insns_per_block, bc->ns_per_insn.median,
+                        bc->ns_per_block.median, bc->decode_ns_per_insn.median,
+                        bc->ns_per_insn.median / bc->decode_ns_per_insn.median);
+            }
         }
     }
     /* Break-even per trapped class */
@@ -710,7 +755,7 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
         be->p_ns = cr->ns[dbt].median;
         /* the loop block is the instruction plus dec/jnz: translation cost of ~3 instructions,
          * at the cold-start rate (each sweep point is a fresh process with a few blocks) */
-        be->b_ns = tr->ns_per_insn.median * 3;
+        be->b_ns = tr->cases[BENCH_B_COLD].ns_per_insn.median * 3;
         be->predicted = be->h_ns > be->p_ns ? be->b_ns / (be->h_ns - be->p_ns) : 0;
         fprintf(stderr, "bench: break-even %-8s ", classes[k]);
         bool ok = true;

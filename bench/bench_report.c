@@ -144,17 +144,21 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
         fprintf(f, "  ],\n  \"translation\": ");
         const struct bench_translation *tr = &r->translation;
         if (tr->measured) {
-            fprintf(f, "{\"cold_blocks\": %u, \"cold_ns_per_insn\": ", BENCH_B_COLD_BLOCKS);
-            json_stats(f, &tr->ns_per_insn);
-            fprintf(f, ", \"cold_ns_per_block\": ");
-            json_stats(f, &tr->ns_per_block);
-            fprintf(f, ", \"bulk_blocks\": %u, \"bulk_ns_per_insn\": ", BENCH_B_BULK_BLOCKS);
-            json_stats(f, &tr->bulk_ns_per_insn);
-            fprintf(f, ", \"bulk_ns_per_block\": ");
-            json_stats(f, &tr->bulk_ns_per_block);
-            fprintf(f, ", \"decode_full_ns_per_insn\": ");
-            json_stats(f, &tr->decode_ns_per_insn);
-            fputc('}', f);
+            fputc('[', f);
+            for (unsigned k = 0; k < BENCH_B_CASES; k++) {
+                const struct bench_b_case *bc = &tr->cases[k];
+                fprintf(f, "%s{\"case\": ", k ? ", " : "");
+                json_str(f, bc->name);
+                fprintf(f, ", \"blocks\": %u, \"instructions_per_block\": %u, \"ns_per_insn\": ",
+                        bc->blocks, bc->insns_per_block);
+                json_stats(f, &bc->ns_per_insn);
+                fprintf(f, ", \"ns_per_block\": ");
+                json_stats(f, &bc->ns_per_block);
+                fprintf(f, ", \"decode_full_ns_per_insn\": ");
+                json_stats(f, &bc->decode_ns_per_insn);
+                fputc('}', f);
+            }
+            fputc(']', f);
         } else {
             fprintf(f, "{\"not_measured\": ");
             json_str(f, tr->why_not);
@@ -477,21 +481,32 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
           "backend; without them neither m* nor the footprint map can be computed honestly.%s",
           pp, tr->why_not, ppe);
     } else {
-        double decode = tr->decode_ns_per_insn.median;
-        P("%sTranslation cost B (dbt, from its statistics; guests whose every block is new). "
-          "Over %u blocks in one run: median %.0f ns per guest instruction (Q1-Q3 %.0f-%.0f), "
-          "%.0f ns per block. Over the first %u blocks of a fresh process (translator and "
-          "metadata still cold; the rate the break-even sweep pays): %.0f ns per guest "
-          "instruction (Q1-Q3 %.0f-%.0f), %.0f ns per block. A bare ZydisDecoderDecodeFull of "
-          "the same instructions in the same run: %.0f ns per instruction, so B is %.2fx "
-          "(bulk) and %.2fx (cold) the decode floor. The translator itself decodes operands "
-          "only where it needs them (sensitive instructions, MOV/PUSH/POP), so it can come "
-          "close to the floor; the rest is writing the block and its metadata.%s",
-          pp, BENCH_B_BULK_BLOCKS, tr->bulk_ns_per_insn.median, tr->bulk_ns_per_insn.q1,
-          tr->bulk_ns_per_insn.q3, tr->bulk_ns_per_block.median, BENCH_B_COLD_BLOCKS,
-          tr->ns_per_insn.median, tr->ns_per_insn.q1, tr->ns_per_insn.q3,
-          tr->ns_per_block.median, decode, decode > 0 ? tr->bulk_ns_per_insn.median / decode : 0,
-          decode > 0 ? tr->ns_per_insn.median / decode : 0, ppe);
+        P("%sTranslation cost B, from dbt's own statistics (TSC-timed) on guests whose every "
+          "block is new, beside a bare ZydisDecoderDecodeFull of the same bytes in the same run "
+          "(the floor: the translator must at least decode). The translator decodes operands "
+          "only where it needs them (sensitive instructions, MOV/PUSH/POP), copies innocuous "
+          "bytes and writes the block into the cache in one copy; what stays above the floor is "
+          "mostly per block (the exit stub, metadata, and the store into freshly written code, "
+          "which this CPU makes expensive), so short blocks weigh it most. The break-even "
+          "predictions below use the cold figure: each sweep point is a fresh process.%s",
+          pp, ppe);
+        P(html ? "<table><tr><th>case</th><th>blocks x instructions</th><th>B ns per guest "
+                 "instruction (Q1-Q3)</th><th>B ns per block</th><th>bare decode ns per "
+                 "instruction</th><th>B / decode</th></tr>\n"
+               : "| case | blocks x instructions | B ns per guest instruction (Q1-Q3) | B ns per "
+                 "block | bare decode ns per instruction | B / decode |\n"
+                 "|---|---|---|---|---|---|\n");
+        for (unsigned k = 0; k < BENCH_B_CASES; k++) {
+            const struct bench_b_case *bc = &tr->cases[k];
+            double decode = bc->decode_ns_per_insn.median;
+            P(html ? "<tr><td>%s (%s)</td><td>%u x %u</td><td>%.0f (%.0f-%.0f)</td><td>%.0f</td>"
+                     "<td>%.0f</td><td>%.2f</td></tr>\n"
+                   : "| %s (%s) | %u x %u | %.0f (%.0f-%.0f) | %.0f | %.0f | %.2f |\n",
+              bc->name, bc->description, bc->blocks, bc->insns_per_block,
+              bc->ns_per_insn.median, bc->ns_per_insn.q1, bc->ns_per_insn.q3,
+              bc->ns_per_block.median, decode, decode > 0 ? bc->ns_per_insn.median / decode : 0);
+        }
+        P("%s", html ? "</table>\n" : "\n");
         P("%s![break-even](breakeven.png)%s", html ? "<p><img src='breakeven.png' alt='" : "",
           html ? "break-even'></p>\n" : "\n\n");
         P(html ? "<table><tr><th>class</th><th>h (ns)</th><th>p (ns)</th><th>B for the block "
