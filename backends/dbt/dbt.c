@@ -206,6 +206,7 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
          * it completes (SDM vol. 3A 6.8.3); the shadow ends with it. */
         bool shadow = v->state.interrupt_shadow;
         bool single = shadow || v->smc_retry;
+        v->stats.smc_reexecutions += v->smc_retry != 0;
         v->state.interrupt_shadow = false;
         v->smc_retry = 0;
         int err = 0;
@@ -282,17 +283,27 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
     /* translate_ns from the TSC, at the TSC rate measured over this vCPU's lifetime */
     uint64_t dc = tsc() - s->created_cycles, dn = emu_time_ns() - s->created_ns;
-    emit(ctx, "translate_ns", dc ? (uint64_t)((double)s->translate_cycles * dn / dc) : 0, "ns");
+    uint64_t tns = dc ? (uint64_t)((double)s->translate_cycles * dn / dc) : 0;
+    emit(ctx, "translate_ns", tns, "ns");
     emit(ctx, "translate_cycles", s->translate_cycles, "cycles");
+    /* B, the translation cost the break-even analysis uses, per block and per instruction */
+    uint64_t nb = s->blocks_translated, ni = s->guest_insns_translated;
+    emit(ctx, "translate_ns_per_block", nb ? tns / nb : 0, "ns");
+    emit(ctx, "translate_ns_per_insn", ni ? tns / ni : 0, "ns");
+    emit(ctx, "translate_cycles_per_block", nb ? s->translate_cycles / nb : 0, "cycles");
+    emit(ctx, "translate_cycles_per_insn", ni ? s->translate_cycles / ni : 0, "cycles");
     emit(ctx, "cache_hits", s->cache_hits, "lookups");
     emit(ctx, "block_exits", s->block_exits, "exits");
     emit(ctx, "chained_jumps", s->chained_jumps, "stubs patched");
     emit(ctx, "indirect_lookups", s->indirect_misses + v->cache.ctx->ibl_hits, "lookups");
     emit(ctx, "indirect_hits", v->cache.ctx->ibl_hits, "hits");
+    emit(ctx, "indirect_misses", s->indirect_misses, "misses");
     emit(ctx, "callouts", s->callouts, "instructions");
     emit(ctx, "inline_sensitive", s->inline_sensitive, "translations");
     emit(ctx, "invalidations", s->invalidations, "pages");
     emit(ctx, "invalidated_blocks", s->invalidated_blocks, "blocks");
+    emit(ctx, "smc_reexecutions", s->smc_reexecutions, "instructions");
+    emit(ctx, "dispatcher_emulations", s->dispatcher_emulations, "instructions");
     emit(ctx, "cache_flushes", s->cache_flushes, "flushes");
     return 0;
 }

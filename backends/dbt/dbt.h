@@ -155,7 +155,7 @@ struct dbt_stats {
     uint64_t translate_cycles, cache_hits, callouts, inline_sensitive;
     uint64_t created_ns, created_cycles; /* TSC rate over the vCPU's life, for translate_ns */
     uint64_t invalidations, invalidated_blocks, cache_flushes, block_exits, chained_jumps;
-    uint64_t indirect_misses, dispatcher_emulations;
+    uint64_t indirect_misses, dispatcher_emulations, smc_reexecutions;
 };
 
 struct dbt_vcpu {

@@ -5,11 +5,13 @@
  * redirects: no allocation, no locks, no output.
  *
  *   SIGSEGV on a write-protected guest page    self-modifying code: invalidate the page's
- *                                              blocks and unprotect it (dbt_cache.c). From
- *                                              translated code at an instruction boundary,
- *                                              leave to the dispatcher, which retranslates
- *                                              and re-executes the store; elsewhere (a callout
- *                                              writing guest memory, the VMM) just retry.
+ *                                              blocks and unprotect it (dbt_cache.c). If the
+ *                                              storing block survives (it is on another page),
+ *                                              or the writer is a callout or the VMM, the
+ *                                              store simply retries. If the storing block was
+ *                                              itself invalidated, leave to the dispatcher at
+ *                                              the store, which re-executes it alone and then
+ *                                              translates the rest afresh.
  *   SIGSEGV/SIGFPE/SIGILL/SIGTRAP/SIGBUS in     a guest exception. The host RIP maps back to
  *   translated code                            the guest instruction; the registers in the
  *                                              signal frame are the guest's (only the inline
@@ -128,8 +130,12 @@ static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
     v->stats.invalidated_blocks +=
         dbt_cache_invalidate_page(&v->cache, v->common.vm->config.mem, page);
     v->stats.invalidations++;
-    uint64_t at =
-        v->in_guest ? dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]) : 0;
+    if (!v->in_guest)
+        return true; /* the VMM or a callout: the write simply goes through now */
+    const struct dbt_block *b = dbt_cache_block_at(&v->cache, (uint64_t)g[REG_RIP]);
+    if (b && b->live)
+        return true; /* the storing block is not on the page: the store retries in place */
+    uint64_t at = dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]);
     if (at) { /* the rest of this block may be stale: leave before the store, retranslate */
         state_from_frame(v, g, at);
         v->smc_retry = 1;

@@ -60,6 +60,13 @@ FRAGMENT(f_cpuid,
 FRAGMENT(f_smc,
     "xor %ebx, %ebx\n mov $2, %ecx\n1: call 2f\n add %eax, %ebx\n movl $5, 3f+1(%rip)\n dec %ecx\n"
     " jnz 1b\n out %al, $0xf4\n2: nop\n3: mov $1, %eax\n ret\n")
+/* SMC behind a chained jump: the caller (page 0) is chained to the callee (page 1) before the
+ * callee is patched; only unchaining the caller's stub makes the third call run the new code.
+ * RBX = 1 (first call) + 1 (second, before the patch) + 5 (third). */
+FRAGMENT(f_smc_chained,
+    "xor %ebx, %ebx\n mov $3, %ecx\n1: call 2f\n add %eax, %ebx\n cmp $2, %ecx\n jne 4f\n"
+    " movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n out %al, $0xf4\n .fill 4096, 1, 0xcc\n"
+    "2: nop\n3: mov $1, %eax\n ret\n")
 /* #DE in translated code: delivered at the exact guest RIP with the guest's registers. */
 FRAGMENT(f_div0,
     "mov $7, %eax\n xor %ecx, %ecx\n mov $0x55, %r9\n div %ecx\n out %al, $0xf4\n")
@@ -238,6 +245,24 @@ static void test_self_modifying_code(void **unused)
     assert_int_equal(r.st.gpr[X86_RBX], 1 + 5);
     assert_true(stat(&r, "invalidations") >= 1);
     assert_true(stat(&r, "invalidated_blocks") >= 1);
+    /* the store is on the page it writes: it re-executes alone, unprotected (else: no end) */
+    assert_true(stat(&r, "smc_reexecutions") >= 1);
+    /* the CALL into the patched block was chained: only unchaining makes the new code run,
+     * which RBX = 1 + 5 above shows */
+    assert_true(stat(&r, "chained_jumps") >= 1);
+    stop(&r);
+}
+
+static void test_self_modifying_code_unchains(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_smc_chained_start, f_smc_chained_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 1 + 1 + 5);
+    assert_int_equal(stat(&r, "invalidations"), 1);      /* only the callee's page */
+    assert_int_equal(stat(&r, "smc_reexecutions"), 0);   /* the store is on the other page */
     stop(&r);
 }
 
@@ -405,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_returns_hit_lookup),
         cmocka_unit_test(test_callout_falls_through),
         cmocka_unit_test(test_self_modifying_code),
+        cmocka_unit_test(test_self_modifying_code_unchains),
         cmocka_unit_test(test_divide_error_exact),
         cmocka_unit_test(test_undecodable_is_ud),
         cmocka_unit_test(test_ud2_is_ud),
