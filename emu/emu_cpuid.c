@@ -57,8 +57,8 @@ void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, 
     case 0:
         out[0] = 7;                               /* highest basic leaf */
         memcpy(&out[1], EMU_CPUID_VENDOR, 4);     /* EBX */
-        memcpy(&out[3], EMU_CPUID_VENDOR + 4, 4); /* EDX */
-        memcpy(&out[2], EMU_CPUID_VENDOR + 8, 4); /* ECX */
+        memcpy(&out[3], &EMU_CPUID_VENDOR[4], 4); /* EDX */
+        memcpy(&out[2], &EMU_CPUID_VENDOR[8], 4); /* ECX */
         break;
     case 1:
         out[0] = 0x00000F01; /* family 15, model 0, stepping 1: a CPU no one else claims */

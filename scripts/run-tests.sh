@@ -4,7 +4,8 @@
 #      dbt differential test, nested-KVM conformance when qemu-system-x86 is available)
 #   2. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run the suite again
 #      (the nested-KVM test once is enough)
-#   3. build the libFuzzer targets with clang and run each for a short, bounded time
+#   3. build everything again with clang -Werror (a second compiler's warnings), and run each
+#      libFuzzer target for a short, bounded time
 set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -26,9 +27,9 @@ cmake --build build-asan -j"$jobs" || exit 1
    ctest --output-on-failure -j"$jobs" --timeout 900 -LE nested) || fail=1
 
 if command -v clang >/dev/null && [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ]; then
-  step "fuzz smoke (libFuzzer)"
-  CC=clang cmake -S . -B build-fuzz -DVMLAB_FUZZ=ON >/dev/null || exit 1
-  cmake --build build-fuzz -j"$jobs" --target fuzz_elf_loader fuzz_decode || exit 1
+  step "clang build (-Werror, every target) and fuzz smoke (libFuzzer)"
+  CC=clang cmake -S . -B build-fuzz -DVMLAB_FUZZ=ON -DVMLAB_WERROR=ON >/dev/null || exit 1
+  cmake --build build-fuzz -j"$jobs" || exit 1
   scripts/fuzz-smoke.sh build-fuzz || fail=1
 else
   echo "fuzz smoke: SKIPPED (clang / libclang-rt-14-dev not installed)"

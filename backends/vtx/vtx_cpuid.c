@@ -19,23 +19,25 @@ int vtx_cpuid_set(int vcpu_fd)
     unsigned n = emu_cpuid_leaves(leaves, VTX_CPUID_MAX);
     if (n == VTX_CPUID_MAX) /* emu_cpuid_leaves clamps: a full table may be a truncated one */
         return -E2BIG;
-    struct {
+    /* kvm_cpuid2 ends in a flexible array: header and entries share one buffer */
+    union {
         struct kvm_cpuid2 hdr;
-        struct kvm_cpuid_entry2 e[VTX_CPUID_MAX];
-    } c;
-    memset(&c, 0, sizeof(c));
-    c.hdr.nent = n;
+        uint8_t bytes[sizeof(struct kvm_cpuid2) + VTX_CPUID_MAX * sizeof(struct kvm_cpuid_entry2)];
+    } buf;
+    memset(&buf, 0, sizeof(buf));
+    struct kvm_cpuid2 *c = &buf.hdr;
+    c->nent = n;
     struct vcpu_state reset; /* emu_cpuid ignores the state: no OSXSAVE/APIC-ID mirror */
     memset(&reset, 0, sizeof(reset));
     for (unsigned i = 0; i < n; i++) {
         uint32_t r[4];
         emu_cpuid(&reset, leaves[i][0], leaves[i][1], r);
-        c.e[i].function = leaves[i][0];
-        c.e[i].index = leaves[i][1];
-        c.e[i].eax = r[0];
-        c.e[i].ebx = r[1];
-        c.e[i].ecx = r[2];
-        c.e[i].edx = r[3];
+        c->entries[i].function = leaves[i][0];
+        c->entries[i].index = leaves[i][1];
+        c->entries[i].eax = r[0];
+        c->entries[i].ebx = r[1];
+        c->entries[i].ecx = r[2];
+        c->entries[i].edx = r[3];
     }
-    return ioctl(vcpu_fd, KVM_SET_CPUID2, &c) < 0 ? -errno : 0;
+    return ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 }

@@ -136,19 +136,21 @@ int vtx_state_to_kvm(int vcpu_fd, bool has_xcrs, const struct vcpu_state *in)
     sregs.apic_base = in->apic_base;
     if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
         return -errno;
-    struct {
+    /* kvm_msrs ends in a flexible array: header and entries share one buffer */
+    union {
         struct kvm_msrs hdr;
-        struct kvm_msr_entry e[VTX_NMSRS];
-    } msrs;
-    memset(&msrs, 0, sizeof(msrs));
-    msrs.hdr.nmsrs = VTX_NMSRS;
+        uint8_t bytes[sizeof(struct kvm_msrs) + VTX_NMSRS * sizeof(struct kvm_msr_entry)];
+    } msrs_buf;
+    memset(&msrs_buf, 0, sizeof(msrs_buf));
+    struct kvm_msrs *msrs = &msrs_buf.hdr;
+    msrs->nmsrs = VTX_NMSRS;
     struct vcpu_state copy = *in;
     for (unsigned i = 0; i < VTX_NMSRS; i++) {
-        msrs.e[i].index = vtx_msrs[i].index;
-        msrs.e[i].data = *msr_field(&copy, i);
+        msrs->entries[i].index = vtx_msrs[i].index;
+        msrs->entries[i].data = *msr_field(&copy, i);
     }
     /* KVM_SET_MSRS returns how many entries it set, stopping at the first it refuses. */
-    if (ioctl(vcpu_fd, KVM_SET_MSRS, &msrs) != (int)VTX_NMSRS)
+    if (ioctl(vcpu_fd, KVM_SET_MSRS, msrs) != (int)VTX_NMSRS)
         return -EINVAL;
     struct kvm_debugregs dbg;
     memset(&dbg, 0, sizeof(dbg));
@@ -214,17 +216,19 @@ int vtx_state_from_kvm(int vcpu_fd, bool has_xcrs, struct vcpu_state *out)
     out->cr8 = sregs.cr8;
     out->efer = sregs.efer;
     out->apic_base = sregs.apic_base;
-    struct {
+    /* kvm_msrs ends in a flexible array: header and entries share one buffer */
+    union {
         struct kvm_msrs hdr;
-        struct kvm_msr_entry e[VTX_NMSRS];
-    } msrs;
-    memset(&msrs, 0, sizeof(msrs));
-    msrs.hdr.nmsrs = VTX_NMSRS;
+        uint8_t bytes[sizeof(struct kvm_msrs) + VTX_NMSRS * sizeof(struct kvm_msr_entry)];
+    } msrs_buf;
+    memset(&msrs_buf, 0, sizeof(msrs_buf));
+    struct kvm_msrs *msrs = &msrs_buf.hdr;
+    msrs->nmsrs = VTX_NMSRS;
     for (unsigned i = 0; i < VTX_NMSRS; i++)
-        msrs.e[i].index = vtx_msrs[i].index;
-    if (ioctl(vcpu_fd, KVM_GET_MSRS, &msrs) == (int)VTX_NMSRS)
+        msrs->entries[i].index = vtx_msrs[i].index;
+    if (ioctl(vcpu_fd, KVM_GET_MSRS, msrs) == (int)VTX_NMSRS)
         for (unsigned i = 0; i < VTX_NMSRS; i++)
-            *msr_field(out, i) = msrs.e[i].data;
+            *msr_field(out, i) = msrs->entries[i].data;
     struct kvm_debugregs dbg;
     if (ioctl(vcpu_fd, KVM_GET_DEBUGREGS, &dbg) == 0) {
         memcpy(out->dr, dbg.db, sizeof(dbg.db));
