@@ -16,6 +16,12 @@ static void on_gp(struct isr_frame *f)
 
 int main(void)
 {
+    /* Reset values every backend must give (SDM vol. 3A 11.12.4 for PAT; vmlab's virtual CPU
+     * sets IA32_MISC_ENABLE to "fast strings" only, and vtx passes both to KVM). */
+    GUEST_ASSERT_EQ(rdmsr(MSR_PAT), 0x0007040600070406ULL);
+    GUEST_ASSERT_EQ(rdmsr(MSR_MISC_ENABLE), 1);
+    wrmsr(MSR_MTRR_DEF_TYPE, 0xC06); /* MTRRs and fixed MTRRs enabled, default WB */
+    GUEST_ASSERT_EQ(rdmsr(MSR_MTRR_DEF_TYPE), 0xC06);
     wrmsr(MSR_LSTAR, 0xffffffff81000000ULL);
     GUEST_ASSERT_EQ(rdmsr(MSR_LSTAR), 0xffffffff81000000ULL);
     wrmsr(MSR_STAR, 0x0023000800000000ULL);

@@ -164,6 +164,9 @@ static inline void sidt(struct dtr *d)
 
 #define RFLAGS_IF (1ULL << 9)
 #define RFLAGS_ZF (1ULL << 6)
+#define MSR_MISC_ENABLE 0x1A0
+#define MSR_PAT 0x277
+#define MSR_MTRR_DEF_TYPE 0x2FF
 #define MSR_EFER 0xC0000080
 #define MSR_STAR 0xC0000081
 #define MSR_LSTAR 0xC0000082
