@@ -98,8 +98,8 @@ struct bench_peer_result {
     const char *name;
     bool measured;
     char why_not[600];
-    uint64_t iterations;            /* loop iterations per run (calibrated) */
-    struct bench_stats ns_per_iter; /* wall time of the loop itself per iteration */
+    uint64_t iterations;            /* kernel iterations per run (calibrated) */
+    struct bench_stats ns_per_iter; /* wall time of the kernel itself per iteration */
 };
 
 struct bench_host {
@@ -133,8 +133,9 @@ void bench_measure_classes(struct bench_results *r, const struct bench_options *
 void bench_measure_peers(struct bench_results *r, const struct bench_options *o);
 int bench_write_report(const struct bench_results *r, const struct bench_options *o);
 /* The compute kernel shared by the peer program and the guest (same machine code). */
-extern const uint8_t bench_compute_loop[];
-extern const size_t bench_compute_loop_size;
+/* bench/compute_kernel.c as a flat blob (generated compute_kernel_blob.c) */
+extern const unsigned char bench_compute_kernel[];
+extern const unsigned long bench_compute_kernel_size;
 int bench_compute_peer_main(int argc, char **argv);
 
 #endif

@@ -362,31 +362,36 @@ void bench_measure_classes(struct bench_results *res, const struct bench_options
 
 /* ---- peers: the same compute code natively, under qemu-user, valgrind, and as guests ---- */
 
-/* rax = rax * 0x5bd1e995 ^ rcx, rotated; rcx counts down (19 bytes, no memory access). */
-const uint8_t bench_compute_loop[] = {
-    0x48, 0x69, 0xc0, 0x95, 0xe9, 0xd1, 0x5b, /* imul rax, rax, 0x5bd1e995 */
-    0x48, 0x31, 0xc8,                         /* xor rax, rcx */
-    0x48, 0xc1, 0xc0, 0x0d,                   /* rol rax, 13 */
-    0x48, 0xff, 0xc9,                         /* dec rcx */
-    0x75, 0xed,                               /* jnz -19 */
-};
-const size_t bench_compute_loop_size = sizeof(bench_compute_loop);
+/* The compute workload: bench/compute_kernel.c as a flat position-independent blob,
+ * uint64_t compute_kernel(uint64_t iterations) at offset 0 (SysV ABI). */
+typedef uint64_t compute_kernel_fn(uint64_t iterations);
 
-/* `vmlab __compute-peer N`: run the loop natively N times (for native/qemu-user/valgrind). */
+static compute_kernel_fn *native_kernel(void)
+{
+    static compute_kernel_fn *fn;
+    if (!fn) {
+        size_t size = (bench_compute_kernel_size + 4095) & ~4095UL;
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        memcpy(p, bench_compute_kernel, bench_compute_kernel_size);
+        if (mprotect(p, size, PROT_READ | PROT_EXEC) < 0)
+            return NULL;
+        fn = (compute_kernel_fn *)p;
+    }
+    return fn;
+}
+
+/* `vmlab __compute-peer N`: run the kernel natively for N iterations (the program that
+ * native, qemu-user and valgrind time); prints "checksum elapsed_ns". */
 int bench_compute_peer_main(int argc, char **argv)
 {
     if (argc < 2)
         return 64;
     uint64_t n = strtoull(argv[1], NULL, 10);
-    uint8_t *fn =
-        mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fn == MAP_FAILED)
+    compute_kernel_fn *f = native_kernel();
+    if (!f)
         return 70;
-    static const uint8_t pre[] = {0x48, 0x89, 0xf9, 0x31, 0xc0}; /* mov rcx, rdi; xor eax, eax */
-    memcpy(fn, pre, sizeof(pre));
-    memcpy(fn + sizeof(pre), bench_compute_loop, bench_compute_loop_size);
-    fn[sizeof(pre) + bench_compute_loop_size] = 0xc3; /* ret */
-    uint64_t (*f)(uint64_t) = (uint64_t(*)(uint64_t))(void *)fn;
     double t0 = now_s();
     uint64_t sum = f(n);
     double t1 = now_s();
@@ -394,8 +399,9 @@ int bench_compute_peer_main(int argc, char **argv)
     return 0;
 }
 
-/* Run a peer; it prints "checksum elapsed_ns". Returns 0 with the loop's own time. */
-static int run_peer(char *const argv[], double *ns, char *why, size_t why_size)
+/* Run a peer; it prints "checksum elapsed_ns". Returns 0 with the kernel's own time. */
+static int run_peer(char *const argv[], double *ns, uint64_t *checksum, char *why,
+                    size_t why_size)
 {
     int fds[2];
     if (pipe(fds) < 0)
@@ -429,26 +435,40 @@ static int run_peer(char *const argv[], double *ns, char *why, size_t why_size)
                  WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "is not installed" : "failed");
         return -1;
     }
+    *checksum = sum;
     return 0;
 }
 
-/* Guest code for the compute loop with `n` iterations between marks 1 and 2. */
-static void build_compute_guest(uint64_t n, struct code *c)
+/* Guest code: mark 1; compute_kernel(n); mark 2; the checksum as two mark values; exit.
+ * The kernel blob follows, 16-byte aligned. */
+static int build_compute_guest(uint64_t n, struct code *c)
 {
     c->n = 0;
     emit_mark(c, 1);
-    EMIT(c, 0x48, 0xb9);
-    emit_u64(c, n);      /* movabs rcx, n */
-    EMIT(c, 0x31, 0xc0); /* xor eax, eax */
-    emit(c, bench_compute_loop, bench_compute_loop_size);
+    EMIT(c, 0x48, 0xbf);
+    emit_u64(c, n); /* movabs rdi, n */
+    EMIT(c, 0xe8);  /* call kernel */
+    size_t call_end = c->n + 4;
+    emit_u32(c, 0);
+    EMIT(c, 0x48, 0x89, 0xc3); /* mov rbx, rax */
     emit_mark(c, 2);
-    emit_mark(c, 3);
-    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);
+    EMIT(c, 0x89, 0xd8, 0x66, 0xba, 0x20, 0x05, 0xef); /* mov eax, ebx; mov dx, 0x520; out */
+    EMIT(c, 0x48, 0x89, 0xd8, 0x48, 0xc1, 0xe8, 0x20, 0xef); /* mov rax, rbx; shr rax, 32; out */
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);             /* exit 0 */
+    while (c->n % 16)
+        EMIT(c, 0xcc);
+    if (c->n + bench_compute_kernel_size > sizeof(c->b))
+        return -1;
+    int32_t rel = (int32_t)(c->n - call_end);
+    memcpy(c->b + call_end - 4, &rel, 4);
+    emit(c, bench_compute_kernel, bench_compute_kernel_size);
+    return 0;
 }
 
-/* One measurement of a peer (kind < 0: a Linux program; else backend index). */
-static int measure_once(const struct bench_options *o, int backend, char *const argv_tmpl[],
-                        uint64_t n, double *ns_total, char *why, size_t why_size)
+/* One measurement of a peer (backend < 0: a Linux program; else a backend index): the
+ * kernel's own time and its checksum. */
+static int measure_once(int backend, char *const argv_tmpl[], uint64_t n, double *ns_total,
+                        uint64_t *checksum, char *why, size_t why_size)
 {
     if (backend < 0) {
         char count[32];
@@ -458,27 +478,54 @@ static int measure_once(const struct bench_options *o, int backend, char *const 
         for (; argv_tmpl[i]; i++)
             argv[i] = strcmp(argv_tmpl[i], "N") ? argv_tmpl[i] : count;
         argv[i] = NULL;
-        return run_peer(argv, ns_total, why, why_size);
+        return run_peer(argv, ns_total, checksum, why, why_size);
     }
-    (void)o;
-    struct code c;
-    build_compute_guest(n, &c);
-    uint64_t m[3];
-    if (run_guest(backend_list()[backend], &c, 300.0, m, why, why_size) < 0)
+    static struct code c;
+    if (build_compute_guest(n, &c) < 0) {
+        snprintf(why, why_size, "the compute kernel does not fit the guest image");
         return -1;
-    *ns_total = (double)(m[1] - m[0]);
-    return 0;
+    }
+    struct machine_config config;
+    machine_config_defaults(&config);
+    config.backend = backend_list()[backend];
+    config.raw_code = c.b;
+    config.raw_size = c.n;
+    config.timeout_s = 300.0;
+    struct machine_result *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    isolated_run(&config, r);
+    int rc = 0;
+    if (!r->guest_exited || r->status != 0 || r->mark_count < 4) {
+        snprintf(why, why_size, "run failed: %s", r->message[0] ? r->message : "no marks");
+        rc = -1;
+    } else {
+        *ns_total = (double)(r->mark_ns[1] - r->mark_ns[0]);
+        *checksum = ((uint64_t)r->mark_value[3] << 32) | r->mark_value[2];
+    }
+    free(r);
+    return rc;
 }
 
 static void measure_peer(struct bench_peer_result *pr, const struct bench_options *o, int backend,
                          char *const argv[], uint64_t max_n)
 {
-    /* Calibrate: a short run, then as many iterations as fit the per-run budget. */
+    /* Calibrate with a short run whose checksum must match the kernel run natively in this
+     * process (a wrong result is a failure, not a data point), then run as many iterations
+     * as fit the per-run budget. */
     double budget_ns = o->quick ? 0.3e9 : 1.5e9;
-    uint64_t n0 = 1000000;
+    const uint64_t n0 = 100;
     double t0;
+    uint64_t sum = 0, want = native_kernel() ? native_kernel()(n0) : 0;
     fprintf(stderr, "bench: compute %-22s ", pr->name);
-    if (measure_once(o, backend, argv, n0, &t0, pr->why_not, sizeof(pr->why_not)) < 0) {
+    if (measure_once(backend, argv, n0, &t0, &sum, pr->why_not, sizeof(pr->why_not)) < 0) {
+        fprintf(stderr, "%s\n", pr->why_not);
+        return;
+    }
+    if (sum != want) {
+        snprintf(pr->why_not, sizeof(pr->why_not),
+                 "WRONG RESULT: checksum %#llx after %llu iterations, native gives %#llx",
+                 (unsigned long long)sum, (unsigned long long)n0, (unsigned long long)want);
         fprintf(stderr, "%s\n", pr->why_not);
         return;
     }
@@ -494,7 +541,7 @@ static void measure_peer(struct bench_peer_result *pr, const struct bench_option
     unsigned got = 0;
     for (unsigned r = 0; r < reps; r++) {
         double t;
-        if (measure_once(o, backend, argv, n, &t, pr->why_not, sizeof(pr->why_not)) < 0)
+        if (measure_once(backend, argv, n, &t, &sum, pr->why_not, sizeof(pr->why_not)) < 0)
             break;
         samples[got++] = t / (double)n;
     }
@@ -506,7 +553,7 @@ static void measure_peer(struct bench_peer_result *pr, const struct bench_option
 
 void bench_measure_peers(struct bench_results *res, const struct bench_options *o)
 {
-    uint64_t max_n = o->quick ? 50000000ULL : 300000000ULL;
+    uint64_t max_n = o->quick ? 1000000ULL : 10000000ULL;
     res->compute_iterations = max_n;
     char exe[512];
     snprintf(exe, sizeof(exe), "%s", o->self_exe);
