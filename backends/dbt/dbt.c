@@ -28,8 +28,9 @@
  *      block simply continues.
  *
  * Chaining. A block ends in direct exit stubs that name the next guest RIP. When an exit stub
- * is taken and the target block exists, the dispatcher patches the stub into a `jmp` to it,
- * so hot loops never leave the cache. Indirect jumps, calls and returns probe a lookup table
+ * is taken and the target block exists, the dispatcher patches the stub into a `jmp` to it
+ * (and a Jcc whose taken stub it is straight at the block), so hot loops never leave the
+ * cache. Indirect jumps, calls and returns probe a lookup table
  * inline (dbt_lookup.c) and leave only on a miss, which the dispatcher fills.
  *
  * Self-modifying code. The guest pages a block was read from are write-protected. A write to

@@ -112,9 +112,10 @@ struct dbt_map_entry {
 
 /* A direct exit stub patched into a jump to a block (block chaining). */
 struct dbt_link {
-    uint32_t stub;   /* cache offset of the stub */
-    uint32_t target; /* block index */
-    int32_t next;    /* next link into the same block */
+    uint32_t stub;     /* cache offset of the stub */
+    uint32_t target;   /* block index */
+    uint32_t jcc_disp; /* cache offset of the Jcc rel32 also pointed at the block, or 0 */
+    int32_t next;      /* next link into the same block */
     bool live;
 };
 
@@ -187,8 +188,9 @@ void dbt_cache_destroy(struct dbt_cache *c);
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
 struct dbt_block *dbt_cache_lookup(struct dbt_cache *c, uint64_t guest_rip);
 void dbt_cache_insert(struct dbt_cache *c, uint32_t block_index); /* into the hash table */
-/* Patch the direct exit stub at `stub` into a jump to block `target`. */
-void dbt_cache_chain(struct dbt_cache *c, uint32_t stub, uint32_t target);
+/* Patch the direct exit stub named by `last_stub` (ctx.last_stub: its offset, with
+ * DBT_STUB_JCC for the taken stub of a Jcc) into a jump to block `target`. */
+void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target);
 /* Undo the chaining of every stub inside `b` (a kick leaves the block at its end). */
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b);
 /* Self-modifying code: unprotect the guest page, invalidate and unchain its blocks.

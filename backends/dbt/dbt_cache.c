@@ -169,30 +169,41 @@ void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, const struct dbt_bloc
     ent->guest_rip = rip;
 }
 
-void dbt_cache_chain(struct dbt_cache *c, uint32_t stub, uint32_t target)
+static void write_rel32(struct dbt_cache *c, uint32_t at, uint32_t target)
+{
+    int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
+    memcpy(c->rw + at, &rel, 4); /* through the writable view: W^X holds */
+}
+
+void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target)
 {
     if (c->link_count >= DBT_MAX_LINKS)
         return; /* stays an exit stub: correct, only slower */
+    uint32_t stub = last_stub & ~DBT_STUB_JCC;
     struct dbt_block *b = &c->blocks[target];
     struct dbt_link *l = &c->links[c->link_count];
     l->stub = stub;
     l->target = target;
+    l->jcc_disp = last_stub & DBT_STUB_JCC ? stub - DBT_JCC_DISP_BEFORE_STUB : 0;
     l->next = b->links_in;
     l->live = true;
     b->links_in = (int32_t)c->link_count++;
-    uint8_t jmp[5] = {0xe9};
-    int32_t rel = (int32_t)((int64_t)b->host_offset - (int64_t)(stub + 5));
-    memcpy(jmp + 1, &rel, 4);
-    memcpy(c->rw + stub, jmp, 5); /* through the writable view: W^X holds */
+    c->rw[stub] = 0xe9;
+    write_rel32(c, stub + 1, b->host_offset);
+    if (l->jcc_disp) /* the Jcc itself now goes straight to the block */
+        write_rel32(c, l->jcc_disp, b->host_offset);
 }
 
-/* Restore a patched stub's first instruction, mov qword [next_rip], target RIP. */
+/* Restore a patched stub's first instruction, mov qword [next_rip], target RIP, and point
+ * its Jcc back at it. */
 static void link_undo(struct dbt_cache *c, struct dbt_link *l)
 {
     if (!l->live)
         return;
     struct emitter e = {.c = c, .out = c->rw, .pos = l->stub, .limit = DBT_CACHE_SIZE};
     emit_ctx_store_imm(&e, DBT_CTX_NEXT_RIP, (uint32_t)c->blocks[l->target].guest_rip);
+    if (l->jcc_disp)
+        write_rel32(c, l->jcc_disp, l->stub);
     l->live = false;
 }
 

@@ -77,8 +77,16 @@ static inline void emit_ctx_move(struct emitter *e, unsigned reg, unsigned field
 
 /* Direct exit stub (27 bytes): leave for guest RIP `rip` through the fixed stub `via`. A
  * stub through exit_continue records its own offset, so that the dispatcher can patch its
- * first five bytes into `jmp block` (chaining) once the target is translated. */
-static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool chainable)
+ * first five bytes into `jmp block` (chaining) once the target is translated.
+ *
+ * The taken stub of a Jcc is flagged with DBT_STUB_JCC: it directly follows the Jcc rel32
+ * and the fall-through stub (DBT_JCC_DISP_BEFORE_STUB bytes before it), and chaining it also
+ * points the Jcc itself at the target block, so a taken branch costs one jump, not two. */
+#define DBT_EXIT_STUB_SIZE 27
+#define DBT_STUB_JCC 0x40000000u /* in ctx.last_stub; cache offsets stay below 2^24 */
+#define DBT_JCC_DISP_BEFORE_STUB (DBT_EXIT_STUB_SIZE + 4)
+static inline void emit_exit_jcc(struct emitter *e, uint64_t rip, uint32_t via, bool chainable,
+                                 bool after_jcc)
 {
     uint32_t self = e->pos;
     if ((uint64_t)(int64_t)(int32_t)rip == rip) {
@@ -92,9 +100,13 @@ static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool
         emit_u32(e, (uint32_t)(rip >> 32));
         chainable = false;
     }
-    emit_ctx_store_imm(e, DBT_CTX_LAST_STUB, chainable ? self : 0);
+    uint32_t flag = chainable && after_jcc ? DBT_STUB_JCC : 0;
+    emit_ctx_store_imm(e, DBT_CTX_LAST_STUB, chainable ? self | flag : 0);
     emit_jmp(e, via);
 }
-#define DBT_EXIT_STUB_SIZE 27
+static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool chainable)
+{
+    emit_exit_jcc(e, rip, via, chainable, false);
+}
 
 #endif

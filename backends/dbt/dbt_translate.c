@@ -34,6 +34,7 @@ void dbt_emit_sti(struct emitter *e, uint64_t next);
 void dbt_emit_pushf(struct emitter *e);
 void dbt_emit_popf(struct emitter *e, uint64_t next);
 void dbt_emit_indirect_lookup(struct emitter *e);
+void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 
 static inline uint64_t cycles(void)
 {
@@ -90,7 +91,9 @@ static void emit_two_way(struct emitter *e, uint32_t patch, bool wide, uint64_t 
 {
     emit_exit(e, next, e->c->exit_continue, true);
     uint32_t at = e->pos;
-    emit_exit(e, taken, e->c->exit_continue, true);
+    /* A Jcc rel32 right before a standard fall-through stub can be linked directly */
+    emit_exit_jcc(e, taken, e->c->exit_continue, true,
+                  wide && patch + DBT_JCC_DISP_BEFORE_STUB == at);
     if (e->overflow)
         return;
     if (wide) {
@@ -204,13 +207,8 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
             goto refuse;
-        EMIT(e, 0x8f, 0x05);
-        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);
-        if (in->info.raw.imm[0].size) { /* RET imm16 (C2) */
-            EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm16] (flags untouched) */
-            emit_u32(e, (uint32_t)(in->info.raw.imm[0].value.u & 0xffff));
-        }
-        dbt_emit_indirect_lookup(e);
+        /* RET imm16 (C2) releases imm16 more bytes after the return address */
+        dbt_emit_return(e, in->info.raw.imm[0].size ? (uint16_t)in->info.raw.imm[0].value.u : 0);
         return STEP_END;
     case ZYDIS_MNEMONIC_LOOP:
     case ZYDIS_MNEMONIC_LOOPE:

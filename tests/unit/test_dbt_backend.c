@@ -67,11 +67,19 @@ FRAGMENT(f_smc_chained,
     "xor %ebx, %ebx\n mov $3, %ecx\n1: call 2f\n add %eax, %ebx\n cmp $2, %ecx\n jne 4f\n"
     " movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n out %al, $0xf4\n .fill 4096, 1, 0xcc\n"
     "2: nop\n3: mov $1, %eax\n ret\n")
+/* The same through a taken Jcc, which chaining points straight at the callee's block: the
+ * unchaining must point the Jcc back at its exit stub. */
+FRAGMENT(f_smc_jcc,
+    "xor %ebx, %ebx\n mov $3, %ecx\n1: xor %eax, %eax\n test %ecx, %ecx\n jnz 2f\n"
+    "5: add %eax, %ebx\n cmp $2, %ecx\n jne 4f\n movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n .fill 4096, 1, 0xcc\n2: nop\n3: mov $1, %eax\n jmp 5b\n")
 /* #DE in translated code: delivered at the exact guest RIP with the guest's registers. */
 FRAGMENT(f_div0,
     "mov $7, %eax\n xor %ecx, %ecx\n mov $0x55, %r9\n div %ecx\n out %al, $0xf4\n")
 /* Forever, chained to itself, and forever through returns. */
 FRAGMENT(f_spin, "1: jmp 1b\n")
+/* Forever through a taken Jcc, which chaining points straight at its own block. */
+FRAGMENT(f_spin_jcc, "xor %ebx, %ebx\n1: inc %rax\n add %rax, %rcx\n test %ebx, %ebx\n jz 1b\n")
 FRAGMENT(f_spin_long,
     "1: inc %rax\n add %rax, %rbx\n imul %rbx, %rcx\n xor %rcx, %rdx\n call 2f\n jmp 1b\n"
     "2: ret\n")
@@ -266,6 +274,18 @@ static void test_self_modifying_code_unchains(void **unused)
     stop(&r);
 }
 
+static void test_self_modifying_code_unlinks_jcc(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_smc_jcc_start, f_smc_jcc_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 1 + 1 + 5);
+    assert_int_equal(stat(&r, "invalidations"), 1);
+    stop(&r);
+}
+
 /* The platform stub reports the frame address; the frame is [cr2, rax, vector, error, rip]. */
 static void exception_frame(struct run *r, uint64_t frame[5])
 {
@@ -394,6 +414,12 @@ static void test_kick_tight_loop(void **unused)
     kick_case(f_spin_start, f_spin_end);
 }
 
+static void test_kick_jcc_loop(void **unused)
+{
+    (void)unused;
+    kick_case(f_spin_jcc_start, f_spin_jcc_end);
+}
+
 static void test_kick_long_loop(void **unused)
 {
     (void)unused;
@@ -431,12 +457,14 @@ int main(void)
         cmocka_unit_test(test_callout_falls_through),
         cmocka_unit_test(test_self_modifying_code),
         cmocka_unit_test(test_self_modifying_code_unchains),
+        cmocka_unit_test(test_self_modifying_code_unlinks_jcc),
         cmocka_unit_test(test_divide_error_exact),
         cmocka_unit_test(test_undecodable_is_ud),
         cmocka_unit_test(test_ud2_is_ud),
         cmocka_unit_test(test_rip_relative),
         cmocka_unit_test(test_cache_fills_and_flushes),
         cmocka_unit_test(test_kick_tight_loop),
+        cmocka_unit_test(test_kick_jcc_loop),
         cmocka_unit_test(test_kick_long_loop),
         cmocka_unit_test(test_interrupt_window_after_shadow),
     };
