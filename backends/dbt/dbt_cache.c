@@ -188,6 +188,10 @@ void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target)
     l->next = b->links_in;
     l->live = true;
     b->links_in = (int32_t)c->link_count++;
+    /* jmp rel32 over the stub's first instruction (11 bytes: mov qword [next_rip], imm32), the
+     * rest filled with a 6-byte NOP so that the patched stub disassembles cleanly (trace) */
+    static const uint8_t nop6[6] = {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00};
+    memcpy(c->rw + stub + 5, nop6, sizeof(nop6));
     c->rw[stub] = 0xe9;
     write_rel32(c, stub + 1, b->host_offset);
     if (l->jcc_disp) /* the Jcc itself now goes straight to the block */
