@@ -17,11 +17,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <cmocka.h>
 
 #include "backends/dbt/dbt.h" /* DBT_MAX_BLOCKS */
+#include "bench/bench.h"     /* the compute kernel blob */
 #include "emu/emu.h"
 #include "vmm/backend.h"
 #include "vmm/guest_layout.h"
@@ -382,6 +384,40 @@ static void test_cache_fills_and_flushes(void **unused)
     stop(&r);
 }
 
+/* Compiled code: the benchmark's compute kernel (recursive quicksort, table-driven CRC-32
+ * through RIP-relative loads, calls and returns) must give the checksum it gives natively. */
+static void test_compute_kernel_matches_native(void **unused)
+{
+    (void)unused;
+    enum { ITERATIONS = 50 };
+    size_t size = 16 + bench_compute_kernel_size;
+    uint8_t *code = calloc(1, size);
+    assert_non_null(code);
+    static const uint8_t head[] = {0xbf, ITERATIONS, 0, 0, 0, /* mov edi, ITERATIONS */
+                                   0xe8, 0, 0, 0, 0,          /* call kernel (patched below) */
+                                   0xe6, 0xf4};               /* out 0xf4, al */
+    memcpy(code, head, sizeof(head));
+    code[15] = 0xcc;
+    memcpy(code + 16, bench_compute_kernel, bench_compute_kernel_size);
+    int32_t rel = 16 - 10; /* the call ends at 10; the kernel starts at 16 */
+    memcpy(code + 6, &rel, 4);
+    /* the same bytes natively */
+    void *x = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(x != MAP_FAILED);
+    memcpy(x, code + 16, bench_compute_kernel_size);
+    assert_int_equal(mprotect(x, size, PROT_READ | PROT_EXEC), 0);
+    uint64_t want = ((uint64_t(*)(uint64_t))x)(ITERATIONS);
+    munmap(x, size);
+    struct run r;
+    start(&r, code, code + size);
+    free(code);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], want);
+    assert_true(stat(&r, "indirect_hits") > 0); /* returns stayed in translated code */
+    stop(&r);
+}
+
 /* A kick must bring back a guest that never leaves translated code on its own. */
 static void kick_case(const uint8_t *start_, const uint8_t *end_)
 {
@@ -463,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_ud2_is_ud),
         cmocka_unit_test(test_rip_relative),
         cmocka_unit_test(test_cache_fills_and_flushes),
+        cmocka_unit_test(test_compute_kernel_matches_native),
         cmocka_unit_test(test_kick_tight_loop),
         cmocka_unit_test(test_kick_jcc_loop),
         cmocka_unit_test(test_kick_long_loop),
