@@ -11,7 +11,13 @@
  *                                              store simply retries. If the storing block was
  *                                              itself invalidated, leave to the dispatcher at
  *                                              the store, which re-executes it alone and then
- *                                              translates the rest afresh.
+ *                                              translates the rest afresh. Known limit: a
+ *                                              store inside an inline sequence (not at an
+ *                                              instruction boundary: PUSHF's, a CALL's push)
+ *                                              retries in place, so if the guest stack lies on
+ *                                              its own code page and the push rewrites later
+ *                                              instructions of the running block, those run
+ *                                              stale once.
  *   SIGSEGV/SIGFPE/SIGILL/SIGTRAP/SIGBUS in     a guest exception. The host RIP maps back to
  *   translated code                            the guest instruction; the registers in the
  *                                              signal frame are the guest's (only the inline
