@@ -13,7 +13,8 @@
  *                                              the store, which re-executes it alone and then
  *                                              translates the rest afresh. Known limit: a
  *                                              store inside an inline sequence (not at an
- *                                              instruction boundary: PUSHF's, a CALL's push)
+ *                                              instruction boundary: the return-address push
+ *                                              of an indirect CALL)
  *                                              retries in place, so if the guest stack lies on
  *                                              its own code page and the push rewrites later
  *                                              instructions of the running block, those run
