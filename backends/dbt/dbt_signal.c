@@ -11,14 +11,11 @@
  *                                              store simply retries. If the storing block was
  *                                              itself invalidated, leave to the dispatcher at
  *                                              the store, which re-executes it alone and then
- *                                              translates the rest afresh. Known limit: a
- *                                              store inside an inline sequence (not at an
- *                                              instruction boundary: the return-address push
- *                                              of an indirect CALL)
- *                                              retries in place, so if the guest stack lies on
- *                                              its own code page and the push rewrites later
- *                                              instructions of the running block, those run
- *                                              stale once.
+ *                                              translates the rest afresh. The one store
+ *                                              not at an instruction boundary (an indirect
+ *                                              CALL's return-address push) retries in place:
+ *                                              only the block's indirect lookup follows it,
+ *                                              and invalidated blocks are out of that table.
  *   SIGSEGV/SIGFPE/SIGILL/SIGTRAP/SIGBUS in     a guest exception. The host RIP maps back to
  *   translated code                            the guest instruction; the registers in the
  *                                              signal frame are the guest's (only the inline
