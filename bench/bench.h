@@ -49,12 +49,12 @@ struct bench_class_result {
  * every block is new, with a bare ZydisDecoderDecodeFull of the same bytes in the same run as
  * the floor. B depends on the process's warmth and on the block shape, so three cases: */
 enum bench_b_case_id {
-    BENCH_B_COLD,  /* the first 512 2-instruction blocks of a fresh process: what each short
-                    * run of the break-even sweep pays (its predictions use this) */
-    BENCH_B_BULK,  /* 4096 2-instruction blocks in one run: start-up amortized; per-block
-                    * work (writing the block, its exit stub, metadata) weighs most here */
-    BENCH_B_LONG,  /* 1024 8-instruction blocks (six ALU/LEA/MOV, CLI, JMP): closer to
-                    * compiled code, whose basic blocks average ~5-6 instructions */
+    BENCH_B_COLD, /* the first 512 2-instruction blocks of a fresh process: what each short
+                   * run of the break-even sweep pays (its predictions use this) */
+    BENCH_B_BULK, /* 4096 2-instruction blocks in one run: start-up amortized; per-block
+                   * work (writing the block, its exit stub, metadata) weighs most here */
+    BENCH_B_LONG, /* 1024 8-instruction blocks (six ALU/LEA/MOV, CLI, JMP): closer to
+                   * compiled code, whose basic blocks average ~5-6 instructions */
     BENCH_B_CASES
 };
 struct bench_b_case {

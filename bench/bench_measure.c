@@ -293,9 +293,11 @@ static void build_class_guest(const struct class_spec *s, uint32_t n, struct cod
     }
 }
 
-/* One run of a generated guest; returns 0 and the mark times, or -1 with a reason. */
-static int run_guest(const struct backend_ops *ops, const struct code *c, double timeout,
-                     uint64_t marks[3], char *why, size_t why_size)
+/* Run generated guest code in a child process; the result (free() it), or NULL with `why`
+ * when the run failed or produced fewer than `min_marks` marks. */
+static struct machine_result *run_code(const struct backend_ops *ops, const struct code *c,
+                                       double timeout, unsigned min_marks, char *why,
+                                       size_t why_size)
 {
     struct machine_config config;
     machine_config_defaults(&config);
@@ -304,18 +306,29 @@ static int run_guest(const struct backend_ops *ops, const struct code *c, double
     config.raw_size = c->n;
     config.timeout_s = timeout;
     struct machine_result *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    isolated_run(&config, r);
+    if (!r->guest_exited || r->status != 0 || r->mark_count < min_marks) {
+        snprintf(why, why_size, "run failed: %s", r->message[0] ? r->message : "no marks");
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* One run of a generated guest; returns 0 and the mark times, or -1 with a reason. */
+static int run_guest(const struct backend_ops *ops, const struct code *c, double timeout,
+                     uint64_t marks[3], char *why, size_t why_size)
+{
+    struct machine_result *r = run_code(ops, c, timeout, 3, why, why_size);
     if (!r)
         return -1;
-    isolated_run(&config, r);
-    int rc = 0;
-    if (!r->guest_exited || r->status != 0 || r->mark_count < 3) {
-        snprintf(why, why_size, "run failed: %s", r->message[0] ? r->message : "no marks");
-        rc = -1;
-    } else {
-        memcpy(marks, r->mark_ns, 3 * sizeof(uint64_t));
-    }
+    memcpy(marks, r->mark_ns, 3 * sizeof(uint64_t));
     free(r);
-    return rc;
+    return 0;
 }
 
 void bench_measure_classes(struct bench_results *res, const struct bench_options *o)
@@ -400,8 +413,7 @@ int bench_compute_peer_main(int argc, char **argv)
 }
 
 /* Run a peer; it prints "checksum elapsed_ns". Returns 0 with the kernel's own time. */
-static int run_peer(char *const argv[], double *ns, uint64_t *checksum, char *why,
-                    size_t why_size)
+static int run_peer(char *const argv[], double *ns, uint64_t *checksum, char *why, size_t why_size)
 {
     int fds[2];
     if (pipe(fds) < 0)
@@ -452,9 +464,9 @@ static int build_compute_guest(uint64_t n, struct code *c)
     emit_u32(c, 0);
     EMIT(c, 0x48, 0x89, 0xc3); /* mov rbx, rax */
     emit_mark(c, 2);
-    EMIT(c, 0x89, 0xd8, 0x66, 0xba, 0x20, 0x05, 0xef); /* mov eax, ebx; mov dx, 0x520; out */
+    EMIT(c, 0x89, 0xd8, 0x66, 0xba, 0x20, 0x05, 0xef);       /* mov eax, ebx; mov dx, 0x520; out */
     EMIT(c, 0x48, 0x89, 0xd8, 0x48, 0xc1, 0xe8, 0x20, 0xef); /* mov rax, rbx; shr rax, 32; out */
-    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);             /* exit 0 */
+    EMIT(c, 0x31, 0xc0, 0xe6, 0xf4, 0xf4);                   /* exit 0 */
     while (c->n % 16)
         EMIT(c, 0xcc);
     if (c->n + bench_compute_kernel_size > sizeof(c->b))
@@ -485,26 +497,13 @@ static int measure_once(int backend, char *const argv_tmpl[], uint64_t n, double
         snprintf(why, why_size, "the compute kernel does not fit the guest image");
         return -1;
     }
-    struct machine_config config;
-    machine_config_defaults(&config);
-    config.backend = backend_list()[backend];
-    config.raw_code = c.b;
-    config.raw_size = c.n;
-    config.timeout_s = 300.0;
-    struct machine_result *r = calloc(1, sizeof(*r));
+    struct machine_result *r = run_code(backend_list()[backend], &c, 300.0, 4, why, why_size);
     if (!r)
         return -1;
-    isolated_run(&config, r);
-    int rc = 0;
-    if (!r->guest_exited || r->status != 0 || r->mark_count < 4) {
-        snprintf(why, why_size, "run failed: %s", r->message[0] ? r->message : "no marks");
-        rc = -1;
-    } else {
-        *ns_total = (double)(r->mark_ns[1] - r->mark_ns[0]);
-        *checksum = ((uint64_t)r->mark_value[3] << 32) | r->mark_value[2];
-    }
+    *ns_total = (double)(r->mark_ns[1] - r->mark_ns[0]);
+    *checksum = ((uint64_t)r->mark_value[3] << 32) | r->mark_value[2];
     free(r);
-    return rc;
+    return 0;
 }
 
 static void measure_peer(struct bench_peer_result *pr, const struct bench_options *o, int backend,
@@ -602,33 +601,20 @@ static int backend_index(const char *name)
 static int run_timed(const struct backend_ops *ops, const struct code *c, double *ns,
                      double *translate_ns, double *blocks, double *insns, char *why, size_t ws)
 {
-    struct machine_config config;
-    machine_config_defaults(&config);
-    config.backend = ops;
-    config.raw_code = c->b;
-    config.raw_size = c->n;
-    config.timeout_s = 60;
-    struct machine_result *r = calloc(1, sizeof(*r));
+    struct machine_result *r = run_code(ops, c, 60, 2, why, ws);
     if (!r)
         return -1;
-    isolated_run(&config, r);
-    int rc = 0;
-    if (!r->guest_exited || r->status != 0 || r->mark_count < 2) {
-        snprintf(why, ws, "run failed: %s", r->message[0] ? r->message : "no marks");
-        rc = -1;
-    } else {
-        *ns = (double)(r->mark_ns[1] - r->mark_ns[0]);
-        for (unsigned i = 0; i < r->backend_stat_count; i++) {
-            if (translate_ns && !strcmp(r->backend_stats[i].name, "translate_ns"))
-                *translate_ns = (double)r->backend_stats[i].value;
-            if (blocks && !strcmp(r->backend_stats[i].name, "blocks_translated"))
-                *blocks = (double)r->backend_stats[i].value;
-            if (insns && !strcmp(r->backend_stats[i].name, "guest_insns_translated"))
-                *insns = (double)r->backend_stats[i].value;
-        }
+    *ns = (double)(r->mark_ns[1] - r->mark_ns[0]);
+    for (unsigned i = 0; i < r->backend_stat_count; i++) {
+        if (translate_ns && !strcmp(r->backend_stats[i].name, "translate_ns"))
+            *translate_ns = (double)r->backend_stats[i].value;
+        if (blocks && !strcmp(r->backend_stats[i].name, "blocks_translated"))
+            *blocks = (double)r->backend_stats[i].value;
+        if (insns && !strcmp(r->backend_stats[i].name, "guest_insns_translated"))
+            *insns = (double)r->backend_stats[i].value;
     }
     free(r);
-    return rc;
+    return 0;
 }
 
 /* mark 1; m executions of the block {body; dec r15; jnz}; mark 2; exit */
@@ -665,14 +651,14 @@ static void build_footprint_guest(unsigned nblocks, unsigned reps, struct code *
 static void build_long_block_guest(unsigned nblocks, struct code *c)
 {
     static const uint8_t block[] = {
-        0x48, 0x01, 0xd8,       /* add rax, rbx */
-        0x48, 0x31, 0xd1,       /* xor rcx, rdx */
-        0x48, 0x8d, 0x76, 0x08, /* lea rsi, [rsi+8] */
-        0x48, 0x89, 0xf7,       /* mov rdi, rsi */
-        0x48, 0xd1, 0xe0,       /* shl rax, 1 */
-        0x48, 0x29, 0xc2,       /* sub rdx, rax */
-        0xfa,                   /* cli */
-        0xe9, 0, 0, 0, 0,       /* jmp next block */
+        0x48, 0x01, 0xd8,          /* add rax, rbx */
+        0x48, 0x31, 0xd1,          /* xor rcx, rdx */
+        0x48, 0x8d, 0x76, 0x08,    /* lea rsi, [rsi+8] */
+        0x48, 0x89, 0xf7,          /* mov rdi, rsi */
+        0x48, 0xd1, 0xe0,          /* shl rax, 1 */
+        0x48, 0x29, 0xc2,          /* sub rdx, rax */
+        0xfa,                      /* cli */
+        0xe9, 0,    0,    0,    0, /* jmp next block */
     };
     c->n = 0;
     emit_mark(c, 1);
@@ -731,8 +717,7 @@ void bench_measure_breakeven(struct bench_results *res, const struct bench_optio
             [BENCH_B_BULK] = {"bulk", "one run, start-up amortized", 4096, 2},
             [BENCH_B_LONG] = {"long blocks", "one run, 8-instruction blocks", 1024, 8},
         };
-        double per_block[BENCH_B_CASES][32], per_insn[BENCH_B_CASES][32],
-            dec[BENCH_B_CASES][32];
+        double per_block[BENCH_B_CASES][32], per_insn[BENCH_B_CASES][32], dec[BENCH_B_CASES][32];
         unsigned got = 0;
         for (unsigned k = 0; k < BENCH_B_CASES; k++) {
             if (shape[k].insns_per_block == 2)

@@ -42,6 +42,14 @@ static void json_stats(FILE *f, const struct bench_stats *s)
         s->n, s->median, s->q1, s->q3, s->min, s->max);
 }
 
+/* {"not_measured": "why"}: a value that could not be measured, with the reason */
+static void json_not_measured(FILE *f, const char *why)
+{
+    fprintf(f, "{\"not_measured\": ");
+    json_str(f, why);
+    fputc('}', f);
+}
+
 static void write_csvs(const struct bench_results *r, const struct bench_options *o)
 {
     const struct bench_host *h = &r->host;
@@ -118,9 +126,7 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
                 if (c->measured[b])
                     json_stats(f, &c->ns[b]);
                 else {
-                    fprintf(f, "{\"not_measured\": ");
-                    json_str(f, c->why_not[b]);
-                    fputc('}', f);
+                    json_not_measured(f, c->why_not[b]);
                 }
             }
             fprintf(f, "}}%s\n", k + 1 < r->class_count ? "," : "");
@@ -135,9 +141,7 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
             if (pr->measured)
                 json_stats(f, &pr->ns_per_iter);
             else {
-                fprintf(f, "{\"not_measured\": ");
-                json_str(f, pr->why_not);
-                fputc('}', f);
+                json_not_measured(f, pr->why_not);
             }
             fprintf(f, "}%s\n", p + 1 < r->peer_count ? "," : "");
         }
@@ -160,9 +164,7 @@ static void write_csvs(const struct bench_results *r, const struct bench_options
             }
             fputc(']', f);
         } else {
-            fprintf(f, "{\"not_measured\": ");
-            json_str(f, tr->why_not);
-            fputc('}', f);
+            json_not_measured(f, tr->why_not);
         }
         fprintf(f, ",\n  \"compute_iterations\": %llu\n}\n",
                 (unsigned long long)r->compute_iterations);
@@ -502,9 +504,9 @@ static void write_markdown(const struct bench_results *r, const struct bench_opt
             P(html ? "<tr><td>%s (%s)</td><td>%u x %u</td><td>%.0f (%.0f-%.0f)</td><td>%.0f</td>"
                      "<td>%.0f</td><td>%.2f</td></tr>\n"
                    : "| %s (%s) | %u x %u | %.0f (%.0f-%.0f) | %.0f | %.0f | %.2f |\n",
-              bc->name, bc->description, bc->blocks, bc->insns_per_block,
-              bc->ns_per_insn.median, bc->ns_per_insn.q1, bc->ns_per_insn.q3,
-              bc->ns_per_block.median, decode, decode > 0 ? bc->ns_per_insn.median / decode : 0);
+              bc->name, bc->description, bc->blocks, bc->insns_per_block, bc->ns_per_insn.median,
+              bc->ns_per_insn.q1, bc->ns_per_insn.q3, bc->ns_per_block.median, decode,
+              decode > 0 ? bc->ns_per_insn.median / decode : 0);
         }
         P("%s", html ? "</table>\n" : "\n");
         P("%s![break-even](breakeven.png)%s", html ? "<p><img src='breakeven.png' alt='" : "",

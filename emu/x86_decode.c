@@ -14,15 +14,9 @@ void x86_decoder_init(struct x86_decoder *dec)
 int x86_decode(const struct x86_decoder *dec, const void *code, size_t avail, uint64_t rip,
                struct x86_decoded_insn *out)
 {
-    ZyanStatus st = ZydisDecoderDecodeFull(&dec->zydis, code, avail, &out->info, out->operands);
-    if (st == ZYDIS_STATUS_NO_MORE_DATA)
-        return -ENODATA;
-    if (!ZYAN_SUCCESS(st))
-        return -EILSEQ;
-    out->rip = rip;
-    out->length = out->info.length;
-    memcpy(out->bytes, code, out->length);
-    return 0;
+    ZydisDecoderContext ctx;
+    int rc = x86_decode_instruction(dec, code, avail, rip, out, &ctx);
+    return rc < 0 ? rc : x86_decode_operands(dec, &ctx, out);
 }
 
 int x86_decode_instruction(const struct x86_decoder *dec, const void *code, size_t avail,
@@ -42,8 +36,10 @@ int x86_decode_instruction(const struct x86_decoder *dec, const void *code, size
 int x86_decode_operands(const struct x86_decoder *dec, const ZydisDecoderContext *ctx,
                         struct x86_decoded_insn *out)
 {
-    ZyanStatus st = ZydisDecoderDecodeOperands(&dec->zydis, ctx, &out->info, out->operands,
-                                               out->info.operand_count);
+    unsigned n = out->info.operand_count;
+    ZyanStatus st = ZydisDecoderDecodeOperands(&dec->zydis, ctx, &out->info, out->operands, n);
+    /* the unused slots read as empty, as ZydisDecoderDecodeFull leaves them */
+    memset(&out->operands[n], 0, (ZYDIS_MAX_OPERAND_COUNT - n) * sizeof(out->operands[0]));
     return ZYAN_SUCCESS(st) ? 0 : -EILSEQ;
 }
 

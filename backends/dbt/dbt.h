@@ -132,8 +132,8 @@ struct dbt_cache {
     struct dbt_ibl_entry *ibl;
     uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
     int memfd;
-    uint32_t used;              /* bytes of cache in use */
-    uint32_t entry, reload;     /* fixed stubs (dbt_stubs.c) */
+    uint32_t used;          /* bytes of cache in use */
+    uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, kick_stub;

@@ -251,8 +251,7 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
     b->live = false;
 }
 
-unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem,
-                                   size_t page)
+unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem, size_t page)
 {
     mprotect(mem->ram + page * 4096, 4096, PROT_READ | PROT_WRITE);
     c->protected_pages[page] = 0;

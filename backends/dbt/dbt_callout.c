@@ -25,6 +25,7 @@
 
 #include "dbt.h"
 #include "vmm/guest_layout.h"
+#include "vmm/trace_record.h"
 
 /* RFLAGS bits that are the native ones while translated code runs; IF and IOPL are virtual. */
 #define NATIVE_FLAGS                                                                               \
@@ -54,9 +55,8 @@ void dbt_state_from_ctx(struct dbt_vcpu *v)
 {
     struct dbt_ctx *ctx = v->cache.ctx;
     memcpy(v->state.gpr, ctx->gpr, sizeof(ctx->gpr));
-    v->state.rflags = (ctx->rflags & NATIVE_FLAGS) | (ctx->vif & DBT_IF) |
-                      (ctx->viopl & DBT_IOPL) | (v->state.rflags & X86_EFLAGS_TF) |
-                      X86_EFLAGS_FIXED;
+    v->state.rflags = (ctx->rflags & NATIVE_FLAGS) | (ctx->vif & DBT_IF) | (ctx->viopl & DBT_IOPL) |
+                      (v->state.rflags & X86_EFLAGS_TF) | X86_EFLAGS_FIXED;
     v->state.rip = ctx->next_rip;
 }
 
@@ -66,42 +66,13 @@ enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind
     struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
     struct emu_result res;
     memset(&res, 0, sizeof(res));
-    if (v->common.trace) {
-        struct trace_event *ev = trace_ring_push(v->common.trace);
-        if (ev) {
-            memset(ev, 0, sizeof(*ev));
-            ev->kind = TRACE_EXCEPTION;
-            ev->rip = v->state.rip;
-            ev->vector = vector;
-            ev->aux = error;
-        }
-    }
+    trace_record_exception(v->common.trace, v->state.rip, vector, error);
     if (emu_deliver_event(&ec, kind, vector, has_error, error, &res) == EMU_SHUTDOWN) {
         dbt_set_exit(v, VM_EXIT_SHUTDOWN);
         return DBT_EMULATE_LEAVE;
     }
     v->common.stats.exceptions_delivered++;
     return DBT_EMULATE_CONTINUE;
-}
-
-static void trace_emulated(struct dbt_vcpu *v, const struct x86_decoded_insn *insn,
-                           const struct emu_result *res)
-{
-    struct trace_event *ev = trace_ring_push(v->common.trace);
-    if (!ev)
-        return;
-    memset(ev, 0, sizeof(*ev));
-    ev->kind = TRACE_EMULATED;
-    ev->rip = insn->rip;
-    memcpy(ev->bytes, insn->bytes, insn->length);
-    ev->length = insn->length;
-    ev->emu_class = (uint16_t)res->cls;
-    ev->field = res->field;
-    ev->old_value = res->old_value;
-    ev->new_value = res->new_value;
-    int64_t d = (int64_t)(v->state.rip - insn->rip);
-    ev->rip_delta = d >= 0 && d <= 15 ? (int32_t)d : -1;
-    ev->aux = v->state.rip;
 }
 
 enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded_insn *insn)
@@ -115,8 +86,8 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
         return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0);
     v->stats.callouts++;
     v->common.stats.emulated[res.cls]++;
-    if (v->common.trace && res.status != EMU_EXCEPTION)
-        trace_emulated(v, insn, &res);
+    if (res.status != EMU_EXCEPTION)
+        trace_record_emulated(v->common.trace, insn, &res, v->state.rip);
     switch (res.status) {
     case EMU_OK:
         return DBT_EMULATE_CONTINUE;
@@ -143,8 +114,7 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
     case EMU_EXCEPTION:
         if (res.vector == 14)
             v->state.cr2 = res.cr2;
-        return dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                           res.error_code);
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code);
     case EMU_SHUTDOWN:
         dbt_set_exit(v, VM_EXIT_SHUTDOWN);
         return DBT_EMULATE_LEAVE;

@@ -13,7 +13,7 @@
 
 struct emitter {
     struct dbt_cache *c;
-    uint8_t *out;      /* cache offset `out_base` is written at out[0] */
+    uint8_t *out; /* cache offset `out_base` is written at out[0] */
     uint32_t out_base;
     uint32_t pos;
     uint32_t limit;

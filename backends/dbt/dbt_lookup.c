@@ -21,9 +21,9 @@
 
 static void emit_table_load(struct emitter *e, unsigned field_offset)
 {
-    EMIT(e, 0x0f, 0xb7, 0xc8);             /* movzx ecx, ax */
-    EMIT(e, 0x48, 0x8d, 0x0c, 0x09);       /* lea rcx, [rcx+rcx] */
-    EMIT(e, 0x48, 0x8b, 0x0c, 0xcd);       /* mov rcx, [rcx*8 + disp32] */
+    EMIT(e, 0x0f, 0xb7, 0xc8);       /* movzx ecx, ax */
+    EMIT(e, 0x48, 0x8d, 0x0c, 0x09); /* lea rcx, [rcx+rcx] */
+    EMIT(e, 0x48, 0x8b, 0x0c, 0xcd); /* mov rcx, [rcx*8 + disp32] */
     emit_u32(e, (uint32_t)((uint64_t)(uintptr_t)e->c->ibl + field_offset));
 }
 

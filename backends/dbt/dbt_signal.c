@@ -247,7 +247,6 @@ int dbt_signals_install(struct dbt_vcpu *v)
 void dbt_signals_restore(struct dbt_vcpu *v)
 {
     for (int i = 0; i < DBT_NSIGNALS; i++)
-        sigaction(i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK, &v->old_actions[i],
-                  NULL);
+        sigaction(i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK, &v->old_actions[i], NULL);
     sigaltstack(&v->old_altstack, NULL);
 }

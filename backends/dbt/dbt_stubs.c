@@ -73,11 +73,11 @@ void dbt_stubs_build(struct dbt_cache *c)
 
     c->callout_stub = e.pos;
     emit_store_all(&e);
-    EMIT(&e, 0x6a, 0x02, 0x9d);             /* push 2; popfq: DF=0 and AC=0 for C code */
-    EMIT(&e, 0x48, 0x83, 0xec, 0x08);       /* sub rsp, 8 */
-    EMIT(&e, 0x48, 0x8b, 0x3d);             /* mov rdi, [vcpu] */
+    EMIT(&e, 0x6a, 0x02, 0x9d);       /* push 2; popfq: DF=0 and AC=0 for C code */
+    EMIT(&e, 0x48, 0x83, 0xec, 0x08); /* sub rsp, 8 */
+    EMIT(&e, 0x48, 0x8b, 0x3d);       /* mov rdi, [vcpu] */
     emit_ctx_rel(&e, DBT_CTX_VCPU, 0);
-    EMIT(&e, 0xff, 0x15);                   /* call [callout_fn] */
+    EMIT(&e, 0xff, 0x15); /* call [callout_fn] */
     emit_ctx_rel(&e, DBT_CTX_CALLOUT_FN, 0);
     EMIT(&e, 0x48, 0x83, 0xc4, 0x08);       /* add rsp, 8 */
     EMIT(&e, 0x48, 0x85, 0xc0, 0x0f, 0x84); /* test rax, rax; jz exit_host */

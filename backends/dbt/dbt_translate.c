@@ -308,7 +308,10 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
      * line after just-executed code costs ~190 cycles, 1 KiB further ~65), so one copy beats
      * dozens of small emitter stores: B fell by about 10% with it. */
     static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE];
-    struct emitter e = {.c = c, .out = stage, .out_base = c->used, .pos = c->used,
+    struct emitter e = {.c = c,
+                        .out = stage,
+                        .out_base = c->used,
+                        .pos = c->used,
                         .limit = c->used + DBT_BLOCK_RESERVE};
     uint64_t pc = rip, ram_end = GUEST_RAM_BASE + mem->ram_size;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;

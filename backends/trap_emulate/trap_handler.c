@@ -17,6 +17,7 @@
 
 #include "trap_emulate.h"
 #include "vmm/guest_layout.h"
+#include "vmm/trace_record.h"
 
 #ifndef SYS_USER_DISPATCH
 #define SYS_USER_DISPATCH 2
@@ -133,38 +134,6 @@ static void set_exit(struct trap_vcpu *v, uint32_t reason)
     e->rip = v->state.rip;
 }
 
-static void trace_emulated(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
-                           const struct emu_result *res, uint64_t new_rip)
-{
-    struct trace_event *ev = trace_ring_push(v->common.trace);
-    if (!ev)
-        return;
-    memset(ev, 0, sizeof(*ev));
-    ev->kind = TRACE_EMULATED;
-    ev->rip = insn->rip;
-    memcpy(ev->bytes, insn->bytes, insn->length);
-    ev->length = insn->length;
-    ev->emu_class = (uint16_t)res->cls;
-    ev->field = res->field;
-    ev->old_value = res->old_value;
-    ev->new_value = res->new_value;
-    int64_t delta = (int64_t)(new_rip - insn->rip);
-    ev->rip_delta = delta >= 0 && delta <= 15 ? (int32_t)delta : -1;
-    ev->aux = new_rip;
-}
-
-static void trace_exception(struct trap_vcpu *v, uint8_t vector, uint32_t error)
-{
-    struct trace_event *ev = trace_ring_push(v->common.trace);
-    if (!ev)
-        return;
-    memset(ev, 0, sizeof(*ev));
-    ev->kind = TRACE_EXCEPTION;
-    ev->rip = v->state.rip;
-    ev->vector = vector;
-    ev->aux = error;
-}
-
 static struct emu_ctx emu_ctx_of(struct trap_vcpu *v)
 {
     struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
@@ -178,8 +147,7 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
-    if (v->common.trace)
-        trace_exception(v, vector, error);
+    trace_record_exception(v->common.trace, v->state.rip, vector, error);
     if (emu_deliver_event(&ctx, kind, vector, has_error, error, &res) == EMU_SHUTDOWN) {
         set_exit(v, VM_EXIT_SHUTDOWN);
         return 1;
@@ -219,8 +187,8 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_GP, true, gp_error);
     }
     v->common.stats.emulated[res.cls]++;
-    if (v->common.trace && res.status != EMU_EXCEPTION)
-        trace_emulated(v, insn, &res, v->state.rip);
+    if (res.status != EMU_EXCEPTION)
+        trace_record_emulated(v->common.trace, insn, &res, v->state.rip);
     switch (res.status) {
     case EMU_OK:
         if (res.cls == EMU_CLASS_STI && v->state.interrupt_shadow)

@@ -94,6 +94,22 @@ static uint64_t *msr_field(struct vcpu_state *s, unsigned i)
     return (uint64_t *)((char *)s + vtx_msrs[i].field);
 }
 
+/* kvm_msrs ends in a flexible array: header and entries share one buffer */
+union vtx_msr_buffer {
+    struct kvm_msrs hdr;
+    uint8_t bytes[sizeof(struct kvm_msrs) + VTX_NMSRS * sizeof(struct kvm_msr_entry)];
+};
+
+/* The buffer for KVM_GET_MSRS / KVM_SET_MSRS over vtx_msrs, indices filled in. */
+static struct kvm_msrs *vtx_msrs_prepare(union vtx_msr_buffer *buf)
+{
+    memset(buf, 0, sizeof(*buf));
+    buf->hdr.nmsrs = VTX_NMSRS;
+    for (unsigned i = 0; i < VTX_NMSRS; i++)
+        buf->hdr.entries[i].index = vtx_msrs[i].index;
+    return &buf->hdr;
+}
+
 int vtx_state_to_kvm(int vcpu_fd, bool has_xcrs, const struct vcpu_state *in)
 {
     struct kvm_regs regs;
@@ -140,19 +156,11 @@ int vtx_state_to_kvm(int vcpu_fd, bool has_xcrs, const struct vcpu_state *in)
     sregs.apic_base = in->apic_base;
     if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
         return -errno;
-    /* kvm_msrs ends in a flexible array: header and entries share one buffer */
-    union {
-        struct kvm_msrs hdr;
-        uint8_t bytes[sizeof(struct kvm_msrs) + VTX_NMSRS * sizeof(struct kvm_msr_entry)];
-    } msrs_buf;
-    memset(&msrs_buf, 0, sizeof(msrs_buf));
-    struct kvm_msrs *msrs = &msrs_buf.hdr;
-    msrs->nmsrs = VTX_NMSRS;
+    union vtx_msr_buffer msrs_buf;
+    struct kvm_msrs *msrs = vtx_msrs_prepare(&msrs_buf);
     struct vcpu_state copy = *in;
-    for (unsigned i = 0; i < VTX_NMSRS; i++) {
-        msrs->entries[i].index = vtx_msrs[i].index;
+    for (unsigned i = 0; i < VTX_NMSRS; i++)
         msrs->entries[i].data = *msr_field(&copy, i);
-    }
     /* KVM_SET_MSRS returns how many entries it set, stopping at the first it refuses. */
     if (ioctl(vcpu_fd, KVM_SET_MSRS, msrs) != (int)VTX_NMSRS)
         return -EINVAL;
@@ -220,16 +228,8 @@ int vtx_state_from_kvm(int vcpu_fd, bool has_xcrs, struct vcpu_state *out)
     out->cr8 = sregs.cr8;
     out->efer = sregs.efer;
     out->apic_base = sregs.apic_base;
-    /* kvm_msrs ends in a flexible array: header and entries share one buffer */
-    union {
-        struct kvm_msrs hdr;
-        uint8_t bytes[sizeof(struct kvm_msrs) + VTX_NMSRS * sizeof(struct kvm_msr_entry)];
-    } msrs_buf;
-    memset(&msrs_buf, 0, sizeof(msrs_buf));
-    struct kvm_msrs *msrs = &msrs_buf.hdr;
-    msrs->nmsrs = VTX_NMSRS;
-    for (unsigned i = 0; i < VTX_NMSRS; i++)
-        msrs->entries[i].index = vtx_msrs[i].index;
+    union vtx_msr_buffer msrs_buf;
+    struct kvm_msrs *msrs = vtx_msrs_prepare(&msrs_buf);
     if (ioctl(vcpu_fd, KVM_GET_MSRS, msrs) == (int)VTX_NMSRS)
         for (unsigned i = 0; i < VTX_NMSRS; i++)
             *msr_field(out, i) = msrs->entries[i].data;

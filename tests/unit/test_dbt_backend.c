@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #include "backends/dbt/dbt.h" /* DBT_MAX_BLOCKS */
-#include "bench/bench.h"     /* the compute kernel blob */
+#include "bench/bench.h"      /* the compute kernel blob */
 #include "emu/emu.h"
 #include "vmm/backend.h"
 #include "vmm/guest_layout.h"
@@ -160,8 +160,8 @@ static void stop(struct run *r)
     guest_memory_destroy(r->mem);
 }
 
-#define ARITH (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF | \
-               X86_EFLAGS_OF)
+#define ARITH                                                                                      \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_OF)
 
 static void test_cli_sti_keep_flags(void **unused)
 {
@@ -271,8 +271,8 @@ static void test_self_modifying_code_unchains(void **unused)
     go(&r);
     assert_true(final_out(&r));
     assert_int_equal(r.st.gpr[X86_RBX], 1 + 1 + 5);
-    assert_int_equal(stat(&r, "invalidations"), 1);      /* only the callee's page */
-    assert_int_equal(stat(&r, "smc_reexecutions"), 0);   /* the store is on the other page */
+    assert_int_equal(stat(&r, "invalidations"), 1);    /* only the callee's page */
+    assert_int_equal(stat(&r, "smc_reexecutions"), 0); /* the store is on the other page */
     stop(&r);
 }
 
@@ -306,9 +306,9 @@ static void test_divide_error_exact(void **unused)
     go(&r);
     uint64_t fr[5];
     exception_frame(&r, fr);
-    assert_int_equal(fr[2], 0);                     /* #DE */
-    assert_int_equal(fr[4], CODE + 5 + 2 + 7);      /* the DIV itself */
-    assert_int_equal(fr[1], 7);                     /* RAX as the hardware leaves it */
+    assert_int_equal(fr[2], 0);                /* #DE */
+    assert_int_equal(fr[4], CODE + 5 + 2 + 7); /* the DIV itself */
+    assert_int_equal(fr[1], 7);                /* RAX as the hardware leaves it */
     assert_int_equal(r.st.gpr[X86_R9], 0x55);
     stop(&r);
 }
@@ -357,9 +357,9 @@ static void test_cache_fills_and_flushes(void **unused)
 {
     (void)unused;
     enum { N = DBT_MAX_BLOCKS + 4096 };
-    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00}; /* mov ecx, 2 */
+    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00};  /* mov ecx, 2 */
     static const uint8_t block[] = {0x48, 0xff, 0xc0, 0xeb, 0x00}; /* inc rax; jmp .+2 */
-    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};      /* dec ecx; jnz rel32 */
+    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};        /* dec ecx; jnz rel32 */
     size_t size = sizeof(head) + (size_t)N * sizeof(block) + sizeof(tail) + 4 + 2;
     uint8_t *code = malloc(size), *p = code;
     assert_non_null(code);
@@ -394,7 +394,7 @@ static void test_compute_kernel_matches_native(void **unused)
     uint8_t *code = calloc(1, size);
     assert_non_null(code);
     static const uint8_t head[] = {0xbf, ITERATIONS, 0, 0, 0, /* mov edi, ITERATIONS */
-                                   0xe8, 0, 0, 0, 0,          /* call kernel (patched below) */
+                                   0xe8, 0,          0, 0, 0, /* call kernel (patched below) */
                                    0xe6, 0xf4};               /* out 0xf4, al */
     memcpy(code, head, sizeof(head));
     code[15] = 0xcc;
