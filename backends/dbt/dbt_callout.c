@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "dbt.h"
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 #include "vmm/trace_record.h"
 
@@ -94,13 +95,8 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
     case EMU_EXIT_IO: {
         struct vm_exit *e = v->exit;
         dbt_set_exit(v, VM_EXIT_IO);
-        e->io.direction = res.io.direction;
-        e->io.size = res.io.size;
-        e->io.port = res.io.port;
-        e->io.count = res.io.count ? res.io.count : 1;
-        if (res.io.direction == VM_IO_OUT) {
-            memcpy(e->io.data, res.io.data, (size_t)e->io.count * e->io.size);
-        } else { /* completed by the next vcpu_run with the VMM's data */
+        emu_exit_fill_io(e, &res.io);
+        if (res.io.direction != VM_IO_OUT) { /* completed by the next run with the VMM's data */
             v->pending_in = true;
             v->pending_insn = *insn;
             v->pending_io = res.io;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "trap_emulate.h"
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 #include "vmm/trace_record.h"
 
@@ -205,14 +206,8 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
     case EMU_EXIT_IO: {
         struct vm_exit *e = v->exit;
         set_exit(v, VM_EXIT_IO);
-        e->io.direction = res.io.direction;
-        e->io.size = res.io.size;
-        e->io.port = res.io.port;
-        e->io.count = res.io.count ? res.io.count : 1;
-        if (res.io.direction == VM_IO_OUT) {
-            size_t n = (size_t)e->io.count * e->io.size;
-            memcpy(e->io.data, res.io.data, n <= sizeof(e->io.data) ? n : sizeof(e->io.data));
-        } else {
+        emu_exit_fill_io(e, &res.io);
+        if (res.io.direction != VM_IO_OUT) {
             v->pending = TRAP_PENDING_IN;
             v->pending_insn = *insn;
             v->pending_io = res.io;
