@@ -23,8 +23,7 @@ void trace_record_emulated(struct trace_ring *ring, const struct x86_decoded_ins
     ev->aux = new_rip;
 }
 
-void trace_record_exception(struct trace_ring *ring, uint64_t rip, uint8_t vector,
-                            uint32_t error)
+void trace_record_exception(struct trace_ring *ring, uint64_t rip, uint8_t vector, uint32_t error)
 {
     struct trace_event *ev = ring ? trace_ring_push(ring) : NULL;
     if (!ev)

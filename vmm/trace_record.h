@@ -16,7 +16,6 @@ void trace_record_emulated(struct trace_ring *ring, const struct x86_decoded_ins
                            const struct emu_result *res, uint64_t new_rip);
 
 /* An exception delivered to the guest IDT, raised at guest RIP `rip`. */
-void trace_record_exception(struct trace_ring *ring, uint64_t rip, uint8_t vector,
-                            uint32_t error);
+void trace_record_exception(struct trace_ring *ring, uint64_t rip, uint8_t vector, uint32_t error);
 
 #endif
