@@ -53,6 +53,10 @@ static int trap_probe(char *reason, size_t size)
         return -ENOTSUP;
     }
     (void)trap_host_caps();
+    if (!trap_xsave_layout()->mask) {
+        snprintf(reason, size, "the host does not enable XSAVE (CPUID.1:ECX.OSXSAVE = 0)");
+        return -ENOTSUP;
+    }
     if (size)
         reason[0] = 0;
     return 0;
@@ -184,16 +188,18 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
-    /* A clean x87/SSE image for the guest: FCW 0x37F, MXCSR 0x1F80 (SDM vol. 1 9.1.1,
-     * 10.2.3.1) - the values FNINIT and reset give. */
-    uint16_t fcw = 0x37F;
-    uint32_t mxcsr = 0x1F80;
-    memcpy(v->guest_fpu, &fcw, sizeof(fcw));
-    memcpy(v->guest_fpu + 24, &mxcsr, sizeof(mxcsr));
-    uint32_t mxcsr_mask = 0xFFFF;
-    memcpy(v->guest_fpu + 28, &mxcsr_mask, sizeof(mxcsr_mask));
-
     int rc = -ENOMEM;
+    /* The guest's first extended state: an XSAVE header with XSTATE_BV = 0 makes XRSTOR load
+     * every component in its initial configuration (x87 FCW 0x37F, zeroed registers), and
+     * MXCSR from the image: 0x1F80, the reset value (SDM vol. 1 13.8.1, 10.2.3.1). */
+    size_t xsave_size = (trap_xsave_layout()->size + 63) & ~(size_t)63;
+    v->guest_xsave = aligned_alloc(64, xsave_size);
+    if (!v->guest_xsave)
+        goto fail;
+    memset(v->guest_xsave, 0, xsave_size);
+    uint32_t mxcsr = 0x1F80;
+    memcpy(v->guest_xsave + 24, &mxcsr, sizeof(mxcsr));
+
     v->altstack = aligned_alloc(TRAP_ALTSTACK_SIZE, TRAP_ALTSTACK_SIZE);
     if (!v->altstack)
         goto fail;
@@ -219,6 +225,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     return 0;
 fail:
     free(v->altstack);
+    free(v->guest_xsave);
     free(v);
     return rc;
 }
@@ -232,6 +239,7 @@ static void trap_vcpu_destroy(struct vcpu *vc)
     restore_signal_handlers(v);
     sigaltstack(&v->old_altstack, NULL);
     free(v->altstack);
+    free(v->guest_xsave);
     free(v);
 }
 
@@ -274,16 +282,11 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 {
     memcpy(v->regs.gpr, v->state.gpr, sizeof(v->regs.gpr));
     v->regs.rip = v->state.rip;
-    uint64_t native =
-        (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF |
-                            X86_EFLAGS_SF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)) |
-        X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
-        native |= X86_EFLAGS_TF;
-    v->regs.rflags = native;
+    v->regs.rflags = trap_native_rflags(v);
     v->regs.fs_base = v->state.fs.base;
     v->regs.gs_base = v->state.gs.base;
     v->regs.use_fsgsbase = fsgsbase;
+    v->regs.xsave_mask = trap_xsave_layout()->mask;
 }
 
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
@@ -291,6 +294,11 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
     if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
         trap_complete_pending(v, exit);
+    if (v->step_trap_pending && v->pending != TRAP_PENDING_SHUTDOWN) {
+        v->exit = exit;
+        if (trap_deliver_step_trap(v))
+            v->pending = TRAP_PENDING_SHUTDOWN;
+    }
     deliver_queued_interrupt(v);
     memset(exit, 0, offsetof(struct vm_exit, io));
     if (v->pending == TRAP_PENDING_SHUTDOWN) {
@@ -320,8 +328,7 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     }
     v->exit = exit;
     load_entry_regs(v, trap_host_caps()->fsgsbase);
-    v->in_guest = 1;
-    trap_guest_enter(&v->regs, &v->host_rsp, v->guest_fpu);
+    trap_guest_enter(&v->regs, &v->host_rsp, v->guest_xsave, &v->in_guest);
     /* Back from the handler's exit_to_host(): v->state and *exit are filled. */
     return 0;
 }

@@ -2,6 +2,7 @@
 #ifndef VMLAB_TRAP_EMULATE_H
 #define VMLAB_TRAP_EMULATE_H
 
+#include <asm/processor-flags.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,7 +26,13 @@ struct trap_altstack_header {
     uint8_t pad[6];
     uint64_t fs_to_restore; /* offset 16 */
     struct trap_vcpu *vcpu; /* offset 24 */
+    /* offset 32: RFLAGS.NT/ID the resumed context must have. rt_sigreturn restores AC, DF, TF
+     * and the arithmetic flags from the signal context but keeps NT and ID from the handler's
+     * own RFLAGS (Linux FIX_EFLAGS, arch/x86/kernel/signal.c): the prologue clears them for
+     * host code, the epilogue sets these before returning. */
+    uint64_t sticky_flags;
 };
+#define TRAP_STICKY_FLAGS (X86_EFLAGS_NT | X86_EFLAGS_ID)
 
 /* Register image loaded by trap_guest_enter (offsets used by trap_entry.S). */
 struct trap_guest_regs {
@@ -35,6 +42,7 @@ struct trap_guest_regs {
     uint64_t fs_base;      /* 144 */
     uint64_t gs_base;      /* 152 */
     uint64_t use_fsgsbase; /* 160 */
+    uint64_t xsave_mask;   /* 168: XSAVE components kept for the guest (EDX:EAX) */
 };
 
 /* What the host lets trap_emulate catch. Probed once per process, in child processes (a probe
@@ -47,10 +55,18 @@ struct trap_host_caps {
     bool fsgsbase; /* kernel enabled FSGSBASE for user space */
     bool syscall_user_dispatch;
     bool sysenter_ud; /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    bool icebp_reports_insn; /* the host reports INT1's #DB at the F1, not past it */
     char vendor[13];
 };
 
 const struct trap_host_caps *trap_host_caps(void); /* probes on first call */
+/* What trap_emulate saves of the guest's extended state (probed once: CPUID leaf 0xD and
+ * XGETBV, SDM vol. 1 13.2-13.4). */
+struct trap_xsave_layout {
+    uint64_t mask; /* XCR0 user components, AMX tile data excluded (needs a permission) */
+    uint32_t size; /* bytes of the standard-format XSAVE area for mask */
+};
+const struct trap_xsave_layout *trap_xsave_layout(void);
 /* Install the guards that keep guest system calls away from the host kernel: Syscall User
  * Dispatch for this thread (x86-64 SYSCALL from the guest window -> SIGSYS, RAX preserved) and
  * a process-wide seccomp filter (32-bit entry points INT 0x80 / SYSENTER, and any syscall from
@@ -68,8 +84,12 @@ struct trap_vcpu {
     struct x86_decoder decoder;
     struct trap_guest_regs regs;
     uint64_t host_rsp;
-    uint16_t host_cs;                                    /* the host's 64-bit user code selector */
-    uint8_t guest_fpu[512] __attribute__((aligned(64))); /* FXSAVE image of the guest */
+    uint16_t host_cs; /* the host's 64-bit user code selector */
+    /* XSAVE image of the guest's extended state (every user component the host enabled in
+     * XCR0: the guest runs natively and can touch all of them, whatever its virtual XCR0),
+     * 64-byte aligned, trap_xsave_layout()->size bytes. */
+    uint8_t *guest_xsave;
+    /* 1 from inside trap_guest_enter (trap_entry.S) until the handler leaves the guest. */
     volatile int in_guest;
     struct vm_exit *exit;
     enum trap_pending pending;
@@ -78,6 +98,7 @@ struct trap_vcpu {
     struct mmio_access pending_mmio;
     int queued_interrupt; /* vector queued by vcpu_inject_interrupt, or -1 */
     bool window_step;     /* TF set by us to end an STI shadow */
+    bool step_trap_pending; /* the guest's TF: #DB trap after an instruction that exited */
     uint64_t shadow_rip;  /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */
@@ -88,7 +109,8 @@ struct trap_vcpu {
 };
 
 /* trap_entry.S */
-void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, void *guest_fpu);
+void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, void *guest_xsave,
+                      volatile int *in_guest);
 void trap_guest_exit_landing(void);
 void trap_signal_entry(int sig, siginfo_t *info, void *uc);
 extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
@@ -97,5 +119,10 @@ extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
 void trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
 void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
 int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
+/* The RFLAGS image the guest runs with: its native bits, IF = 1, TF for a step. */
+uint64_t trap_native_rflags(const struct trap_vcpu *v);
+/* Deliver the #DB trap of the guest's single step (DR6.BS). 1 = shutdown exit (only from the
+ * signal handler; vcpu_run turns it into TRAP_PENDING_SHUTDOWN). */
+int trap_deliver_step_trap(struct trap_vcpu *v);
 
 #endif

@@ -46,11 +46,13 @@ enum {
 #define PF_ERR_USER (1u << 2)  /* U/S bit of the #PF error code (SDM vol. 3A 4.7) */
 #define PF_ERR_FETCH (1u << 4) /* I/D bit */
 
-/* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
- * the guest's own TF) are virtual. */
+/* RFLAGS bits that live in the real register while the guest runs natively (a POPF at CPL 3
+ * changes all of them, SDM vol. 2B POPF); IF and IOPL are virtual. TF is the guest's too,
+ * except while we single-step an STI shadow (window_step). */
 #define NATIVE_FLAGS                                                                               \
     (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)
+     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC | X86_EFLAGS_NT | X86_EFLAGS_ID)
+#define DR6_BS (1u << 14) /* single step (SDM vol. 3B 18.2.3) */
 
 static const int handled_signals[] = {SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS, SIGSYS, 0};
 
@@ -84,7 +86,8 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
     for (int i = 0; i < 16; i++)
         v->state.gpr[i] = (uint64_t)g[uc_gpr_slot[i]];
     v->state.rip = (uint64_t)g[REG_RIP];
-    v->state.rflags = ((uint64_t)g[REG_EFL] & NATIVE_FLAGS) | (v->state.rflags & ~NATIVE_FLAGS);
+    uint64_t native = NATIVE_FLAGS | (v->window_step ? 0 : X86_EFLAGS_TF);
+    v->state.rflags = ((uint64_t)g[REG_EFL] & native) | (v->state.rflags & ~native);
     if (hdr->fsgsbase) {
         v->state.fs.base = hdr->fs_to_restore; /* the interrupted (guest) FS base */
         v->state.gs.base = read_gs_base();
@@ -94,16 +97,23 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
         v->state.interrupt_shadow = false;
 }
 
+uint64_t trap_native_rflags(const struct trap_vcpu *v)
+{
+    uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+        native |= X86_EFLAGS_TF;
+    return native;
+}
+
 static void state_to_uc(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstack_header *hdr)
 {
     greg_t *g = uc->uc_mcontext.gregs;
     for (int i = 0; i < 16; i++)
         g[uc_gpr_slot[i]] = (greg_t)v->state.gpr[i];
     g[REG_RIP] = (greg_t)v->state.rip;
-    uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
-        native |= X86_EFLAGS_TF;
+    uint64_t native = trap_native_rflags(v);
     g[REG_EFL] = (greg_t)native;
+    hdr->sticky_flags = native & TRAP_STICKY_FLAGS; /* see trap_altstack_header */
     if (hdr->fsgsbase) {
         hdr->fs_to_restore = v->state.fs.base;
         hdr->restore_fs = 1;
@@ -125,7 +135,8 @@ static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altsta
     g[REG_CSGSFS] = (greg_t)(((uint64_t)g[REG_CSGSFS] & ~0xFFFFULL) | v->host_cs);
     v->window_step = false;
     v->in_guest = 0;
-    hdr->restore_fs = 0; /* keep the host's FS base */
+    hdr->restore_fs = 0;   /* keep the host's FS base */
+    hdr->sticky_flags = 0; /* host code runs with NT = ID = 0 */
 }
 
 static void set_exit(struct trap_vcpu *v, uint32_t reason)
@@ -157,6 +168,13 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     return 0;
 }
 
+int trap_deliver_step_trap(struct trap_vcpu *v)
+{
+    v->step_trap_pending = false;
+    v->state.dr[6] |= DR6_BS;
+    return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
+}
+
 /* Decode the instruction at the guest's RIP. 0, or -EFAULT (RIP outside RAM), -EILSEQ. */
 static int decode_at_rip(struct trap_vcpu *v, struct x86_decoded_insn *insn)
 {
@@ -179,7 +197,13 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     v->state.interrupt_shadow = false; /* this instruction ends any earlier shadow */
+    /* The guest single-steps (TF): the emulated instruction, like a native one, ends with a
+     * #DB trap (SDM vol. 3B 18.3.1.4), unless it entered a handler through a gate, which
+     * clears TF first. */
+    bool step = (v->state.rflags & X86_EFLAGS_TF) != 0;
     emu_execute(&ctx, insn, &res);
+    step = step && res.cls != EMU_CLASS_INT && res.cls != EMU_CLASS_INT3 &&
+           res.cls != EMU_CLASS_SYSCALL && res.cls != EMU_CLASS_SYSENTER;
     if (res.status == EMU_UNHANDLED) {
         /* Not something we emulate: the fault was the guest's own (#GP on a non-canonical
          * address, #UD on an invalid opcode ...). Give it back to the guest. */
@@ -192,6 +216,8 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         trace_record_emulated(v->common.trace, insn, &res, v->state.rip);
     switch (res.status) {
     case EMU_OK:
+        if (step && trap_deliver_step_trap(v))
+            return 1;
         if (res.cls == EMU_CLASS_STI && v->state.interrupt_shadow)
             v->shadow_rip = v->state.rip;
         if (res.interrupts_enabled_now && v->common.request_interrupt_window) {
@@ -205,6 +231,7 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         return 0;
     case EMU_EXIT_IO: {
         struct vm_exit *e = v->exit;
+        v->step_trap_pending = step; /* delivered once the VMM completed it */
         set_exit(v, VM_EXIT_IO);
         emu_exit_fill_io(e, &res.io);
         if (res.io.direction != VM_IO_OUT) {
@@ -215,6 +242,7 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         return 1;
     }
     case EMU_EXIT_HLT:
+        v->step_trap_pending = step;
         set_exit(v, VM_EXIT_HLT);
         v->exit->hlt.interrupts_enabled = (v->state.rflags & X86_EFLAGS_IF) != 0;
         return 1;
@@ -321,6 +349,8 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
         if (trapno == VEC_DB && v->window_step) {
             v->window_step = false;
             v->state.interrupt_shadow = false;
+            if (v->state.rflags & X86_EFLAGS_TF) /* the guest single-steps too */
+                return trap_deliver_step_trap(v);
             if (emu_interrupts_enabled(&v->state) && v->common.request_interrupt_window) {
                 set_exit(v, VM_EXIT_IRQ_WINDOW_OPEN);
                 return 1;
@@ -343,8 +373,17 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
                 return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
             return emulate(v, &insn, sig, 0);
         }
-        /* The guest's own single step (its virtual TF): #DB is a trap. */
-        v->state.dr[6] |= 1u << 14; /* DR6.BS (SDM vol. 3B 18.2.3) */
+        /* The guest's own single step (TF), or INT1/ICEBP (F1), which raises #DB as a trap
+         * without setting any DR6 bit (SDM vol. 2A INT n/INTO/INT1/INT3; vol. 3B 18.2.3):
+         * either way the saved RIP is past the instruction. Where the host reports INT1 at
+         * the F1 itself (probed, trap_host_caps.c), step over it. */
+        if (si->si_code == TRAP_TRACE && (v->state.rflags & X86_EFLAGS_TF))
+            return trap_deliver_step_trap(v);
+        if (si->si_code == TRAP_BRKPT && trap_host_caps()->icebp_reports_insn) {
+            const uint8_t *p = guest_ram_ptr(v->common.vm->config.mem, v->state.rip, 1);
+            if (p && p[0] == 0xF1)
+                v->state.rip += 1;
+        }
         return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
     }
     if (sig == SIGFPE) {
@@ -424,8 +463,16 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
     struct trap_vcpu *v = hdr->vcpu;
     const char *rip = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     bool in_entry_code = rip >= (const char *)trap_guest_enter && rip < trap_guest_enter_end;
+    bool from_guest = v && v->in_guest && !in_entry_code;
+    /* An asynchronous signal interrupted the guest only if RIP is in the guest window: guest
+     * code cannot execute anywhere else (a fetch outside faults first) and vmlab's code is
+     * never there (trap_probe). Otherwise "leaving the guest" would resume host code on the
+     * stale host stack of the last entry. */
+    if (from_guest && sig == VMLAB_SIG_KICK &&
+        ((uintptr_t)rip < GUEST_SPACE_BASE || (uintptr_t)rip >= GUEST_SPACE_END))
+        from_guest = false;
 
-    if (!v || !v->in_guest || in_entry_code) {
+    if (!from_guest) {
         if (sig == VMLAB_SIG_KICK) {
             if (v)
                 v->common.kick_pending = 1;

@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "trap_emulate.h"
@@ -94,13 +95,57 @@ static void probe_sgdt(void)
     _exit(gdtr.limit == 0 ? PROBE_RAN + 2 : PROBE_RAN);
 }
 
+/* INT1 (ICEBP) is a trap: #DB with RIP past the F1 byte (SDM vol. 2A INT1). Some
+ * hypervisors beneath the host (seen under PVM on AMD) report it at the F1 instead. */
+extern const char probe_icebp_insn[];
+static void probe_icebp_handler(int sig, siginfo_t *si, void *ucv)
+{
+    (void)sig;
+    (void)si;
+    const ucontext_t *uc = ucv;
+    const char *rip = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    _exit(rip == probe_icebp_insn ? PROBE_RAN + 1 : rip == probe_icebp_insn + 1 ? PROBE_RAN : 99);
+}
+
+static void probe_icebp(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = probe_icebp_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGTRAP, &sa, NULL);
+    __asm__ volatile(".globl probe_icebp_insn\n"
+                     "probe_icebp_insn: .byte 0xF1" ::: "memory");
+    _exit(98); /* no #DB at all */
+}
+
 static void probe_sysenter(void)
 {
     __asm__ volatile("sysenter" ::: "memory");
 }
 
 static struct trap_host_caps caps;
+static struct trap_xsave_layout xsave_layout;
 static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+
+#define XFEATURE_AMX_TILE ((1ULL << 17) | (1ULL << 18)) /* XTILECFG, XTILEDATA */
+
+/* The guest runs natively with the host's XCR0, so every user component enabled there is
+ * guest state (SDM vol. 1 13.3). AMX tile data needs a per-process permission the guest
+ * cannot get (its use faults), so it is left out. CPUID.(EAX=0DH,ECX=0):EBX is the size of
+ * the standard-format area for the components enabled in XCR0 (SDM vol. 1 13.4). */
+static void xsave_probe(void)
+{
+    unsigned a, b, c, d;
+    __cpuid(1, a, b, c, d);
+    if (!((c >> 27) & 1)) /* CPUID.1:ECX.OSXSAVE */
+        return;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    __cpuid_count(0xD, 0, a, b, c, d);
+    xsave_layout.mask = (((uint64_t)hi << 32) | lo) & ~XFEATURE_AMX_TILE;
+    xsave_layout.size = b;
+}
 
 static void caps_probe(void)
 {
@@ -119,18 +164,26 @@ static void caps_probe(void)
     caps.umip_sgdt = sgdt == PROBE_FAULTED ? 2 : sgdt == PROBE_RAN + 2 ? 1 : 0;
     caps.sysenter_ud =
         probe_in_child(probe_sysenter) == PROBE_FAULTED && strcmp(caps.vendor, "GenuineIntel") != 0;
+    caps.icebp_reports_insn = probe_in_child(probe_icebp) == PROBE_RAN + 1;
     uint8_t sel = SYSCALL_DISPATCH_FILTER_ALLOW;
     caps.syscall_user_dispatch =
         prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, GUEST_SPACE_END,
               USER_SPACE_END - GUEST_SPACE_END, &sel) == 0;
     if (caps.syscall_user_dispatch)
         prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    xsave_probe();
 }
 
 const struct trap_host_caps *trap_host_caps(void)
 {
     pthread_once(&caps_once, caps_probe);
     return &caps;
+}
+
+const struct trap_xsave_layout *trap_xsave_layout(void)
+{
+    pthread_once(&caps_once, caps_probe);
+    return &xsave_layout;
 }
 
 void trap_faulting_set(bool cpuid, bool rdtsc)
