@@ -52,7 +52,13 @@ static int trap_probe(char *reason, size_t size)
                  "window (build with -fPIE)");
         return -ENOTSUP;
     }
-    (void)trap_host_caps();
+    if (!trap_host_caps()->fsgsbase) {
+        snprintf(reason, size,
+                 "the host does not enable FSGSBASE for user space (CPU without it, or Linux "
+                 "< 5.9): the guest's FS/GS-relative accesses would use the host thread's FS "
+                 "base, its TLS");
+        return -ENOTSUP;
+    }
     if (!trap_xsave_layout()->mask) {
         snprintf(reason, size, "the host does not enable XSAVE (CPUID.1:ECX.OSXSAVE = 0)");
         return -ENOTSUP;
@@ -95,8 +101,9 @@ static void trap_describe_host(char *buf, size_t size)
              c->sysenter_ud ? "raises #UD in 64-bit mode: emulated"
                             : "enters the host kernel in 64-bit mode (Intel): blocked by seccomp, "
                               "guest cannot be resumed",
-             c->fsgsbase ? "guest RD/WRFSBASE run natively; host FS restored in the handler"
-                         : "FSGSBASE off: guest FS/GS base is virtual only",
+             c->fsgsbase ? "guest RD/WRFSBASE run natively (no #UD, whatever the virtual "
+                           "CR4.FSGSBASE); host FS restored in the handler"
+                         : "FSGSBASE off: trap_emulate unavailable",
              c->syscall_user_dispatch ? "Syscall User Dispatch -> emulated"
                                       : "seccomp -> emulated (RAX upper half lost)");
 }

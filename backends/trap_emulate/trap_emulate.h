@@ -96,10 +96,10 @@ struct trap_vcpu {
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
     struct mmio_access pending_mmio;
-    int queued_interrupt; /* vector queued by vcpu_inject_interrupt, or -1 */
-    bool window_step;     /* TF set by us to end an STI shadow */
+    int queued_interrupt;   /* vector queued by vcpu_inject_interrupt, or -1 */
+    bool window_step;       /* TF set by us to end an STI shadow */
     bool step_trap_pending; /* the guest's TF: #DB trap after an instruction that exited */
-    uint64_t shadow_rip;  /* RIP right after the STI that opened the shadow */
+    uint64_t shadow_rip;    /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */
     uint8_t *altstack;    /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */

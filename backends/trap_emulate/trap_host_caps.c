@@ -115,7 +115,8 @@ static void probe_icebp(void)
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGTRAP, &sa, NULL);
     __asm__ volatile(".globl probe_icebp_insn\n"
-                     "probe_icebp_insn: .byte 0xF1" ::: "memory");
+                     "probe_icebp_insn: .byte 0xF1" ::
+                         : "memory");
     _exit(98); /* no #DB at all */
 }
 
