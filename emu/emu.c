@@ -35,11 +35,7 @@ enum {
 #define EFER_LMA (1ULL << 10)
 #define EFER_NXE (1ULL << 11)
 
-/* RFLAGS bits POPF/IRET may change at CPL 0 (SDM vol. 2B POPF, table 4-15). */
-#define RFLAGS_WRITABLE                                                                            \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |             \
-     X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
+#define RFLAGS_WRITABLE EMU_RFLAGS_WRITABLE
 #define CR4_KNOWN                                                                                  \
     (X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE |            \
      X86_CR4_MCE | X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |               \

@@ -24,6 +24,12 @@ enum {
     EMU_AC = 17,
 };
 
+/* RFLAGS bits POPF/IRET may change at CPL 0 (SDM vol. 2B POPF, table 4-15). */
+#define EMU_RFLAGS_WRITABLE                                                                        \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
+     X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |             \
+     X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
+
 /* Descriptor fields (SDM vol. 3A 3.4.5, figure 3-8). */
 #define DESC_TYPE(lo) ((unsigned)(((lo) >> 40) & 0xF))
 #define DESC_S(lo) ((unsigned)(((lo) >> 44) & 1))

@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 
 static int dbt_probe(char *reason, size_t size)
@@ -166,13 +167,26 @@ static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
         emu_complete_in(&ec, &v->pending_insn, &v->pending_io, exit->io.data, &res);
         v->pending_in = false;
     }
+    enum emu_mmio_status mmio = EMU_MMIO_DONE;
     if (v->pending_mmio) {
-        mmio_complete(&v->pending_insn, &v->pending_mmio_access, &v->state, exit->mmio.data);
-        v->pending_mmio = false;
+        mmio = emu_mmio_continue(&ec, &v->pending_mmio_access, exit->mmio.data, &res);
+        v->pending_mmio = mmio == EMU_MMIO_ACCESS;
     }
     memset(exit, 0, offsetof(struct vm_exit, io));
     v->exit = exit;
     dbt_current = v;
+    if (mmio == EMU_MMIO_ACCESS) { /* the instruction needs the VMM again */
+        dbt_set_exit(v, VM_EXIT_MMIO);
+        emu_exit_fill_mmio(exit, &v->pending_mmio_access.access);
+        return false;
+    }
+    if (mmio == EMU_MMIO_EXCEPTION) {
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        if (dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code) ==
+            DBT_EMULATE_LEAVE)
+            return false;
+    }
     if (v->queued_interrupt >= 0) {
         int vec = v->queued_interrupt;
         v->queued_interrupt = -1;

@@ -47,6 +47,7 @@
 #include <ucontext.h>
 
 #include "dbt.h"
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 
 #define ALTSTACK_SIZE (256 * 1024)
@@ -148,30 +149,39 @@ static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
     return true;
 }
 
-/* A guest access to the MMIO window: decode it into an MMIO exit. */
+/* A guest access to the MMIO window: the core emulates the instruction (emu/emu_mmio.h). */
 static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
 {
+    (void)addr;
     struct x86_decoded_insn insn;
     const struct guest_memory *mem = v->common.vm->config.mem;
-    struct mmio_access acc;
     uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
     if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
         avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0 &&
-        mmio_decode(&insn, &v->state, addr, &acc) == 0) {
+    struct emu_ctx ec = {.state = &v->state, .mem = mem};
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) < 0) {
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0);
+        return;
+    }
+    switch (emu_mmio_start(&ec, &insn, &v->pending_mmio_access, &res)) {
+    case EMU_MMIO_ACCESS:
         dbt_set_exit(v, VM_EXIT_MMIO);
-        v->exit->mmio.gpa = acc.gpa;
-        v->exit->mmio.len = acc.len;
-        v->exit->mmio.is_write = acc.is_write;
-        memcpy(v->exit->mmio.data, acc.data, sizeof(acc.data));
+        emu_exit_fill_mmio(v->exit, &v->pending_mmio_access.access);
         v->pending_mmio = true;
-        v->pending_insn = insn;
-        v->pending_mmio_access = acc;
-    } else {
+        break;
+    case EMU_MMIO_EXCEPTION:
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code);
+        break;
+    case EMU_MMIO_UNSUPPORTED:
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
-                 "MMIO access at %#llx by an instruction vmlab does not emulate",
-                 (unsigned long long)addr);
+        emu_exit_fill_mmio_failure(v->exit, &v->pending_mmio_access);
+        break;
+    default:
+        break;
     }
 }
 

@@ -299,8 +299,9 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
-    if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
-        trap_complete_pending(v, exit);
+    if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN &&
+        trap_complete_pending(v, exit))
+        return 0; /* the instruction needs the VMM again (MMIO read-modify-write ...) */
     if (v->step_trap_pending && v->pending != TRAP_PENDING_SHUTDOWN) {
         v->exit = exit;
         if (trap_deliver_step_trap(v))

@@ -9,7 +9,7 @@
 
 #include "emu/emu.h"
 #include "vmm/backend.h"
-#include "vmm/mmio_emulate.h"
+#include "emu/emu_mmio.h"
 
 /* The signal alternate stack is aligned to its size so that the assembly prologue can find
  * this header from RSP alone (RSP & ~(SIZE-1)) without touching thread-local storage: the
@@ -95,11 +95,11 @@ struct trap_vcpu {
     enum trap_pending pending;
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
-    struct mmio_access pending_mmio;
-    int queued_interrupt;   /* vector queued by vcpu_inject_interrupt, or -1 */
-    bool window_step;       /* TF set by us to end an STI shadow */
-    bool step_trap_pending; /* the guest's TF: #DB trap after an instruction that exited */
-    uint64_t shadow_rip;    /* RIP right after the STI that opened the shadow */
+    struct emu_mmio pending_mmio; /* an instruction with an MMIO operand, between exits */
+    int queued_interrupt;         /* vector queued by vcpu_inject_interrupt, or -1 */
+    bool window_step;             /* TF set by us to end an STI shadow */
+    bool step_trap_pending;       /* the guest's TF: #DB trap after an instruction that exited */
+    uint64_t shadow_rip;          /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */
     uint8_t *altstack;    /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */
@@ -117,7 +117,8 @@ extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
 
 /* trap_handler.c */
 void trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
-void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
+/* 1 if the pending instruction needs another exit (filled into *exit), else 0. */
+int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit);
 int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
 /* The RFLAGS image the guest runs with: its native bits, IF = 1, TF for a step. */
 uint64_t trap_native_rflags(const struct trap_vcpu *v);

@@ -259,35 +259,30 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
     }
 }
 
-static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn, uint64_t gpa)
+/* The instruction at RIP touched the MMIO window: the core emulates it (emu/emu_mmio.h). */
+static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn)
 {
-    struct mmio_access acc;
-    if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
-        set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
-        char text[64];
-        x86_format(insn, text, sizeof(text));
-        /* strlcpy-like without stdio */
-        const char *prefix = "MMIO access by an instruction vmlab does not emulate: ";
-        size_t n = strlen(prefix);
-        memcpy(v->exit->internal.message, prefix, n);
-        size_t m = strnlen(text, sizeof(text));
-        if (m > sizeof(v->exit->internal.message) - n - 1)
-            m = sizeof(v->exit->internal.message) - n - 1;
-        memcpy(v->exit->internal.message + n, text, m);
-        v->exit->internal.message[n + m] = 0;
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    switch (emu_mmio_start(&ctx, insn, &v->pending_mmio, &res)) {
+    case EMU_MMIO_ACCESS:
+        set_exit(v, VM_EXIT_MMIO);
+        emu_exit_fill_mmio(v->exit, &v->pending_mmio.access);
+        v->pending = TRAP_PENDING_MMIO;
         return 1;
+    case EMU_MMIO_EXCEPTION:
+        if (res.vector == VEC_PF)
+            v->state.cr2 = res.cr2;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                 res.error_code);
+    case EMU_MMIO_UNSUPPORTED:
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        emu_exit_fill_mmio_failure(v->exit, &v->pending_mmio);
+        return 1;
+    default:
+        return 0;
     }
-    struct vm_exit *e = v->exit;
-    set_exit(v, VM_EXIT_MMIO);
-    e->mmio.gpa = acc.gpa;
-    e->mmio.len = acc.len;
-    e->mmio.is_write = acc.is_write;
-    memcpy(e->mmio.data, acc.data, sizeof(e->mmio.data));
-    v->pending = TRAP_PENDING_MMIO;
-    v->pending_insn = *insn;
-    v->pending_mmio = acc;
-    return 1;
 }
 
 /* SIGSYS from Syscall User Dispatch or the seccomp guard: a guest SYSCALL / INT 0x80 /
@@ -398,7 +393,7 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
         bool fetch = addr == v->state.rip;
         if (!fetch && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END &&
             decode_at_rip(v, &insn) == 0)
-            return handle_mmio(v, &insn, addr);
+            return handle_mmio(v, &insn);
         v->state.cr2 = addr;
         uint32_t pf_err = (err & ~PF_ERR_USER) | (fetch ? PF_ERR_FETCH : 0);
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, pf_err);
@@ -506,24 +501,42 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
     state_to_uc(v, uc, hdr);
 }
 
-/* Finish an instruction that waited for the VMM (IN data, MMIO read), before re-entering. */
-void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit)
+/* Finish an instruction that waited for the VMM (IN data, MMIO read or write), before
+ * re-entering. 1 if it needs the VMM once more: *exit then holds the next exit. */
+int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit)
 {
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
-    switch (v->pending) {
-    case TRAP_PENDING_IN:
-        memset(&res, 0, sizeof(res));
-        emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
-        if (res.status == EMU_EXCEPTION)
-            deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                              res.error_code);
-        break;
-    case TRAP_PENDING_MMIO:
-        mmio_complete(&v->pending_insn, &v->pending_mmio, &v->state, exit->mmio.data);
-        break;
-    default:
-        break;
-    }
+    memset(&res, 0, sizeof(res));
+    enum trap_pending what = v->pending;
     v->pending = TRAP_PENDING_NONE;
+    v->exit = exit;
+    switch (what) {
+    case TRAP_PENDING_IN:
+        emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
+        if (res.status == EMU_EXCEPTION && deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector,
+                                                             res.has_error_code, res.error_code))
+            v->pending = TRAP_PENDING_SHUTDOWN;
+        return 0;
+    case TRAP_PENDING_MMIO:
+        switch (emu_mmio_continue(&ctx, &v->pending_mmio, exit->mmio.data, &res)) {
+        case EMU_MMIO_ACCESS:
+            memset(exit, 0, offsetof(struct vm_exit, io));
+            set_exit(v, VM_EXIT_MMIO);
+            emu_exit_fill_mmio(exit, &v->pending_mmio.access);
+            v->pending = TRAP_PENDING_MMIO;
+            return 1;
+        case EMU_MMIO_EXCEPTION:
+            if (res.vector == VEC_PF)
+                v->state.cr2 = res.cr2;
+            if (deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                  res.error_code))
+                v->pending = TRAP_PENDING_SHUTDOWN;
+            return 0;
+        default:
+            return 0;
+        }
+    default:
+        return 0;
+    }
 }
