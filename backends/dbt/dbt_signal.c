@@ -50,9 +50,6 @@
 #include "vmm/guest_layout.h"
 
 #define ALTSTACK_SIZE (256 * 1024)
-#define GUEST_FLAGS_NATIVE                                                                         \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
 __thread struct dbt_vcpu *dbt_current;
 static const int dbt_signals[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP, 0};
@@ -70,13 +67,19 @@ static const int uc_slot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG
                                 REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
                                 REG_R12, REG_R13, REG_R14, REG_R15};
 
-/* The guest state is the signal frame's registers at guest instruction `rip`. */
+/* The guest state is the signal frame's registers at guest instruction `rip`. Inside the
+ * translation of an FS/GS-relative access one guest register is in ctx.seg_save
+ * (dbt_segment.c); at its first byte, none is. */
 static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
 {
     for (int i = 0; i < 16; i++)
         v->state.gpr[i] = (uint64_t)g[uc_slot[i]];
-    v->state.rflags = ((uint64_t)g[REG_EFL] & GUEST_FLAGS_NATIVE) | v->cache.ctx->vif |
-                      v->cache.ctx->viopl | (v->state.rflags & X86_EFLAGS_TF) | X86_EFLAGS_FIXED;
+    uint64_t host = (uint64_t)g[REG_RIP];
+    const struct dbt_map_entry *m = dbt_cache_map_entry_of(&v->cache, host);
+    if (m && (m->guest_rip_low & DBT_MAP_SEG_FIXUP) &&
+        host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset))
+        v->state.gpr[(m->guest_rip_low >> DBT_MAP_SEG_REG_SHIFT) & 15] = v->cache.ctx->seg_save;
+    v->state.rflags = dbt_rflags_of(v->cache.ctx, (uint64_t)g[REG_EFL]);
     v->state.rip = rip;
 }
 
@@ -84,7 +87,7 @@ static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
 static void leave_to_dispatcher(struct dbt_vcpu *v, greg_t *g)
 {
     v->cache.ctx->exit_kind = DBT_EXIT_HANDLED;
-    g[REG_RSP] = (greg_t)v->cache.ctx->host_rsp;
+    g[REG_RSP] = (greg_t)v->cache.host->host_rsp;
     g[REG_RIP] = (greg_t)(uintptr_t)(v->cache.rx + v->cache.exit_host);
     g[REG_EFL] = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
 }
