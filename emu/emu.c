@@ -697,10 +697,50 @@ static void exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
 
 /* ---- segments and far transfers ------------------------------------------------------ */
 
+/* LFS, LGS, LSS r, m16:16/32/64: the offset into r, the selector into the segment register,
+ * with the checks of any data-segment load (SDM vol. 2A LDS/LES/LFS/LGS/LSS). Native at CPL 3
+ * they would load the host's descriptor for the guest's selector (and with it a host FS/GS
+ * base): sensitive, like MOV to a segment register. */
+static void exec_load_far_pointer(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                                  struct emu_result *out)
+{
+    struct vcpu_state *s = ctx->state;
+    ZydisMnemonic m = insn->info.mnemonic;
+    ZydisRegister sreg = m == ZYDIS_MNEMONIC_LFS   ? ZYDIS_REGISTER_FS
+                         : m == ZYDIS_MNEMONIC_LGS ? ZYDIS_REGISTER_GS
+                                                   : ZYDIS_REGISTER_SS;
+    uint64_t addr;
+    if (insn->operands[1].type != ZYDIS_OPERAND_TYPE_MEMORY) {
+        emu_raise(out, EMU_UD, false, 0);
+        return;
+    }
+    if (!emu_mem_address(s, insn, &insn->operands[1], &addr)) {
+        emu_raise(out, EMU_GP, true, 0);
+        return;
+    }
+    unsigned off_size = insn->info.operand_width / 8;
+    uint64_t offset = 0;
+    uint16_t sel = 0;
+    if (!emu_read(ctx, addr, &offset, off_size, out) ||
+        !emu_read(ctx, addr + off_size, &sel, 2, out))
+        return;
+    uint16_t old = (uint16_t)emu_reg_read(s, sreg);
+    if (!emu_load_data_segment(ctx, sreg, sel, out))
+        return;
+    emu_reg_write(s, insn->operands[0].reg.value, offset);
+    note(out, "selector", old, sel);
+    advance(ctx, insn, out);
+}
+
 static void exec_mov_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                          struct emu_result *out, bool to_seg)
 {
     struct vcpu_state *s = ctx->state;
+    ZydisMnemonic m = insn->info.mnemonic;
+    if (m == ZYDIS_MNEMONIC_LFS || m == ZYDIS_MNEMONIC_LGS || m == ZYDIS_MNEMONIC_LSS) {
+        exec_load_far_pointer(ctx, insn, out);
+        return;
+    }
     if (!to_seg) {
         uint64_t sel = emu_reg_read(s, insn->operands[1].reg.value);
         exec_store_selector(ctx, insn, out, sel, "selector");
