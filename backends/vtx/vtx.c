@@ -41,11 +41,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/guest_layout.h"
@@ -59,11 +61,20 @@ static int vtx_open_kvm(char *reason, size_t size)
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        if (reason)
+        struct stat st;
+        if (reason && err == EACCES && stat("/dev/kvm", &st) == 0) {
+            /* A student account on a lab machine: say how to get access (docs/LABS.md). */
+            struct group *gr = getgrgid(st.st_gid);
+            snprintf(reason, size,
+                     "/dev/kvm permission denied (mode %04o, group %s): ask an admin to add you "
+                     "to its group, with mode 0660 group kvm (udev rule, docs/LABS.md)",
+                     (unsigned)(st.st_mode & 07777), gr ? gr->gr_name : "?");
+        } else if (reason) {
             snprintf(reason, size, "/dev/kvm %s",
                      err == ENOENT   ? "not present"
                      : err == EACCES ? "permission denied"
                                      : strerror(err));
+        }
         return -err;
     }
     int api = ioctl(fd, KVM_GET_API_VERSION, 0);
