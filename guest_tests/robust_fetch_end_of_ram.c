@@ -5,8 +5,8 @@
  * ... the linear address that generated the exception"). */
 #include "guest.h"
 
-GUEST_EXPECT(
-    "vtx", "xfail", "kvm_pvm",
+GUEST_EXPECT_XFAIL(
+    "vtx", "kvm_pvm", "internal",
     "PVM reports an emulation failure for a fetch from guest memory without a memory slot");
 
 #define RAM_END 0x44000000ULL

@@ -3,14 +3,14 @@
  * the bases do not change. */
 #include "guest.h"
 
-GUEST_EXPECT(
-    "trap_emulate", "xfail", "",
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1 ud == 4",
     "RD/WRFSBASE are sensitive but unprivileged: with the host's CR4.FSGSBASE set they run "
     "natively at CPL 3 whatever the guest's CR4 says (Popek-Goldberg violation)");
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "PVM runs the guest kernel at hardware CPL 3 under the host's CR4.FSGSBASE: the "
-             "instructions run natively there too");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "exit:1 ud == 4",
+                   "PVM runs the guest kernel at hardware CPL 3 under the host's CR4.FSGSBASE: the "
+                   "instructions run natively there too");
 
 #define MSR_FS_BASE 0xC0000100
 

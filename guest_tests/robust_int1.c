@@ -4,8 +4,8 @@
  * debug exception). The same on every backend. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "PVM hands INT1 to KVM's instruction emulator, which does not emulate it");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "internal",
+                   "PVM hands INT1 to KVM's instruction emulator, which does not emulate it");
 
 static volatile uint64_t db_rip;
 

@@ -6,8 +6,9 @@
  * Intel SDM vol. 1 11.5 (SIMD floating-point exceptions), 8.7 (x87 exceptions, CR0.NE). */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "PVM hands x87 arithmetic to KVM's instruction emulator, which does not emulate it");
+GUEST_EXPECT_XFAIL(
+    "vtx", "kvm_pvm", "internal",
+    "PVM hands x87 arithmetic to KVM's instruction emulator, which does not emulate it");
 
 static void on_timer(struct isr_frame *f)
 {
