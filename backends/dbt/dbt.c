@@ -307,7 +307,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                 continue;
             }
             dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
-            exit->internal.suberror = DBT_SUBERROR_TRANSLATE;
+            exit->internal.suberror = VM_INTERNAL_TRANSLATION;
             snprintf(exit->internal.message, sizeof(exit->internal.message),
                      "dbt could not translate the block at %#llx: %s",
                      (unsigned long long)v->state.rip, strerror(-err));

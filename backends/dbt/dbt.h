@@ -118,15 +118,6 @@ enum dbt_exit_kind {
     DBT_EXIT_KIND_MAX_VALUE = DBT_EXIT_SHADOW
 };
 
-/* Internal-error suberrors (vm_exit.internal.suberror). 1 means what it means for KVM
- * (KVM_INTERNAL_ERROR_EMULATION) and trap_emulate: an instruction touched the MMIO window and
- * the MMIO emulation does not handle it; the message names the instruction. */
-enum dbt_suberror {
-    DBT_SUBERROR_EMULATION = 1,
-    DBT_SUBERROR_TRANSLATE = 16, /* the translator could not write a block (message: why) */
-    DBT_SUBERROR_SEGMENT = 17,   /* an FS/GS-relative instruction dbt cannot rewrite (named) */
-};
-
 #define DBT_REGION_BASE 0x60000000ULL /* first slot: right after the guest window */
 #define DBT_REGION_STEP 0x2000000ULL  /* 32 MiB per vCPU region */
 #define DBT_REGION_END 0x7fff0000ULL  /* AddressSanitizer's shadow begins at 0x7fff8000 */

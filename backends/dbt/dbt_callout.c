@@ -150,7 +150,7 @@ enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
         char text[96];
         x86_format(&insn, text, sizeof(text));
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = DBT_SUBERROR_SEGMENT;
+        v->exit->internal.suberror = VM_INTERNAL_SEGMENT_OVERRIDE;
         snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
                  "dbt does not translate this FS/GS-relative instruction: %s", text);
         return DBT_EMULATE_LEAVE;
@@ -176,7 +176,7 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
     dbt_state_from_ctx(v);
     if (id >= c->callout_count) {
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = DBT_SUBERROR_TRANSLATE;
+        v->exit->internal.suberror = VM_INTERNAL_TRANSLATION;
         snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
                  "dbt callout record %llu does not exist", (unsigned long long)id);
         return leave(ctx);

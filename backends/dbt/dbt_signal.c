@@ -160,8 +160,8 @@ static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
     uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
     if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
         avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0 &&
-        mmio_decode(&insn, &v->state, addr, &acc) == 0) {
+    bool decoded = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0;
+    if (decoded && mmio_decode(&insn, &v->state, addr, &acc) == 0) {
         dbt_set_exit(v, VM_EXIT_MMIO);
         v->exit->mmio.gpa = acc.gpa;
         v->exit->mmio.len = acc.len;
@@ -171,10 +171,15 @@ static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
         v->pending_insn = insn;
         v->pending_mmio_access = acc;
     } else {
+        /* suberror 1 as for KVM and trap_emulate; the message names the instruction */
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
+        char text[96] = "(undecodable)";
+        if (decoded)
+            x86_format(&insn, text, sizeof(text));
         snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
-                 "MMIO access at %#llx by an instruction vmlab does not emulate",
-                 (unsigned long long)addr);
+                 "MMIO access at %#llx by an instruction vmlab does not emulate: %s",
+                 (unsigned long long)addr, text);
     }
 }
 
