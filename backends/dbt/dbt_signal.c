@@ -241,11 +241,15 @@ int dbt_signals_install(struct dbt_vcpu *v)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = dbt_signal_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, VMLAB_SIG_KICK); /* a kick never interrupts the fault handler */
     for (int i = 0; i < DBT_NSIGNALS; i++) {
         int sig = i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK;
+        /* Delivering a guest exception from this handler writes the guest's stack, which may
+         * be a write-protected page holding translated code: that SIGSEGV must reach the
+         * handler again (self-modifying code: unprotect, go on) instead of killing the
+         * process, as a signal blocked during its own handler does. */
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (sig == SIGSEGV ? SA_NODEFER : 0);
         if (sigaction(sig, &sa, &v->old_actions[i]) < 0)
             return -errno;
     }
