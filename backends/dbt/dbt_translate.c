@@ -104,6 +104,20 @@ static void emit_two_way(struct emitter *e, uint32_t patch, bool wide, uint64_t 
     }
 }
 
+/* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
+ * dbt computes their target) as Intel does, where 66H does not change a near branch in 64-bit
+ * mode; AMD truncates the new RIP to 16 bits instead (APM vol. 3, LOOP), so on an AMD host the
+ * copied prefix sent the taken branch to a host address below 64 KiB (chaos test). */
+static void emit_short_branch(struct emitter *e, const struct x86_decoded_insn *in)
+{
+    uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    size_t n = 0;
+    for (unsigned i = 0; i < in->length; i++)
+        if (!(i < in->info.raw.prefix_count && in->bytes[i] == 0x66))
+            b[n++] = in->bytes[i];
+    emit_bytes(e, b, n);
+}
+
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -218,7 +232,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_LOOPNE:
     case ZYDIS_MNEMONIC_JRCXZ:
     case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, pointed at the taken stub */
-        emit_bytes(e, in->bytes, in->length);
+        emit_short_branch(e, in);
         emit_two_way(e, e->pos - 1, false, branch_target(in), next);
         return STEP_END;
     default:
