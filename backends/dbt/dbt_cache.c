@@ -69,6 +69,7 @@ static void probe_vregs(struct dbt_cache *c)
         return;
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    c->pkru_in_xcr0 = lo & (1u << 9);
     if ((lo & 0xE6) == 0xE6) {
         c->vregs = DBT_VREGS_ZMM;
         c->kregs = true;

@@ -221,6 +221,19 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         emit_u32(e, (uint32_t)next);
         dbt_emit_indirect_lookup(e);
         return STEP_END;
+    case ZYDIS_MNEMONIC_RDPKRU:
+    case ZYDIS_MNEMONIC_WRPKRU:
+        /* #UD: vmlab's virtual CPU has no protection keys (CPUID.7:ECX.PKU = 0, CR4.PKE
+         * reserved). Native, a guest WRPKRU would set the host thread's PKRU. */
+        goto refuse;
+    case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTOR64:
+        /* Where the host's XCR0 includes PKRU, a native XRSTOR could load it from a guest
+         * image (SDM vol. 1 13.8): refused (#UD). Elsewhere it only loads the guest's own
+         * x87/SSE/AVX state. */
+        if (c->pkru_in_xcr0)
+            goto refuse;
+        break;
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
             goto refuse;
