@@ -91,13 +91,18 @@ double bench_median(const double *samples, unsigned n);
 /* First sweep point m[i] at which the dbt total is no longer above the trap total (dbt[i] <=
  * trap[i]); 0 if dbt never catches up within the sweep. */
 double bench_crossover_first(const double *m, const double *trap, const double *dbt, unsigned n);
-/* The crossover of two cost curves sampled on the same increasing grid m[0..n-1]: the m at
- * which dbt - trap changes sign from > 0 to <= 0, interpolated linearly in log m between the
- * two grid points around it (the curves are lines in m, the grid is logarithmic). Returns 0 if
- * dbt is already no slower at m[0] (*below = true) or never catches up within the grid
- * (*below = false). */
+/* Where the crossover of two cost curves lies relative to the sweep that sampled them. */
+enum bench_crossing {
+    BENCH_CROSS_INSIDE, /* between two grid points */
+    BENCH_CROSS_BELOW,  /* dbt already no slower at the first grid point */
+    BENCH_CROSS_ABOVE,  /* dbt never catches up within the grid */
+};
+/* The crossover of two cost curves sampled on the same increasing grid m[0..n-1]: the first m
+ * at which dbt - trap goes from > 0 to <= 0, interpolated linearly in m between the two grid
+ * points around it (both curves are lines in m: a fixed cost plus a cost per execution).
+ * Returns that m (INSIDE), m[0] (BELOW) or 0 (ABOVE, or n = 0). */
 double bench_crossover_interpolated(const double *m, const double *trap, const double *dbt,
-                                    unsigned n, bool *below);
+                                    unsigned n, enum bench_crossing *where);
 
 /* ---- options and host facts (bench_harness.c, bench_host.c) ------------------------------ */
 
@@ -206,7 +211,7 @@ const struct bench_experiment *const *bench_experiments(unsigned *count);
 /* ---- generated guests (bench_guest.c) ------------------------------------------------------ */
 
 struct bench_code {
-    uint8_t b[1u << 17]; /* raw code at GUEST_IMAGE_BASE */
+    uint8_t b[1u << 19]; /* raw code at GUEST_IMAGE_BASE */
     size_t n;
     bool overflow; /* an emit did not fit: the guest must not be run */
 };
@@ -234,6 +239,16 @@ void bench_emit_exit(struct bench_code *c);
 struct machine_result *bench_run_guest(const struct backend_ops *ops, const struct bench_code *c,
                                        double timeout_s, unsigned min_marks, char *why,
                                        size_t why_size);
+/* What the VMM records at each mark beyond its CLOCK_MONOTONIC time (result->mark_ns). */
+struct bench_marks {
+    bool cpu_time;         /* result->mark_cpu_ns: the guest thread's CPU time */
+    const char *stat_name; /* result->mark_stat: a backend statistic (dbt: "translate_cycles"),
+                            * and mark_stat_ns: what sampling it cost */
+};
+struct machine_result *bench_run_guest_marks(const struct backend_ops *ops,
+                                             const struct bench_code *c, double timeout_s,
+                                             unsigned min_marks, const struct bench_marks *marks,
+                                             char *why, size_t why_size);
 /* A backend statistic of a finished run by name ("translate_ns", "kvm.insn_emulation"); false
  * if the backend did not report it. */
 bool bench_result_stat(const struct machine_result *r, const char *name, double *value);

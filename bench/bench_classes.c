@@ -162,12 +162,15 @@ static void classes_measure(struct bench_ctx *ctx, void *state)
             double samples[32];
             unsigned got = 0;
             for (unsigned r = 0; r < o->repetitions; r++) {
-                struct machine_result *res = bench_run_guest(
-                    h->backend[b], &code, 20.0, 3, cr->why_not[b], sizeof(cr->why_not[b]));
+                /* CPU time of the guest thread, except where the guest waits (HLT) */
+                static const struct bench_marks cpu = {.cpu_time = true};
+                struct machine_result *res =
+                    bench_run_guest_marks(h->backend[b], &code, 20.0, 3, s->timer ? NULL : &cpu,
+                                          cr->why_not[b], sizeof(cr->why_not[b]));
                 if (!res)
                     break;
-                double loop = (double)(res->mark_ns[1] - res->mark_ns[0]);
-                double base = (double)(res->mark_ns[2] - res->mark_ns[1]);
+                const uint64_t *t = s->timer ? res->mark_ns : res->mark_cpu_ns;
+                double loop = (double)(t[1] - t[0]), base = (double)(t[2] - t[1]);
                 free(res);
                 samples[got++] = (loop - base) / cr->iterations;
                 bench_progress(ctx, ".");
@@ -182,17 +185,6 @@ static void classes_measure(struct bench_ctx *ctx, void *state)
             }
         }
     }
-}
-
-bool bench_classes_cost(const void *state, const char *cls, int backend, double *median_ns)
-{
-    const struct classes_state *st = state;
-    for (unsigned k = 0; st && backend >= 0 && k < st->count; k++)
-        if (!strcmp(st->r[k].spec->name, cls) && st->r[k].measured[backend]) {
-            *median_ns = st->r[k].ns[backend].median;
-            return true;
-        }
-    return false;
 }
 
 static void classes_write_files(struct bench_ctx *ctx, const void *state)
