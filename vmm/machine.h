@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "trace_print.h"
 #include "vm_exit.h"
 
 /* vmlab's exit statuses for endings other than the guest writing to PORT_EXIT (which exits
@@ -45,6 +46,10 @@ struct machine_config {
     bool trap_cpuid;   /* default true */
     bool trap_rdtsc;   /* default true */
     FILE *console_out; /* guest console (port 0xE9); stdout by default */
+    FILE *trace_out;   /* trace lines; stderr by default */
+    /* trace filters and summary (vmm/trace_print.h); NULL: every event. expect_trap >= 0
+     * also single-steps the guest to count what did not trap (trap_emulate). */
+    const struct trace_options *trace_options;
     /* Benchmarks: also record the CPU time of the thread running the guest at every
      * PORT_BENCH_MARK write (mark_cpu_ns): the cost of the work, without the time other
      * processes of a shared machine take. */
@@ -52,7 +57,6 @@ struct machine_config {
     /* Benchmarks: a backend statistic (a vcpu_stats name, e.g. dbt's "translate_cycles") to
      * sample at every PORT_BENCH_MARK write, after its timestamps; NULL: none. */
     const char *mark_stat;
-    FILE *trace_out; /* trace lines; stderr by default */
 };
 
 struct machine_result {
