@@ -254,6 +254,8 @@ struct machine_result *bench_run_guest_marks(const struct backend_ops *ops,
 bool bench_result_stat(const struct machine_result *r, const char *name, double *value);
 
 double bench_now_s(void); /* CLOCK_MONOTONIC */
+/* Instructions in `len` bytes of generated code (Zydis, linear sweep). */
+unsigned bench_count_insns(const uint8_t *code, size_t len);
 
 /* ---- compute workloads (bench/workloads.def) --------------------------------------------- */
 

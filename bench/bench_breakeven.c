@@ -636,20 +636,31 @@ static void breakeven_write_files(struct bench_ctx *ctx, const void *state)
             if (!bc->swept)
                 continue;
             const char *col = colors[i % 8];
-            /* colour = class (one key entry each); line and point styles keyed once below */
+            /* colour = class (one key entry each); line and point styles keyed once below;
+             * only series with points (gnuplot warns about empty ones) */
             fprintf(f,
                     "%s'breakeven.dat' index %u using 1:2 with lines lw 2 lc rgb '%s' dt 1 "
                     "notitle, '' index %u using 1:3 with lines lw 2 lc rgb '%s' dt 2 notitle, "
                     "'' index %u using 1:4:5:6 with yerrorbars pt 7 ps 1.5 lw 2 lc rgb '%s' "
-                    "title '%s', '' index %u using 1:7 with points pt 11 ps 2 lc rgb '%s' "
-                    "notitle, '' index %u using 1:8 with points pt 9 ps 2 lc rgb '%s' notitle",
-                    i ? ", " : "", i, col, i, col, i, col, bc->spec->name, i, col, i, col);
+                    "title '%s'",
+                    i ? ", " : "", i, col, i, col, i, col, bc->spec->name);
+            bool below = false, above = false;
+            for (unsigned j = 0; j < bc->f_count; j++) {
+                below |= bc->pt[j].measured && bc->pt[j].where == BENCH_CROSS_BELOW;
+                above |= bc->pt[j].measured && bc->pt[j].where == BENCH_CROSS_ABOVE;
+            }
+            if (below)
+                fprintf(f, ", '' index %u using 1:7 with points pt 11 ps 2 lc rgb '%s' notitle", i,
+                        col);
+            if (above)
+                fprintf(f, ", '' index %u using 1:8 with points pt 9 ps 2 lc rgb '%s' notitle", i,
+                        col);
             i++;
         }
         fprintf(f,
                 "%sNaN with lines lw 2 lc rgb 'black' dt 1 title 'predicted m* = B/(h-p)', "
                 "NaN with lines lw 2 lc rgb 'black' dt 2 title 'predicted with the "
-                "innocuous-code term', NaN with yerrorbars pt 7 ps 1.5 lc rgb 'black' "
+                "innocuous-code term', NaN with points pt 7 ps 1.5 lc rgb 'black' "
                 "title 'observed crossover (bars: min-max)', NaN with points pt 11 ps 2 "
                 "lc rgb 'black' title 'observed below the sweep', NaN with points pt 9 ps 2 "
                 "lc rgb 'black' title 'observed above the sweep'\n",

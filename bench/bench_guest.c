@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <Zydis/Zydis.h>
+
 #include "bench.h"
 #include "tools/vmlab/isolated_run.h"
 #include "vmm/guest_layout.h"
@@ -111,4 +113,18 @@ bool bench_result_stat(const struct machine_result *r, const char *name, double 
             return true;
         }
     return false;
+}
+
+unsigned bench_count_insns(const uint8_t *code, size_t len)
+{
+    ZydisDecoder d;
+    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    ZydisDecodedInstruction insn;
+    unsigned n = 0;
+    for (size_t off = 0; off < len; n++) {
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d, NULL, code + off, len - off, &insn)))
+            break;
+        off += insn.length;
+    }
+    return n;
 }
