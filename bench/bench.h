@@ -18,8 +18,10 @@
  *        struct memory_state { bool measured; char why_not[BENCH_WHY_SIZE]; ... };
  *
  *        static void memory_measure(struct bench_ctx *ctx, void *state)
- *        {   // fresh guests through bench_run_guest(); repetitions: ctx->opt->repetitions;
- *            // what cannot be measured is recorded with the reason, never estimated
+ *        {   // fresh guests through bench_run_guest_marks() (CPU time: .cpu_time = true);
+ *            // repetitions: ctx->opt->repetitions; another experiment's results:
+ *            // bench_state(ctx, "classes"); what cannot be measured is recorded with the
+ *            // reason, never estimated; progress via bench_progress()
  *        }
  *        static void memory_write_files(struct bench_ctx *ctx, const void *state)
  *        {   FILE *f = bench_file_open(ctx, "memory.csv"); ... bench_file_close(ctx, f);
@@ -53,11 +55,14 @@
  * to the peers table, figure, CSV and JSON.
  *
  * METHOD of the generated guests: a guest is raw machine code (struct bench_code). It writes
- * to PORT_BENCH_MARK (bench_emit_mark) around each phase; the VMM timestamps every mark on the
- * host (CLOCK_MONOTONIC) when it handles the exit, so the guest's own clock (trapped or
- * virtual on some backends) never enters a figure. Cost per instruction = (loop with the
- * instruction - the same loop without it) / N. Each measurement is repeated in fresh guest
- * processes; the report gives medians and the spread (Q1-Q3, min-max).
+ * to PORT_BENCH_MARK (bench_emit_mark) around each phase; the VMM records every mark on the
+ * host when it handles the exit - CLOCK_MONOTONIC always (mark_ns), the CPU time of the guest
+ * thread on request (mark_cpu_ns: what the report uses, so that other processes of a shared
+ * machine stay out), a backend statistic on request (mark_stat, e.g. dbt's translate_cycles)
+ * - so the guest's own clock (trapped or virtual on some backends) never enters a figure.
+ * Cost per instruction = (loop with the instruction - the same loop without it) / N. Each
+ * measurement is repeated in fresh guest processes; the report gives medians and the spread
+ * (Q1-Q3, min-max).
  *
  * Library rules apply: measurement code prints only progress (bench_progress: only when
  * stderr is a terminal) and never exits.
