@@ -21,12 +21,15 @@
  * right after themselves - an STI through exit_shadow, because the instruction after it is in
  * the interrupt shadow (SDM vol. 3A 6.8.3) and runs before any interrupt is delivered.
  */
+#include "dbt_inline.h"
+
 #include "dbt_emit.h"
 
 /* mov qword [vif], imm */
-void dbt_emit_cli(struct emitter *e)
+bool dbt_emit_cli(struct emitter *e)
 {
     emit_ctx_store_imm(e, DBT_CTX_VIF, 0);
+    return true;
 }
 
 /* Leave after the instruction (at guest RIP `next`) when the VMM waits for a window. */
@@ -40,13 +43,14 @@ static void emit_window_check(struct emitter *e, uint64_t next, uint32_t via)
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
 }
 
-void dbt_emit_sti(struct emitter *e, uint64_t next)
+bool dbt_emit_sti(struct emitter *e, uint64_t next)
 {
     emit_ctx_store_imm(e, DBT_CTX_VIF, (uint32_t)DBT_IF);
     emit_window_check(e, next, e->c->exit_shadow);
+    return true;
 }
 
-void dbt_emit_pushf(struct emitter *e)
+bool dbt_emit_pushf(struct emitter *e)
 {
     EMIT(e, 0x9c); /* pushfq */
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
@@ -59,9 +63,10 @@ void dbt_emit_pushf(struct emitter *e)
     EMIT(e, 0x48, 0x89, 0x04, 0x24); /* mov [rsp], rax */
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
+    return true;
 }
 
-void dbt_emit_popf(struct emitter *e, uint64_t next)
+bool dbt_emit_popf(struct emitter *e, uint64_t next)
 {
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
@@ -87,4 +92,5 @@ void dbt_emit_popf(struct emitter *e, uint64_t next)
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
     /* done: */
     emit_window_check(e, next, e->c->exit_continue);
+    return true;
 }
