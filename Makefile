@@ -3,7 +3,7 @@
 #   make test     install what is missing, build, run the whole test suite (CI: .ci/run)
 #   make grade LAB=N [SOLUTION=1] [STUDENT=dir]   grade a lab of the course kit (labs/README.md)
 #   make handout LAB=N                            the student tarball of lab N (build/handout/)
-.PHONY: all build report report-quick test deps clean grade handout
+.PHONY: all build report report-quick test deps clean grade handout fuzz-guests
 
 all: build
 
@@ -30,6 +30,14 @@ report-quick:
 test:
 	scripts/install-deps.sh all
 	scripts/run-tests.sh
+
+# The whole-backend chaos test, long: make fuzz-guests N=100000 [SEED=S] [BACKENDS="trap_emulate dbt"]
+# (default: 10000 guests, a fresh seed, every available backend; failing guests saved as ELF
+# images in chaos-failures/). CI runs a bounded number per backend (ctest -L chaos).
+fuzz-guests: build
+	build/tests/chaos/vmlab_chaos --count $(or $(N),10000) $(if $(SEED),--seed $(SEED)) \
+	  $(foreach b,$(BACKENDS),--backend $(b)) --known tests/chaos/known_failures.txt \
+	  --save chaos-failures
 
 grade:
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=N [SOLUTION=1] [STUDENT=dir] (labs/README.md)"; exit 64; }

@@ -237,7 +237,7 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
     struct mmio_access acc;
     if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = 1;
+        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
         char text[64];
         x86_format(insn, text, sizeof(text));
         /* strlcpy-like without stdio */
@@ -277,7 +277,7 @@ static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
          * RIP of its own choosing; the guest's is lost (SYSENTER saves none, SDM vol. 2B). */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
         v->exit->rip = 0;
-        v->exit->internal.suberror = 2;
+        v->exit->internal.suberror = VM_INTERNAL_SYSENTER;
         static const char msg[] = "guest executed SYSENTER: this host CPU enters the host kernel "
                                   "and discards the guest RIP; vmlab blocked the system call";
         memcpy(v->exit->internal.message, msg, sizeof(msg));
@@ -329,7 +329,7 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
          * (far JMP/CALL/RET are sensitive but unprivileged), or an Intel SYSENTER that the
          * kernel returned from through its 32-bit path. The guest's 64-bit context is gone. */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = 3;
+        v->exit->internal.suberror = VM_INTERNAL_COMPAT_MODE;
         static const char msg[] =
             "guest left 64-bit mode on the host's compatibility code segment (native far "
             "transfer, or SYSENTER on an Intel host); trap_emulate cannot resume it";

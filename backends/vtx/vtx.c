@@ -388,6 +388,7 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         size_t n = (size_t)run->io.size * run->io.count;
         if (n > VM_EXIT_IO_DATA_MAX) {
             exit->reason = VM_EXIT_INTERNAL_ERROR;
+            exit->internal.suberror = VM_INTERNAL_IO_TOO_LARGE;
             snprintf(exit->internal.message, sizeof(exit->internal.message),
                      "string I/O of %zu bytes exceeds vmlab's %d-byte I/O record", n,
                      VM_EXIT_IO_DATA_MAX);
@@ -444,6 +445,7 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         break;
     default:
         exit->reason = VM_EXIT_INTERNAL_ERROR;
+        exit->internal.suberror = VM_INTERNAL_KVM_EXIT;
         snprintf(exit->internal.message, sizeof(exit->internal.message),
                  "unexpected KVM exit reason %u", run->exit_reason);
         break;
