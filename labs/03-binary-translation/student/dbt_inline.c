@@ -8,15 +8,16 @@
  *
  * What translated code can use (dbt_emit.h, dbt.h):
  *   - the context page, reachable RIP-relative from translated code: ctx.vif (the virtual IF:
- *     0 or 0x200 = DBT_IF), ctx.viopl (the virtual IOPL bits, DBT_IOPL), two scratch slots
- *     DBT_CTX_SAVE_RAX / DBT_CTX_SAVE_RCX, and ctx.want_window (non-zero while the VMM waits
- *     for the guest to enable interrupts);
+ *     0 or 0x200 = DBT_IF), ctx.vflags (the guest's IOPL, TF, NT, AC and ID: DBT_VFLAGS, the
+ *     flags that never become native - dbt.h says why), ctx.popf_tf (non-zero after a POPF
+ *     that set TF), two scratch slots DBT_CTX_SAVE_RAX / DBT_CTX_SAVE_RCX, and
+ *     ctx.want_window (non-zero while the VMM waits for the guest to enable interrupts);
  *   - emit_ctx_store_imm(e, DBT_CTX_X, imm32)   mov qword [ctx.X], imm32 (sign-extended)
  *     emit_ctx_move(e, RAX or RCX, DBT_CTX_X, store)   mov [ctx.X], reg / mov reg, [ctx.X]
- *     EMIT(e, bytes...)                         any other instruction, as machine code
- *   - emit_window_check(e, next, via) below (given).
+ *     EMIT(e, bytes...), emit_u32(e, v)         any other instruction, as machine code
+ *   - emit_leave_if(e, next, via, field) below (given).
  * Everything else is the guest's: its RAX..R15 are in the real registers, its arithmetic flags
- * (CF PF AF ZF SF OF), DF and AC are the real RFLAGS, its stack is the real RSP. A sequence may
+ * (CF PF AF ZF SF OF) and DF are the real RFLAGS, its stack is the real RSP. A sequence may
  * change none of them except as the instruction itself does: CLI and STI change no flag but
  * IF (SDM vol. 2A CLI, "Flags Affected"), so no ADD/AND/OR/TEST/CMP/INC here - only MOV, LEA,
  * NOT, PUSH/POP, SAHF/LAHF-style moves, and jumps that read flags or RCX.
@@ -27,15 +28,17 @@
 
 #include "dbt_emit.h"
 
-/* Given. Leave translated code right after the instruction (guest RIP `next`) when the VMM
- * waits for an interrupt window, so that it can deliver the interrupt now; else fall through.
- * `via` is the exit stub: e->c->exit_shadow after STI (the next instruction runs first, in
- * the interrupt shadow: SDM vol. 3A 6.8.3), e->c->exit_continue after POPF. Uses RCX through
- * its scratch slot; changes no flag (JRCXZ reads RCX, not RFLAGS). */
-static void emit_window_check(struct emitter *e, uint64_t next, uint32_t via)
+/* Given. Leave translated code right after the instruction (guest RIP `next`) when the
+ * context field `field` is non-zero (DBT_CTX_WANT_WINDOW: the VMM waits for an interrupt
+ * window and can deliver the interrupt now; DBT_CTX_POPF_TF: a POPF set TF, and the
+ * dispatcher single-steps from the next instruction on); else fall through. `via` is the exit
+ * stub: e->c->exit_shadow after STI (the next instruction runs first, in the interrupt
+ * shadow: SDM vol. 3A 6.8.3), e->c->exit_continue after POPF. Uses RCX through its scratch
+ * slot; changes no flag (JRCXZ reads RCX, not RFLAGS). */
+static void emit_leave_if(struct emitter *e, uint64_t next, uint32_t via, unsigned field)
 {
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
-    emit_ctx_move(e, RCX, DBT_CTX_WANT_WINDOW, false);
+    emit_ctx_move(e, RCX, field, false);
     EMIT(e, 0xe3, 0x07 + DBT_EXIT_STUB_SIZE); /* jrcxz over the restore + exit stub */
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     emit_exit(e, next, via, false);
@@ -51,33 +54,34 @@ bool dbt_emit_cli(struct emitter *e)
 
 bool dbt_emit_sti(struct emitter *e, uint64_t next)
 {
-    /* TODO (part 1): the virtual IF := 0x200, then the window check (through exit_shadow:
-     * why that stub?). */
+    /* TODO (part 1): the virtual IF := 0x200, then leave if the VMM waits for a window
+     * (through exit_shadow: why that stub?). */
     (void)e;
     (void)next;
-    (void)emit_window_check;
+    (void)emit_leave_if;
     return false;
 }
 
 bool dbt_emit_pushf(struct emitter *e)
 {
-    /* TODO (part 2): PUSHFQ pushes the guest's RFLAGS image: the real arithmetic flags, DF,
-     * AC ... but the VIRTUAL IF and IOPL. At CPL 3 a native PUSHFQ pushes IF = 1 and IOPL = 0,
-     * so: push the native image, then correct the IF and IOPL bits of the qword at [RSP]
-     * from ctx.vif and ctx.viopl - without changing any flag (LEA can add), and restoring
-     * whatever scratch register you borrow. */
+    /* TODO (part 2): PUSHFQ pushes the guest's RFLAGS image: the real arithmetic flags and
+     * DF, but the VIRTUAL IF and the virtual IOPL, TF, NT, AC, ID. At CPL 3 a native PUSHFQ
+     * pushes IF = 1 and those others 0, so: push the native image, then correct the qword at
+     * [RSP] from ctx.vif and ctx.vflags - without changing any flag (LEA can add), and
+     * restoring whatever scratch register you borrow. */
     (void)e;
     return false;
 }
 
 bool dbt_emit_popf(struct emitter *e, uint64_t next)
 {
-    /* TODO (part 3): POPFQ takes the image at [RSP]: IF and IOPL go to ctx.vif/ctx.viopl,
-     * the arithmetic flags and DF to the real RFLAGS, RSP += 8. A native POPFQ at CPL 3
-     * would do the latter and silently ignore IF/IOPL - usable, but slow; faster: SAHF loads
-     * SF ZF AF PF CF from AH, and an ADD of 0x7f to a register holding the image's OF bit
-     * (0 or 1) overflows exactly when OF must be 1. Then the window check (exit_continue):
-     * a POPF can enable interrupts too. */
+    /* TODO (part 3): POPFQ takes the image at [RSP], RSP += 8: IF goes to ctx.vif, the
+     * DBT_VFLAGS bits to ctx.vflags, TF (bit 8) also to ctx.popf_tf, DF to the real RFLAGS
+     * (STD/CLD), and the arithmetic flags too: SAHF loads SF ZF AF PF CF from AH, and an ADD
+     * of 0x7f to a register holding the image's OF bit (0 or 1) overflows exactly when OF
+     * must be 1. Never a native POPFQ: it would make AC, NT or TF native (why is that wrong?).
+     * Then leave if the VMM waits for a window (a POPF can enable interrupts too), or if TF
+     * was set, both through exit_continue. */
     (void)e;
     (void)next;
     return false;
