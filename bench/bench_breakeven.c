@@ -390,6 +390,13 @@ static int measure_sweep(struct bench_ctx *ctx, const struct bench_class_spec *s
             frame[k][r] = o.t[1];
             if (k)
                 frame_blocks = o.blocks;
+            if (k && o.b_cycles[1] != 0) { /* the layout's promise, checked */
+                snprintf(why, ws,
+                         "the frame guest translated code between its marks (%.0f cycles): B "
+                         "would include more than the block",
+                         o.b_cycles[1]);
+                return -1;
+            }
         }
         for (unsigned i = 0; i < pt->m_count; i++)
             for (unsigned k = 0; k < 2; k++) {
