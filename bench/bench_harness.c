@@ -190,11 +190,16 @@ static void write_host_section(const struct bench_ctx *ctx, struct bench_doc *d)
                    ctx->opt->quick ? " --quick" : "");
     bench_doc_heading(d, "Backends on this host");
     for (unsigned b = 0; b < h->backend_count; b++) {
-        char note[512];
-        snprintf(note, sizeof(note), "%s", h->backend_note[b]);
-        for (char *c = note; *c; c++)
-            if (*c == '\n')
-                *c = ';';
+        char note[1024] = "";
+        size_t len = 0;
+        for (const char *c = h->backend_note[b]; *c && len + 3 < sizeof(note); c++)
+            if (*c == '\n') {
+                if (c[1]) /* lines become "; "-separated clauses */
+                    len += (size_t)snprintf(note + len, sizeof(note) - len, "; ");
+            } else {
+                note[len++] = *c;
+                note[len] = 0;
+            }
         bench_doc_item(
             d, "**%s**: %s%s", h->backend_name[b],
             h->backend_available[b] ? "available. " : "not measured: unavailable: ", note);
