@@ -200,9 +200,11 @@ static void write_host_section(const struct bench_ctx *ctx, struct bench_doc *d)
                 note[len++] = *c;
                 note[len] = 0;
             }
-        bench_doc_item(
-            d, "**%s**: %s%s", h->backend_name[b],
-            h->backend_available[b] ? "available. " : "not measured: unavailable: ", note);
+        if (h->backend_available[b])
+            bench_doc_item(d, "**%s**: available: %s.%s%s", h->backend_name[b],
+                           h->backend[b]->summary, note[0] ? " " : "", note);
+        else
+            bench_doc_item(d, "**%s**: not measured: unavailable: %s", h->backend_name[b], note);
     }
     if (h->kvm_is_pvm)
         bench_doc_para(d, "**This host's /dev/kvm is PVM** (kvm_pvm): a software hypervisor, "
