@@ -206,7 +206,7 @@ const struct bench_experiment *const *bench_experiments(unsigned *count);
 /* ---- generated guests (bench_guest.c) ------------------------------------------------------ */
 
 struct bench_code {
-    uint8_t b[1u << 17]; /* raw code at GUEST_IMAGE_BASE */
+    uint8_t b[1u << 19]; /* raw code at GUEST_IMAGE_BASE (512 KiB: the footprint workload) */
     size_t n;
     bool overflow; /* an emit did not fit: the guest must not be run */
 };

@@ -1,7 +1,7 @@
 /* workload_blob.h - what every workload blob in bench/workloads/ shares.
  *
- * A workload is one flat, position-independent blob of machine code (linked with workload.ld,
- * embedded in vmlab) whose first byte is
+ * A workload is one flat, position-independent blob of machine code (listed in bench/workloads.def,
+ * linked with bench/workload.ld, embedded in vmlab) whose first byte is
  *
  *     uint64_t workload_entry(uint64_t iterations)
  *
