@@ -100,7 +100,8 @@ run_tests_file() { # FILE PREFIX HIDDEN_DIR
     local t0 t1 rc status detail got
     t0=$(date +%s.%N)
     WORK=$work HIDDEN=$hidden timeout -k 5 "$TEST_TIMEOUT" \
-      bash -c 'source "$LAB_ROOT/labs/lib.sh"; '"$cmd" </dev/null >"$work/output.log" 2>&1
+      bash -c 'source "$LAB_ROOT/labs/lib.sh"; [ -f "$LAB_DIR/lib.sh" ] && source "$LAB_DIR/lib.sh"; '"$cmd" \
+      </dev/null >"$work/output.log" 2>&1
     rc=$?
     t1=$(date +%s.%N)
     local secs

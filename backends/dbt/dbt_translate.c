@@ -27,12 +27,9 @@
 #include <sys/mman.h>
 
 #include "dbt_emit.h"
+#include "dbt_inline.h"
 #include "vmm/guest_layout.h"
 
-void dbt_emit_cli(struct emitter *e);
-void dbt_emit_sti(struct emitter *e, uint64_t next);
-void dbt_emit_pushf(struct emitter *e);
-void dbt_emit_popf(struct emitter *e, uint64_t next);
 void dbt_emit_indirect_lookup(struct emitter *e);
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 
@@ -158,17 +155,18 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         if (!have_operands && x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;
         bool q = in->info.operand_width == 64;
-        bool inlined = true;
+        bool inlined = false;
+        uint32_t at = e->pos;
         if (cls == EMU_CLASS_CLI)
-            dbt_emit_cli(e);
+            inlined = dbt_emit_cli(e);
         else if (cls == EMU_CLASS_STI)
-            dbt_emit_sti(e, next);
+            inlined = dbt_emit_sti(e, next);
         else if (cls == EMU_CLASS_PUSHF && q)
-            dbt_emit_pushf(e);
+            inlined = dbt_emit_pushf(e);
         else if (cls == EMU_CLASS_POPF && q)
-            dbt_emit_popf(e, next);
-        else
-            inlined = false;
+            inlined = dbt_emit_popf(e, next);
+        if (!inlined)
+            e->pos = at; /* an emitter that declined emitted nothing (dbt_inline.h) */
         if (inlined) {
             v->common.stats.emulated[cls]++; /* inline sites count once, when translated */
             v->stats.inline_sensitive++;

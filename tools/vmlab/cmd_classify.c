@@ -131,7 +131,7 @@ int cmd_classify(int argc, char **argv)
         else if (c == 's')
             list = false;
         else if (c == 'h') {
-            printf("usage: vmlab classify [--format text|csv|json] [--summary] FILE\n");
+            fputs(command_usage("classify"), stdout);
             return 0;
         } else {
             fprintf(stderr, "vmlab classify: bad option or --format (text, csv, json)\n");
@@ -248,20 +248,31 @@ int cmd_classify(int argc, char **argv)
                 printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", pg_category_name(k),
                        t->per_category[k]);
             printf("}}\n}\n");
-        } else {
-            FILE *o = stdout;
-            fprintf(o,
-                    "%ssummary for %s: %" PRIu64 " executable sections, %" PRIu64
+        } else if (fmt == FMT_CSV) {
+            /* CSV output is CSV only: the summary as CSV rows when asked for (--summary),
+             * otherwise one line of totals on stderr */
+            if (!list) {
+                printf("category,class,count\n");
+                for (unsigned k = 1; k <= PG_CATEGORY_MAX_VALUE; k++)
+                    for (unsigned cl = 1; cl < EMU_CLASS_COUNT; cl++)
+                        if (t->per_class[cl] && emu_class_info(cl)->category == (enum pg_category)k)
+                            printf("%s,%s,%" PRIu64 "\n", pg_category_name(k),
+                                   emu_class_info(cl)->name, t->per_class[cl]);
+            }
+            fprintf(stderr,
+                    "vmlab classify: %s: %" PRIu64 " executable sections, %" PRIu64
                     " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
-                    fmt == FMT_CSV ? "# " : "\n", path, t->sections, t->decoded,
-                    t->undecodable_bytes);
+                    path, t->sections, t->decoded, t->undecodable_bytes);
+        } else {
+            printf("\nsummary for %s: %" PRIu64 " executable sections, %" PRIu64
+                   " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
+                   path, t->sections, t->decoded, t->undecodable_bytes);
             for (unsigned k = 1; k <= PG_CATEGORY_MAX_VALUE; k++) {
-                fprintf(o, "%s  %-24s %8" PRIu64 "\n", fmt == FMT_CSV ? "#" : "",
-                        pg_category_name(k), t->per_category[k]);
+                printf("  %-24s %8" PRIu64 "\n", pg_category_name(k), t->per_category[k]);
                 for (unsigned cl = 1; cl < EMU_CLASS_COUNT; cl++)
                     if (t->per_class[cl] && emu_class_info(cl)->category == (enum pg_category)k)
-                        fprintf(o, "%s      %-20s %8" PRIu64 "\n", fmt == FMT_CSV ? "#" : "",
-                                emu_class_info(cl)->name, t->per_class[cl]);
+                        printf("      %-20s %8" PRIu64 "\n", emu_class_info(cl)->name,
+                               t->per_class[cl]);
             }
         }
     }

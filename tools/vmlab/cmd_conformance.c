@@ -192,8 +192,7 @@ int cmd_conformance(int argc, char **argv)
             guest_dir = optarg;
             break;
         case 'h':
-            printf("usage: vmlab conformance [--format text|csv|json] [--backend B]... "
-                   "[--guests DIR] [IMAGE...]\n");
+            fputs(command_usage("conformance"), stdout);
             return 0;
         default:
             fprintf(stderr, "vmlab conformance: bad option '%s'\n", argv[optind - 1]);
@@ -221,6 +220,7 @@ int cmd_conformance(int argc, char **argv)
             chosen[nchosen++] = list[i];
     }
     struct row *rows = calloc((size_t)npaths * nchosen + 1, sizeof(*rows));
+    bool progress = isatty(STDERR_FILENO);
     unsigned n = 0, unexpected = 0, counts[VERDICT_SKIP + 1] = {0};
     struct machine_config base;
     machine_config_defaults(&base);
@@ -240,11 +240,13 @@ int cmd_conformance(int argc, char **argv)
             counts[r->v.kind]++;
             if (verdict_is_unexpected(r->v.kind))
                 unexpected++;
-            fprintf(stderr, "\r[%u/%u] %-18s %-13s %-16s", n, npaths * nchosen, r->test, r->backend,
-                    verdict_name(r->v.kind));
+            if (progress) /* a person watching: one line rewritten in place */
+                fprintf(stderr, "\r[%u/%u] %-18s %-13s %-16s", n, npaths * nchosen, r->test,
+                        r->backend, verdict_name(r->v.kind));
         }
     }
-    fprintf(stderr, "\r%*s\r", 70, "");
+    if (progress)
+        fprintf(stderr, "\r%*s\r", 70, "");
     print_rows(rows, n, fmt, stdout);
     if (fmt == FORMAT_TEXT)
         printf("\n%u runs: %u ok, %u xfail (expected failures), %u FAIL, %u UNEXPECTED-PASS, "
