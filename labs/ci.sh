@@ -11,7 +11,7 @@
 #   labs/ci.sh [--build DIR] [--labs "1 2 3"] [--no-tarball-build]
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 build=$root/build-lab-ci
 only="" tarball_build=1
 while [ $# -gt 0 ]; do
@@ -53,7 +53,7 @@ for n in $labs; do
   labs/grade.sh "$n" --build "$build" --result "$build/ci-$name-starter.json"
   rc=$?
   [ $rc = 0 ] || { bad "$name: grading the starter exited $rc (2: it does not build against the tree)"; continue; }
-  read -r s2 m2 ng2 < <(score_of "$build/ci-$name-starter.json")
+  read -r s2 m2 _ < <(score_of "$build/ci-$name-starter.json")
   if [ "$m2" != 0 ] && [ "$s2" -ge "$m2" ]; then
     bad "$name: the untouched starter scores full marks ($s2/$m2)"
   fi

@@ -11,7 +11,7 @@
 # error (bad lab number, missing file).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 usage() { echo "usage: labs/grade.sh N [--solution] [--student DIR] [--build DIR] [--result FILE] [--quiet]" >&2; exit 1; }
 [ $# -ge 1 ] || usage
@@ -33,7 +33,7 @@ lab_dir=$(ls -d "labs/$(printf %02d "$((10#$num))")"-* 2>/dev/null | head -n1)
 [ -n "$lab_dir" ] && [ -f "$lab_dir/lab.conf" ] || { echo "grade: no lab $num under labs/ (labs/README.md)" >&2; exit 1; }
 lab_name=$(basename "$lab_dir")
 
-TITLE="" HOURS="" NEEDS="" STUDENT_FILES="" REPLACES="" SOLUTION="" TEST_TIMEOUT=120 BUILD_TARGETS=""
+TITLE="" STUDENT_FILES="" REPLACES="" SOLUTION="" TEST_TIMEOUT=120 BUILD_TARGETS=""
 # shellcheck source=/dev/null
 source "$lab_dir/lab.conf"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Lab 4 helpers (sourced by labs/grade.sh after labs/lib.sh).
 #
 # The first test of a grading runs the student's predict.sh, then `vmlab bench --quick --only
