@@ -816,7 +816,7 @@ static enum emu_mmio_status compute(struct emu_ctx *ctx, struct emu_mmio *m, str
         n->gpr[X86_RSP] -= width;
         return EMU_MMIO_DONE;
     case F_POPF: {
-        uint64_t mask = width == 2 ? (EMU_RFLAGS_WRITABLE & 0xFFFF) : EMU_RFLAGS_WRITABLE;
+        uint64_t mask = width == 2 ? (RFLAGS_WRITABLE & 0xFFFF) : RFLAGS_WRITABLE;
         n->rflags = (n->rflags & ~mask) | (m->value & mask) | X86_EFLAGS_FIXED;
         n->gpr[X86_RSP] += width;
         return EMU_MMIO_DONE;

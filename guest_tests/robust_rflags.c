@@ -7,10 +7,6 @@
  * exactly what it set (issue 10). */
 #include "guest.h"
 
-GUEST_EXPECT("dbt", "xfail", "",
-             "issue 10: dbt keeps RFLAGS.AC after the guest cleared it, and AC reaches its host "
-             "code at a callout (dbt-robust fixes dbt)");
-
 #define AC (1ULL << 18)
 #define NT (1ULL << 14)
 #define DF (1ULL << 10)

@@ -6,10 +6,6 @@
  * SWAPGS; a base inside guest RAM or MMIO works. */
 #include "guest.h"
 
-GUEST_EXPECT("dbt", "xfail", "",
-             "issue 10: dbt runs FS/GS-relative accesses with the host's segment bases "
-             "(dbt-robust fixes dbt)");
-
 #define MSR_FS_BASE 0xC0000100
 
 static volatile uint64_t pf_count, pf_cr2, pf_error;

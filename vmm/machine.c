@@ -150,14 +150,51 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
     r->status = VMLAB_STATUS_EXCEPTION;
 }
 
+struct stat_probe {
+    const char *name;
+    uint64_t value;
+};
+
+static void probe_stat(void *ctx, const char *name, uint64_t value, const char *unit)
+{
+    (void)unit;
+    struct stat_probe *p = ctx;
+    if (!strcmp(name, p->name))
+        p->value = value;
+}
+
+/* Benchmark mark `i` was just timestamped: config.mark_cpu_time and config.mark_stat. */
+static void sample_mark(struct run_loop *L, unsigned i)
+{
+    const struct backend_ops *ops = L->config->backend;
+    if (i >= 64)
+        return;
+    if (L->config->mark_cpu_time) {
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        L->result->mark_cpu_ns[i] = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    }
+    if (L->config->mark_stat && ops->vcpu_stats) {
+        uint64_t t0 = emu_time_ns();
+        struct stat_probe p = {.name = L->config->mark_stat};
+        ops->vcpu_stats(L->vcpu, probe_stat, &p);
+        L->result->mark_stat[i] = p.value;
+        L->result->mark_stat_ns[i] = emu_time_ns() - t0;
+    }
+}
+
 /* One exit: 1 = the run is over, 0 = go on. */
 static int handle_exit(struct run_loop *L, struct vm_exit *e)
 {
     struct machine_result *r = L->result;
     uint64_t now = emu_time_ns();
     switch (e->reason) {
-    case VM_EXIT_IO:
-        switch (devices_io(&L->dev, e, now)) {
+    case VM_EXIT_IO: {
+        unsigned marks = L->dev.mark_count;
+        enum device_result action = devices_io(&L->dev, e, now);
+        if (L->dev.mark_count != marks)
+            sample_mark(L, marks);
+        switch (action) {
         case DEVICE_GUEST_EXIT:
             r->guest_exited = true;
             r->status = L->dev.exit_status;
@@ -170,6 +207,7 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         default:
             return 0;
         }
+    }
     case VM_EXIT_MMIO:
         if (devices_mmio(&L->dev, e) == DEVICE_CONTINUE)
             return 0;
@@ -302,7 +340,9 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     struct vm_config vc = {.mem = L.mem,
                            .trace = config->trace,
                            .trap_cpuid = config->trap_cpuid,
-                           .trap_rdtsc = config->trap_rdtsc};
+                           .trap_rdtsc = config->trap_rdtsc,
+                           .count_native = config->trace && config->trace_options &&
+                                           config->trace_options->expect_trap >= 0};
     struct vm *vm = NULL;
     rc = ops->vm_create(&vc, &vm);
     if (rc == 0) {
@@ -323,7 +363,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     if (rc == 0 && config->trace) {
         L.vcpu->trace = calloc(1, sizeof(*L.vcpu->trace));
         if (!L.vcpu->trace ||
-            trace_printer_create(&L.tracer, config->trace_out ? config->trace_out : stderr) < 0)
+            trace_printer_create(&L.tracer, config->trace_out ? config->trace_out : stderr,
+                                 config->trace_options) < 0)
             rc = -ENOMEM;
     }
     if (rc == 0)
@@ -345,6 +386,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
         emit_backend_stat(result, "timer_ticks_delivered", L.dev.timer_ticks_delivered, "ticks");
         if (ops->vcpu_stats)
             ops->vcpu_stats(L.vcpu, emit_backend_stat, result);
+        if (L.tracer)
+            trace_printer_finish(L.tracer, ops->name, &L.vcpu->stats);
     } else {
         result->status = VMLAB_STATUS_INTERNAL;
         snprintf(result->message, sizeof(result->message), "cannot start the run: %s",

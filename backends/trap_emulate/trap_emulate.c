@@ -195,6 +195,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
+    v->count_step = vm->config.count_native;
     int rc = -ENOMEM;
     /* The guest's first extended state: an XSAVE header with XSTATE_BV = 0 makes XRSTOR load
      * every component in its initial configuration (x87 FCW 0x37F, zeroed registers), and
@@ -290,6 +291,7 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
     memcpy(v->regs.gpr, v->state.gpr, sizeof(v->regs.gpr));
     v->regs.rip = v->state.rip;
     v->regs.rflags = trap_native_rflags(v);
+    v->step_rip = v->state.rip;
     v->regs.fs_base = v->state.fs.base;
     v->regs.gs_base = v->state.gs.base;
     v->regs.use_fsgsbase = fsgsbase;

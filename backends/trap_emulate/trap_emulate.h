@@ -54,8 +54,8 @@ struct trap_host_caps {
     int umip_sgdt; /* SGDT at CPL 3: 0 runs (real GDTR), 1 kernel emulates (dummy), 2 SIGSEGV */
     bool fsgsbase; /* kernel enabled FSGSBASE for user space */
     bool syscall_user_dispatch;
-    bool sysenter_ud; /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
-    bool icebp_reports_insn; /* the host reports INT1's #DB at the F1, not past it */
+    bool sysenter_ud;      /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    bool int1_rip_at_insn; /* INT1's SIGTRAP reports the INT1 itself, not the next RIP */
     char vendor[13];
 };
 
@@ -99,6 +99,10 @@ struct trap_vcpu {
     int queued_interrupt;         /* vector queued by vcpu_inject_interrupt, or -1 */
     bool window_step;             /* TF set by us to end an STI shadow */
     bool step_trap_pending;       /* the guest's TF: #DB trap after an instruction that exited */
+    bool ac_step;                 /* stepping an access past the #AC a CPL-0 guest never gets */
+    bool ac_step_loads_flags;     /* ... and that instruction is POPF/IRET */
+    bool count_step;              /* vm_config.count_native: TF on every guest instruction */
+    uint64_t step_rip;            /* count_step: RIP the guest was resumed at */
     uint64_t shadow_rip;          /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */

@@ -86,7 +86,11 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
     for (int i = 0; i < 16; i++)
         v->state.gpr[i] = (uint64_t)g[uc_gpr_slot[i]];
     v->state.rip = (uint64_t)g[REG_RIP];
-    uint64_t native = NATIVE_FLAGS | (v->window_step ? 0 : X86_EFLAGS_TF);
+    /* TF is ours while we step an STI shadow or count instructions (the guest's own TF then
+     * stays in the virtual RFLAGS) */
+    uint64_t native = NATIVE_FLAGS | (v->window_step || v->count_step ? 0 : X86_EFLAGS_TF);
+    if (v->ac_step) /* AC and TF are ours while an access steps past its #AC */
+        native &= ~(uint64_t)(X86_EFLAGS_AC | X86_EFLAGS_TF);
     v->state.rflags = ((uint64_t)g[REG_EFL] & native) | (v->state.rflags & ~native);
     if (hdr->fsgsbase) {
         v->state.fs.base = hdr->fs_to_restore; /* the interrupted (guest) FS base */
@@ -100,8 +104,10 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
 uint64_t trap_native_rflags(const struct trap_vcpu *v)
 {
     uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step || v->ac_step)
         native |= X86_EFLAGS_TF;
+    if (v->ac_step)
+        native &= ~(uint64_t)X86_EFLAGS_AC;
     return native;
 }
 
@@ -114,6 +120,7 @@ static void state_to_uc(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstac
     uint64_t native = trap_native_rflags(v);
     g[REG_EFL] = (greg_t)native;
     hdr->sticky_flags = native & TRAP_STICKY_FLAGS; /* see trap_altstack_header */
+    v->step_rip = v->state.rip;
     if (hdr->fsgsbase) {
         hdr->fs_to_restore = v->state.fs.base;
         hdr->restore_fs = 1;
@@ -134,6 +141,7 @@ static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altsta
      * 15:0 (struct sigcontext_64). */
     g[REG_CSGSFS] = (greg_t)(((uint64_t)g[REG_CSGSFS] & ~0xFFFFULL) | v->host_cs);
     v->window_step = false;
+    v->ac_step = false; /* an access stepping past #AC runs again (and steps) after re-entry */
     v->in_guest = 0;
     hdr->restore_fs = 0;   /* keep the host's FS base */
     hdr->sticky_flags = 0; /* host code runs with NT = ID = 0 */
@@ -312,6 +320,26 @@ static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
     return emulate(v, &insn, SIGSYS, 0);
 }
 
+/* Count mode (vm_config.count_native): the single-step trap after a guest instruction that
+ * ran natively, at CPL 3, without faulting. The instruction is the one at the RIP the guest
+ * was resumed at (a trap comes after the instruction, SDM vol. 3B 18.3.1.4); if it is a
+ * sensitive one, it is one that did NOT trap (PUSHF, POPF, SGDT ...: Popek and Goldberg's
+ * violation, made countable). MOV SS / POP SS suppress the trap after the next instruction,
+ * which then goes uncounted. */
+static void count_native_step(struct trap_vcpu *v)
+{
+    struct x86_decoded_insn insn;
+    uint64_t rip = v->state.rip;
+    v->state.rip = v->step_rip;
+    if (decode_at_rip(v, &insn) == 0) {
+        v->common.stats.steps++;
+        enum emu_class cls = x86_classify(&insn);
+        if (cls != EMU_CLASS_NONE)
+            v->common.stats.native[cls]++;
+    }
+    v->state.rip = rip;
+}
+
 /* A signal raised by guest code. Returns 1 if the guest must leave for the VMM. */
 static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucontext_t *uc)
 {
@@ -341,6 +369,22 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGSYS)
         return handle_sigsys(v, si);
     if (sig == SIGTRAP) {
+        if (trapno == VEC_DB && v->count_step) {
+            count_native_step(v);
+            if (!v->window_step && !v->ac_step && !(v->state.rflags & X86_EFLAGS_TF))
+                return 0; /* only our own single step: go on with the next instruction */
+        }
+        if (trapno == VEC_DB && v->ac_step) {
+            v->ac_step = false;
+            uint64_t now = (uint64_t)g[REG_EFL];
+            if (v->ac_step_loads_flags) /* the stepped POPF/IRET set AC and TF itself */
+                v->state.rflags = (v->state.rflags & ~(uint64_t)(X86_EFLAGS_AC | X86_EFLAGS_TF)) |
+                                  (now & (X86_EFLAGS_AC | X86_EFLAGS_TF));
+            if (v->state.rflags & X86_EFLAGS_TF) /* the guest single-steps too */
+                return trap_deliver_step_trap(v);
+            if (!v->window_step)
+                return 0;
+        }
         if (trapno == VEC_DB && v->window_step) {
             v->window_step = false;
             v->state.interrupt_shadow = false;
@@ -368,22 +412,36 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
                 return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
             return emulate(v, &insn, sig, 0);
         }
-        /* The guest's own single step (TF), or INT1/ICEBP (F1), which raises #DB as a trap
-         * without setting any DR6 bit (SDM vol. 2A INT n/INTO/INT1/INT3; vol. 3B 18.2.3):
-         * either way the saved RIP is past the instruction. Where the host reports INT1 at
-         * the F1 itself (probed, trap_host_caps.c), step over it. */
-        if (si->si_code == TRAP_TRACE && (v->state.rflags & X86_EFLAGS_TF))
-            return trap_deliver_step_trap(v);
-        if (si->si_code == TRAP_BRKPT && trap_host_caps()->icebp_reports_insn) {
-            const uint8_t *p = guest_ram_ptr(v->common.vm->config.mem, v->state.rip, 1);
-            if (p && p[0] == 0xF1)
+        if (trapno == VEC_DB && si->si_code == TRAP_BRKPT) {
+            /* INT1 (ICEBP, F1): a trap-like #DB, the frame's RIP is the next instruction (SDM
+             * vol. 2A INT1). Emulated from its start, as dbt does, because some hosts report
+             * the INT1's own RIP (trap_host_caps). */
+            if (!trap_host_caps()->int1_rip_at_insn)
+                v->state.rip -= 1;
+            if (decode_at_rip(v, &insn) == 0 && insn.info.mnemonic == ZYDIS_MNEMONIC_INT1)
+                return emulate(v, &insn, sig, 0);
+            if (!trap_host_caps()->int1_rip_at_insn)
                 v->state.rip += 1;
         }
+        /* The guest's own single step (TF): a #DB trap with DR6.BS. */
+        if (v->state.rflags & X86_EFLAGS_TF)
+            return trap_deliver_step_trap(v);
         return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
     }
     if (sig == SIGFPE) {
         uint8_t vec = trapno == VEC_MF ? VEC_MF : trapno == VEC_XM ? VEC_XM : VEC_DE;
         return deliver_exception(v, EMU_EVENT_EXCEPTION, vec, false, 0);
+    }
+    if (sig == SIGBUS && trapno == VEC_AC && (v->state.rflags & X86_EFLAGS_AC)) {
+        /* The guest set AC and made an unaligned access. It believes it runs at CPL 0, where
+         * AC checks nothing (SDM vol. 3A 6.15, #AC: CPL 3 only): run this one instruction
+         * again with AC clear and TF set, and put AC back at the #DB that follows. An
+         * instruction that loads RFLAGS itself (POPF, IRET) keeps what it loaded. */
+        v->ac_step = true;
+        v->ac_step_loads_flags =
+            decode_at_rip(v, &insn) == 0 &&
+            (x86_classify(&insn) == EMU_CLASS_POPF || x86_classify(&insn) == EMU_CLASS_IRET);
+        return 0;
     }
     if (sig == SIGBUS && trapno == VEC_AC)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_AC, true, 0);
@@ -514,9 +572,13 @@ int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit)
     switch (what) {
     case TRAP_PENDING_IN:
         emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
-        if (res.status == EMU_EXCEPTION && deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector,
-                                                             res.has_error_code, res.error_code))
-            v->pending = TRAP_PENDING_SHUTDOWN;
+        if (res.status == EMU_EXCEPTION) {
+            if (res.vector == VEC_PF) /* INS's destination: CR2 names it */
+                v->state.cr2 = res.cr2;
+            if (deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                  res.error_code))
+                v->pending = TRAP_PENDING_SHUTDOWN;
+        }
         return 0;
     case TRAP_PENDING_MMIO:
         switch (emu_mmio_continue(&ctx, &v->pending_mmio, exit->mmio.data, &res)) {
