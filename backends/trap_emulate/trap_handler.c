@@ -176,6 +176,15 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     return 0;
 }
 
+/* Deliver the exception the core raised (CR2 for a #PF). 0 = resume, 1 = shutdown exit. */
+static int deliver_result_exception(struct trap_vcpu *v, const struct emu_result *res)
+{
+    if (res->vector == VEC_PF)
+        v->state.cr2 = res->cr2;
+    return deliver_exception(v, EMU_EVENT_EXCEPTION, res->vector, res->has_error_code,
+                             res->error_code);
+}
+
 int trap_deliver_step_trap(struct trap_vcpu *v)
 {
     v->step_trap_pending = false;
@@ -255,10 +264,7 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         v->exit->hlt.interrupts_enabled = (v->state.rflags & X86_EFLAGS_IF) != 0;
         return 1;
     case EMU_EXCEPTION:
-        if (res.vector == VEC_PF)
-            v->state.cr2 = res.cr2;
-        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                                 res.error_code);
+        return deliver_result_exception(v, &res);
     case EMU_SHUTDOWN:
         set_exit(v, VM_EXIT_SHUTDOWN);
         return 1;
@@ -280,10 +286,7 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn)
         v->pending = TRAP_PENDING_MMIO;
         return 1;
     case EMU_MMIO_EXCEPTION:
-        if (res.vector == VEC_PF)
-            v->state.cr2 = res.cr2;
-        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                                 res.error_code);
+        return deliver_result_exception(v, &res);
     case EMU_MMIO_UNSUPPORTED:
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
         emu_exit_fill_mmio_failure(v->exit, &v->pending_mmio);
@@ -572,13 +575,8 @@ int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit)
     switch (what) {
     case TRAP_PENDING_IN:
         emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
-        if (res.status == EMU_EXCEPTION) {
-            if (res.vector == VEC_PF) /* INS's destination: CR2 names it */
-                v->state.cr2 = res.cr2;
-            if (deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                                  res.error_code))
-                v->pending = TRAP_PENDING_SHUTDOWN;
-        }
+        if (res.status == EMU_EXCEPTION && deliver_result_exception(v, &res))
+            v->pending = TRAP_PENDING_SHUTDOWN; /* (a #PF's CR2 names INS's destination) */
         return 0;
     case TRAP_PENDING_MMIO:
         switch (emu_mmio_continue(&ctx, &v->pending_mmio, exit->mmio.data, &res)) {
@@ -589,10 +587,7 @@ int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit)
             v->pending = TRAP_PENDING_MMIO;
             return 1;
         case EMU_MMIO_EXCEPTION:
-            if (res.vector == VEC_PF)
-                v->state.cr2 = res.cr2;
-            if (deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                                  res.error_code))
+            if (deliver_result_exception(v, &res))
                 v->pending = TRAP_PENDING_SHUTDOWN;
             return 0;
         default:
