@@ -185,7 +185,8 @@ static uint64_t read_fs_base(void)
 static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
 {
     const struct trap_host_caps *caps = trap_host_caps();
-    struct trap_vcpu *v = aligned_alloc(64, sizeof(*v));
+    /* aligned_alloc wants a size that is a multiple of the alignment (C17 7.22.3.1) */
+    struct trap_vcpu *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
     if (!v)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
