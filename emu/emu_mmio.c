@@ -75,6 +75,9 @@ static const struct {
     {ZYDIS_MNEMONIC_POPF, F_POPF, NULL},
     {ZYDIS_MNEMONIC_LEAVE, F_LEAVE, NULL},
     {ZYDIS_MNEMONIC_ENTER, F_ENTER, NULL},
+    {ZYDIS_MNEMONIC_CLFLUSH, F_CACHE, NULL},
+    {ZYDIS_MNEMONIC_CLFLUSHOPT, F_CACHE, NULL},
+    {ZYDIS_MNEMONIC_CLWB, F_CACHE, NULL},
 };
 
 uint8_t emu_mmio_form_of(ZydisMnemonic mnemonic, const uint8_t **fop)
@@ -220,7 +223,7 @@ static enum emu_mmio_status plan(struct emu_ctx *ctx, struct emu_mmio *m, struct
             return EMU_MMIO_EXCEPTION;
         }
         mbytes = mo->size / 8;
-        if (mbytes == 0 || mbytes > 8)
+        if ((mbytes == 0 || mbytes > 8) && m->form != F_CACHE) /* CLFLUSH names a line */
             return emu_mmio_unsupported(m, "operand wider than 8 bytes");
     }
     unsigned width = insn->info.operand_width / 8;
@@ -361,6 +364,12 @@ static enum emu_mmio_status plan(struct emu_ctx *ctx, struct emu_mmio *m, struct
         m->load_addr = s->gpr[X86_RBP];
         m->load_size = width;
         return EMU_MMIO_DONE;
+    case F_CACHE: /* MMIO is uncached: nothing to write back (KVM: em_clflush) */
+        if (mi < 0)
+            return emu_mmio_unsupported(m, "operand form");
+        m->load_addr = maddr; /* where, for emu_mmio_start's check; no access */
+        m->load_size = 1;
+        return EMU_MMIO_DONE;
     case F_ENTER:
         if ((insn->operands[1].imm.value.u & 0x1F) != 0)
             return emu_mmio_unsupported(m, "nesting level above 0");
@@ -419,6 +428,12 @@ enum emu_mmio_status emu_mmio_start(struct emu_ctx *ctx, const struct x86_decode
     enum emu_mmio_status st = plan(ctx, m, res);
     if (st != EMU_MMIO_DONE)
         return st;
+    if (m->form == F_CACHE) {
+        if (emu_mmio_location(m->load_addr, 1) != 1)
+            return emu_mmio_unsupported(m, "its MMIO access is not one vmlab models");
+        ctx->state->rip = insn->rip + insn->length;
+        return EMU_MMIO_DONE;
+    }
     int l = m->load ? emu_mmio_location(m->load_addr, m->load_size) : 0;
     int s = m->store ? emu_mmio_location(m->store_addr, m->store_size) : 0;
     if (l < 0 || s < 0)

@@ -18,7 +18,7 @@
  * register bit offset); XCHG XADD CMPXCHG CMPXCHG8B; MUL IMUL DIV IDIV (#DE as the CPU
  * raises it); BSF BSR POPCNT LZCNT TZCNT; SETcc CMOVcc; PUSH/POP/CALL/JMP with a memory
  * operand; with RSP (or RBP for LEAVE) in MMIO: PUSH POP CALL RET PUSHF POPF LEAVE, ENTER with
- * nesting level 0; string
+ * nesting level 0; CLFLUSH/CLFLUSHOPT/CLWB (no-ops: MMIO is uncached); string
  * MOVS STOS LODS CMPS SCAS (one element per execution: a REP form keeps RIP on itself until
  * it is done, so the backend simply runs it again). Anything else is
  * EMU_MMIO_UNSUPPORTED: vector and x87 operands (that state is not in struct vcpu_state),

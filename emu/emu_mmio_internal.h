@@ -30,6 +30,7 @@ enum form {
     F_POPF,
     F_LEAVE,
     F_ENTER, /* level 0 only */
+    F_CACHE, /* CLFLUSH CLFLUSHOPT CLWB: no access to an uncached device, a no-op as in KVM */
     F_STRING,
 };
 

@@ -479,6 +479,12 @@ static void stack_in_mmio(void **state)
     assert_int_equal(emulate(&s, (const uint8_t *)"\xc8\x10\x00\x01", 4, &m, &res),
                      EMU_MMIO_UNSUPPORTED); /* nesting level 1 */
 
+    s = fresh(STACK); /* clflush of a device address: a no-op that retires without an exit */
+    s.gpr[X86_RBX] = DEV;
+    assert_int_equal(emulate(&s, (const uint8_t *)"\x0f\xae\x3b", 3, &m, &res), EMU_MMIO_DONE);
+    assert_int_equal(exits, 0);
+    assert_int_equal(s.rip, GUEST_IMAGE_BASE + 3);
+
     s = fresh(STACK); /* leave with RBP in the device */
     s.gpr[X86_RBP] = DEV + 8;
     uint64_t saved = 0xABCDULL;
