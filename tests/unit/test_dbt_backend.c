@@ -509,7 +509,10 @@ static void kick_case(const uint8_t *start_, const uint8_t *end_)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t back = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
         assert_int_equal(r.exit.reason, VM_EXIT_INTR);
-        assert_true(back - now < 50000000); /* well before the 10 ms repeats pile up */
+        /* back at all is the point (the kick repeats every 10 ms; a guest dbt could not leave
+         * would never return). The bound only catches a kick missed for many repeats; it is
+         * loose because this machine may be shared (no timing claims in unit tests). */
+        assert_true(back - now < 2000000000ULL);
     }
     kick_timer_destroy(&kt);
     stop(&r);
