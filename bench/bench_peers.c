@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "vmm/guest_layout.h"
 
 #define BENCH_WORKLOAD(id, file, description)                                                      \
     extern const unsigned char bench_workload_##id##_blob[];                                       \
@@ -114,11 +115,28 @@ static uint64_t count_insns_natively(kernel_fn *f, unsigned long size, uint64_t 
     return step_count;
 }
 
-/* The workload copied into an executable mapping of this process (kept for its lifetime). */
-static kernel_fn *native_kernel(const struct bench_workload *w)
+/* Where the guest configurations run the blob: page-aligned after one page of prologue. */
+#define WORKLOAD_GUEST_ADDRESS (GUEST_IMAGE_BASE + 4096)
+
+/* The workload copied into an executable mapping of this process (kept for its lifetime).
+ * With `as_guest`, at the very address the guest runs it from when that is free (the peer
+ * program; not the harness, whose children need the guest window), so that the native and
+ * the guest runs share alignment and cache and branch-predictor indexing; anywhere
+ * page-aligned otherwise. */
+static kernel_fn *native_kernel(const struct bench_workload *w, bool as_guest)
 {
     size_t size = (w->size + 4095) & ~4095UL;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = MAP_FAILED;
+    if (as_guest) {
+        p = mmap((void *)(uintptr_t)WORKLOAD_GUEST_ADDRESS, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p != MAP_FAILED && p != (void *)(uintptr_t)WORKLOAD_GUEST_ADDRESS) {
+            munmap(p, size); /* a kernel that ignored MAP_FIXED_NOREPLACE */
+            p = MAP_FAILED;
+        }
+    }
+    if (p == MAP_FAILED) /* taken (a tool's own mapping), or not asked for */
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     memcpy(p, w->blob, w->size);
@@ -135,7 +153,7 @@ int bench_compute_peer_main(int argc, char **argv)
     if (!w)
         return 64;
     uint64_t n = strtoull(argv[2], NULL, 10);
-    kernel_fn *f = native_kernel(w);
+    kernel_fn *f = native_kernel(w, true);
     if (!f)
         return 70;
     /* CPU time of the process: under qemu-user and valgrind, the tool's own work included */
@@ -239,7 +257,7 @@ static int run_program(char *const argv[], const char *package, double *ns, uint
 }
 
 /* Guest code: mark 1; kernel(n); mark 2; the checksum as two mark values; exit. The kernel
- * blob follows, 16-byte aligned. */
+ * blob follows at WORKLOAD_GUEST_ADDRESS. */
 static int build_compute_guest(const struct bench_workload *w, uint64_t n, struct bench_code *c,
                                size_t *own_len)
 {
@@ -259,7 +277,7 @@ static int build_compute_guest(const struct bench_workload *w, uint64_t n, struc
     bench_emit_mark_eax(c);
     bench_emit_exit(c);
     *own_len = c->n;
-    while (c->n % 16)
+    while (c->n < WORKLOAD_GUEST_ADDRESS - GUEST_IMAGE_BASE)
         BENCH_EMIT(c, 0xcc);
     int32_t rel = (int32_t)(c->n - call_end);
     memcpy(c->b + call_end - 4, &rel, 4);
@@ -398,7 +416,7 @@ static void peers_measure(struct bench_ctx *ctx, void *state)
     for (unsigned i = 0; i < st->workload_count; i++) {
         const struct bench_workload *w = &wl[i];
         st->workload[i] = w;
-        kernel_fn *native = native_kernel(w);
+        kernel_fn *native = native_kernel(w, false);
         uint64_t want = native ? native(100) : 0;
         for (unsigned k = 0; k < st->config_count; k++) {
             struct peer_row *pr = &st->row[i][k];
