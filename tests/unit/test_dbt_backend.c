@@ -134,6 +134,8 @@ FRAGMENT(f_x87,
 FRAGMENT(f_x87_late,
     "mov $0x40300000, %esi\n mov $0x530, %edx\n out %eax, %dx\n jmp 1f\n 1: fnstcw 0x1000(%rsi)\n"
     "fnstsw 0x1002(%rsi)\n fnsave 0x1010(%rsi)\n out %al, $0xf4\n")
+/* An instruction the MMIO emulation does not handle, pointed at the MMIO window. */
+FRAGMENT(f_mmio_unknown, "mov $0x44000000, %eax\n vmovdqu (%rax), %ymm0\n out %al, $0xf4\n")
 /* Stores into the lookup table next to the code cache: it is read-only, a #PF. */
 FRAGMENT(f_write_lookup, "movq $1, 0x60001000\n out %al, $0xf4\n")
 /* The guest overwrites the whole context page (it is guest-writable by construction) and
@@ -704,6 +706,23 @@ static void test_x87_first_use_starts_clean(void **unused)
     stop(&r);
 }
 
+/* An internal error says which one (suberror 1, the emulation failure, as KVM and trap_emulate
+ * report it) and names the instruction; it had a stale suberror before. */
+static void test_mmio_emulation_failure_is_documented(void **unused)
+{
+    (void)unused;
+    if ((host_xcr0() & 6) != 6)
+        skip();
+    struct run r;
+    start(&r, f_mmio_unknown_start, f_mmio_unknown_end);
+    r.exit.internal.suberror = 0xF00D; /* what a previous exit may have left */
+    assert_int_equal(go(&r), VM_EXIT_INTERNAL_ERROR);
+    assert_int_equal(r.exit.internal.suberror, VM_INTERNAL_EMULATION);
+    assert_non_null(vm_internal_suberror_name(r.exit.internal.suberror));
+    assert_non_null(strstr(r.exit.internal.message, "vmovdqu"));
+    stop(&r);
+}
+
 /* The lookup table is read-only where translated code sees it: a guest store is a #PF. */
 static void test_guest_cannot_write_lookup_table(void **unused)
 {
@@ -845,6 +864,7 @@ int main(void)
         cmocka_unit_test_teardown(test_guest_cannot_write_lookup_table, teardown),
         cmocka_unit_test_teardown(test_guest_trashing_context_is_harmless, teardown),
         cmocka_unit_test(test_host_code_has_no_x87),
+        cmocka_unit_test_teardown(test_mmio_emulation_failure_is_documented, teardown),
         cmocka_unit_test_teardown(test_x87_first_use_starts_clean, teardown),
         cmocka_unit_test_teardown(test_loop_with_operand_size_prefix, teardown),
     };
