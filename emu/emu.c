@@ -46,6 +46,11 @@ enum {
      X86_CR4_UMIP | X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | X86_CR4_SMEP |            \
      X86_CR4_SMAP)
 
+/* Control bits that change how linear addresses translate. */
+#define CR0_PAGING (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE)
+#define CR4_PAGING                                                                                 \
+    (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE | X86_CR4_PCIDE | X86_CR4_SMEP | X86_CR4_SMAP)
+
 static void advance(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                     struct emu_result *out)
 {
@@ -198,14 +203,15 @@ static void exec_string_io(struct emu_ctx *ctx, const struct x86_decoded_insn *i
                 seg_base = s->gs.base;
         }
     uint64_t done = 0;
+    struct emu_result fault;
     for (; done < chunk; done++) {
-        if (guest_ram_read(ctx->mem, seg_base + (rsi & mask), out->io.data + done * size, size) < 0)
+        if (!emu_read(ctx, seg_base + (rsi & mask), out->io.data + done * size, size, &fault))
             break;
         rsi += (uint64_t)step;
     }
-    if (done == 0) {
-        emu_raise(out, EMU_PF, true, 0);
-        out->cr2 = seg_base + (rsi & mask);
+    if (done == 0) { /* the first element faults: the instruction does (a later one, later) */
+        emu_raise(out, fault.vector, fault.has_error_code, fault.error_code);
+        out->cr2 = fault.cr2;
         return;
     }
     s->gpr[X86_RSI] = (s->gpr[X86_RSI] & ~mask) | (rsi & mask);
@@ -234,11 +240,8 @@ void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     uint64_t rdi = s->gpr[X86_RDI];
     uint64_t done = 0;
     for (; done < io->count; done++) {
-        if (guest_ram_write(ctx->mem, rdi & mask, data + done * io->size, io->size) < 0) {
-            emu_raise(out, EMU_PF, true, 2);
-            out->cr2 = rdi & mask;
+        if (!emu_write(ctx, rdi & mask, data + done * io->size, io->size, out))
             break;
-        }
         rdi += (uint64_t)step;
     }
     s->gpr[X86_RDI] = (s->gpr[X86_RDI] & ~mask) | (rdi & mask);
@@ -321,8 +324,15 @@ static void exec_mov_cr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn
         return;
     }
     note(out, name, *reg, v);
+    uint64_t old = *reg;
     *reg = v;
     advance(ctx, insn, out);
+    /* What a control-register write does to cached translations (SDM vol. 3A 4.10.4.1). */
+    if (cr == ZYDIS_REGISTER_CR3)
+        emu_tlb_flush(ctx, EMU_TLB_CR3, 0);
+    else if ((cr == ZYDIS_REGISTER_CR0 && ((old ^ v) & CR0_PAGING)) ||
+             (cr == ZYDIS_REGISTER_CR4 && ((old ^ v) & CR4_PAGING)))
+        emu_tlb_flush(ctx, EMU_TLB_ALL, 0);
 }
 
 static void exec_mov_dr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
@@ -564,8 +574,11 @@ static void exec_wrmsr(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     if (msr == MSR_EFER) /* LMA is read-only: it reflects CR0.PG && LME */
         v = (v & ~EFER_LMA) | (s->efer & EFER_LMA);
     note(out, "MSR", msr, v);
+    bool nxe_changed = msr == MSR_EFER && ((*slot ^ v) & EFER_NXE);
     *slot = v;
     advance(ctx, insn, out);
+    if (nxe_changed) /* the meaning of bit 63 in every entry changed */
+        emu_tlb_flush(ctx, EMU_TLB_ALL, 0);
 }
 
 /* ---- system calls and interrupts ------------------------------------------------------ */
@@ -962,12 +975,25 @@ void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struc
     case EMU_CLASS_WRMSR:
         exec_wrmsr(ctx, insn, out);
         break;
-    case EMU_CLASS_INVLPG:
+    case EMU_CLASS_INVLPG: {
+        /* The operand names a linear address; nothing is accessed, nothing faults (SDM vol.
+         * 2A INVLPG). */
+        uint64_t gla;
+        if (emu_mem_address(s, insn, &insn->operands[0], &gla)) {
+            note(out, "INVLPG", gla, gla);
+            emu_tlb_flush(ctx, EMU_TLB_PAGE, gla);
+        }
+        advance(ctx, insn, out);
+        break;
+    }
     case EMU_CLASS_INVPCID:
+        emu_tlb_flush(ctx, EMU_TLB_ALL, 0); /* every form at least flushes what it names */
+        advance(ctx, insn, out);
+        break;
     case EMU_CLASS_WBINVD:
     case EMU_CLASS_INVD:
     case EMU_CLASS_MONITOR_MWAIT:
-        /* No TLB or cache is modelled: these complete with no architectural effect. */
+        /* No cache is modelled: these complete with no architectural effect. */
         advance(ctx, insn, out);
         break;
     case EMU_CLASS_RDPMC:

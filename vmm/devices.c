@@ -57,7 +57,7 @@ static enum device_result port_out(struct devices *dev, struct vm_exit *e, uint3
         dev->exit_status = (int)(v & 0xFF);
         return DEVICE_GUEST_EXIT;
     case PORT_EXC_REPORT:
-        dev->report_frame_gpa = v;
+        dev->report_frame_gla = v;
         return DEVICE_EXCEPTION_REPORT;
     case PORT_TIMER_PERIOD:
         timer_program(dev, v, now_ns);

@@ -16,7 +16,7 @@
 enum device_result {
     DEVICE_CONTINUE,         /* handled; run on */
     DEVICE_GUEST_EXIT,       /* the guest wrote PORT_EXIT: exit_status holds the value */
-    DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gpa */
+    DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gla */
     DEVICE_UNASSIGNED_MMIO,  /* access to guest space with no device */
 };
 
@@ -28,7 +28,7 @@ struct devices {
     uint64_t console_bytes;
     uint64_t start_ns; /* PORT_CLOCK_US reads time since this */
     int exit_status;
-    uint64_t report_frame_gpa;
+    uint64_t report_frame_gla;
     /* virtual timer: period 0 = stopped */
     uint64_t timer_period_ns;
     uint64_t timer_next_ns; /* CLOCK_MONOTONIC deadline of the next tick */

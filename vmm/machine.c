@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../emu/emu.h"
+#include "../mmu/page_walk.h"
 #include "devices.h"
 #include "elf_loader.h"
 #include "guest_layout.h"
@@ -132,12 +133,22 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
     struct machine_result *r = L->result;
     memset(&r->last_exit, 0, sizeof(r->last_exit));
     r->last_exit.reason = VM_EXIT_EXCEPTION;
-    if (guest_ram_read(L->mem, L->dev.report_frame_gpa, &f, sizeof(f)) < 0) {
+    /* The stub reports the frame's linear address: read it through the guest's own tables,
+     * leaving no accessed flags behind. */
+    struct vcpu_state st;
+    struct mmu_paging pg;
+    bool readable = L->vcpu->vm->ops->vcpu_get_state(L->vcpu, &st) == 0;
+    if (readable) {
+        mmu_paging_from_state(&st, &pg);
+        readable = mmu_read_linear(L->mem, &pg, L->dev.report_frame_gla, &f, sizeof(f),
+                                   MMU_READ | MMU_INSPECT, NULL) == MMU_WALK_OK;
+    }
+    if (!readable) {
         r->last_exit.rip = e->rip;
         r->last_exit.exception.vector = 0xFF;
         snprintf(r->message, sizeof(r->message),
                  "guest exception reported with an unreadable frame at 0x%" PRIx64,
-                 L->dev.report_frame_gpa);
+                 L->dev.report_frame_gla);
         r->status = VMLAB_STATUS_EXCEPTION;
         return;
     }

@@ -121,17 +121,17 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
 
 enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
+    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
     uint64_t rip = v->state.rip;
-    if (!guest_ram_contains(mem, rip, 1)) { /* instruction fetch outside RAM: #PF, I/D = 1 */
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
+    if (n == 0) { /* the fetch itself faults: #PF with the walk's error code (I/D set) */
         v->state.cr2 = rip;
-        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, 0x10);
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, error);
     }
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
     struct x86_decoded_insn insn;
-    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) < 0)
+    if (x86_decode(&v->decoder, bytes, n, rip, &insn) < 0)
         return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0); /* undecodable: #UD */
     v->stats.dispatcher_emulations++;
     return dbt_emulate(v, &insn);

@@ -152,12 +152,12 @@ static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
 static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
 {
     struct x86_decoded_insn insn;
-    const struct guest_memory *mem = v->common.vm->config.mem;
+    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
     struct mmio_access acc;
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    if (x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0 &&
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
+    if (n && x86_decode(&v->decoder, bytes, n, rip, &insn) == 0 &&
         mmio_decode(&insn, &v->state, addr, &acc) == 0) {
         dbt_set_exit(v, VM_EXIT_MMIO);
         v->exit->mmio.gpa = acc.gpa;

@@ -157,18 +157,27 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     return 0;
 }
 
-/* Decode the instruction at the guest's RIP. 0, or -EFAULT (RIP outside RAM), -EILSEQ. */
+/* Decode the instruction at the guest's RIP, fetched through the guest's page tables. 0, or
+ * -EFAULT (RIP cannot be fetched), -EILSEQ. */
 static int decode_at_rip(struct trap_vcpu *v, struct x86_decoded_insn *insn)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
-    uint64_t rip = v->state.rip;
-    if (!guest_ram_contains(mem, rip, 1))
+    struct emu_ctx ctx = emu_ctx_of(v);
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ctx, v->state.rip, bytes, sizeof(bytes), &error);
+    if (n == 0)
         return -EFAULT;
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    int rc = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, insn);
+    int rc = x86_decode(&v->decoder, bytes, n, v->state.rip, insn);
     return rc == -ENODATA ? -EILSEQ : rc;
+}
+
+/* The guest byte at linear address gla (through the guest's tables), or -1. */
+static int guest_byte(struct trap_vcpu *v, uint64_t gla)
+{
+    struct emu_ctx ctx = emu_ctx_of(v);
+    uint8_t b;
+    uint32_t error;
+    return emu_fetch(&ctx, gla, &b, 1, &error) == 1 ? b : -1;
 }
 
 /* Emulate a decoded sensitive instruction. Returns 1 if the guest must leave for the VMM. */
@@ -266,12 +275,10 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
  * SYSENTER. RIP is past the 2-byte instruction. */
 static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
     uint64_t after = v->state.rip;
-    const uint8_t *p = guest_ram_ptr(mem, after - 2, 2);
     if (si->si_code == SYS_SECCOMP)
         v->state.gpr[X86_RAX] = (uint32_t)si->si_syscall; /* seccomp leaves -ENOSYS in RAX */
-    if (!p) {
+    if (guest_byte(v, after - 2) < 0 || guest_byte(v, after - 1) < 0) {
         /* SYSENTER on a CPU that accepts it in 64-bit mode (Intel): the kernel entered with a
          * RIP of its own choosing; the guest's is lost (SYSENTER saves none, SDM vol. 2B). */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
@@ -330,12 +337,10 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
         if (trapno == VEC_BP) {
             /* INT3 (CC) or INT 3 (CD 03): RIP is past it; emulate it as the software
              * interrupt it is so that the frame is the virtual CPU's. */
-            const struct guest_memory *mem = v->common.vm->config.mem;
-            const uint8_t *p1 = guest_ram_ptr(mem, v->state.rip - 1, 1);
-            const uint8_t *p2 = guest_ram_ptr(mem, v->state.rip - 2, 2);
-            if (p1 && p1[0] == 0xCC)
+            if (guest_byte(v, v->state.rip - 1) == 0xCC)
                 v->state.rip -= 1;
-            else if (p2 && p2[0] == 0xCD && p2[1] == 0x03)
+            else if (guest_byte(v, v->state.rip - 2) == 0xCD &&
+                     guest_byte(v, v->state.rip - 1) == 0x03)
                 v->state.rip -= 2;
             else
                 return deliver_exception(v, EMU_EVENT_TRAP, VEC_BP, false, 0);

@@ -258,8 +258,7 @@ static void noncanonical_is_not_a_page_fault(void **state)
     struct mmu_walk w;
     assert_int_equal(mmu_walk(mem, &pg, 0x0000800000000000ULL, MMU_READ, &w),
                      MMU_WALK_NONCANONICAL);
-    assert_int_equal(mmu_walk(mem, &pg, 0xFFFF800000000000ULL, MMU_READ, &w),
-                     MMU_WALK_PAGE_FAULT);
+    assert_int_equal(mmu_walk(mem, &pg, 0xFFFF800000000000ULL, MMU_READ, &w), MMU_WALK_PAGE_FAULT);
 }
 
 static void smep_and_smap(void **state)
@@ -283,8 +282,7 @@ static void smep_and_smap(void **state)
     assert_int_equal(mmu_walk(mem, &pg, VA, MMU_READ | MMU_IMPLICIT, &w), MMU_WALK_PAGE_FAULT);
     /* U/S = 0 somewhere: a supervisor page, invisible to CPL 3 */
     set_q(PT + 8, (DATA + 0x1000) | PTE_P | PTE_RW);
-    assert_int_equal(mmu_walk(mem, &pg, VA + 0x1000, MMU_READ | MMU_USER, &w),
-                     MMU_WALK_PAGE_FAULT);
+    assert_int_equal(mmu_walk(mem, &pg, VA + 0x1000, MMU_READ | MMU_USER, &w), MMU_WALK_PAGE_FAULT);
     assert_int_equal(w.error_code, PF_ERR_P | PF_ERR_U);
 }
 
