@@ -18,12 +18,12 @@ void mmu_paging_from_state(const struct vcpu_state *s, struct mmu_paging *out)
     out->maxphyaddr = MMU_GUEST_MAXPHYADDR;
 }
 
-/* An entry as the processor reads it: RAM, or all ones where nothing answers. */
+/* An entry as the walk reads it: RAM, or zero (not present) where no RAM is. */
 static uint64_t read_entry(const struct guest_memory *mem, uint64_t gpa)
 {
     uint64_t v;
     if (guest_ram_read(mem, gpa, &v, sizeof(v)) < 0)
-        return ~0ULL;
+        return 0;
     return v;
 }
 
@@ -143,7 +143,7 @@ enum mmu_walk_status mmu_walk(const struct guest_memory *mem, const struct mmu_p
         return fault(w, denied);
     if (!(access & MMU_INSPECT)) {
         /* Accessed in every entry the translation used, dirty in the leaf on a write (SDM vol.
-         * 3A 4.8). Entries outside RAM are never reached here (all ones is reserved). */
+         * 3A 4.8). Entries outside RAM are never reached here (zero is not present). */
         for (unsigned i = 0; i < w->levels; i++) {
             uint64_t want = w->entry[i] | PTE_A;
             if (i == w->levels - 1 && (access & MMU_WRITE))

@@ -18,9 +18,9 @@
  * used), D is not (a read). A write with CR0.WP = 1 would also need R/W at every level, and
  * sets D in the leaf entry only.
  *
- * Paging structures that lie outside guest RAM read as all ones, as a read of physical memory
- * no device answers does on real hardware: such an entry is present with reserved bits set,
- * so the walk ends in #PF with RSVD (an architected result, never a host fault).
+ * Paging structures that lie outside guest RAM read as zeros: the walk ends in a not-present
+ * #PF, as under KVM (measured on PVM and on nested kvm_amd; bare metal would read all ones
+ * and report RSVD), so a guest sees the same thing on every backend, never a host fault.
  *
  * Async-signal-safe: no allocation, no locks, no output.
  */
