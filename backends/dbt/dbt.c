@@ -159,7 +159,7 @@ static int dbt_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
 /* Work left from the previous exit: complete an IN or MMIO read, deliver an interrupt. */
 static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     if (v->pending_in) {

@@ -82,6 +82,10 @@ enum dbt_exit_kind {
     DBT_EXIT_KIND_MAX_VALUE = DBT_EXIT_SHADOW
 };
 
+/* Guest RAM as translated code sees it: the guest-virtual window (guest_memory.h), where SMC
+ * write protection applies; the translator reads code through the guest-physical view. */
+#define DBT_WINDOW ((uint8_t *)(uintptr_t)GUEST_RAM_BASE)
+
 #define DBT_REGION_BASE 0x60000000ULL /* first slot: right after the guest window */
 #define DBT_REGION_STEP 0x2000000ULL  /* 32 MiB per vCPU region */
 #define DBT_REGION_END 0x7fff0000ULL  /* AddressSanitizer's shadow begins at 0x7fff8000 */
@@ -176,6 +180,7 @@ struct dbt_vcpu {
      * the dispatcher re-executes that one instruction as an unprotected single-instruction
      * block, else a block on the page it writes would re-protect the page and fault forever. */
     volatile sig_atomic_t smc_retry;
+    struct emu_mmu_hooks mmu_hooks; /* stores by the emulation core: SMC through a callout */
     uint8_t *altstack;
     stack_t old_altstack;
     struct sigaction old_actions[6];
@@ -231,6 +236,8 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v);
 void dbt_state_to_ctx(struct dbt_vcpu *v, uint64_t target);
 void dbt_state_from_ctx(struct dbt_vcpu *v);
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason);
+/* The emulation core's view of this vCPU (state, guest-physical memory, MMU hooks). */
+struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v);
 
 /* ---- dbt_signal.c ---- */
 int dbt_signals_install(struct dbt_vcpu *v);

@@ -143,9 +143,10 @@ static void ibl_clear_entry(struct dbt_cache *c, struct dbt_ibl_entry *ent)
 
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
 {
+    (void)mem; /* protections live in the guest-virtual window, not the physical view */
     for (size_t p = 0; p < GUEST_RAM_SIZE / 4096; p++)
         if (c->protected_pages[p]) {
-            mprotect(mem->ram + p * 4096, 4096, PROT_READ | PROT_WRITE);
+            mprotect(DBT_WINDOW + p * 4096, 4096, PROT_READ | PROT_WRITE);
             c->protected_pages[p] = 0;
         }
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
@@ -253,7 +254,8 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
 
 unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem, size_t page)
 {
-    mprotect(mem->ram + page * 4096, 4096, PROT_READ | PROT_WRITE);
+    (void)mem;
+    mprotect(DBT_WINDOW + page * 4096, 4096, PROT_READ | PROT_WRITE);
     c->protected_pages[page] = 0;
     uint64_t lo = GUEST_RAM_BASE + page * 4096, hi = lo + 4096;
     unsigned n = 0;

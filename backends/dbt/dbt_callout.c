@@ -33,6 +33,38 @@
     (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
      X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
+/* A store by the emulation core (a callout, an IN completed, a delivery frame) went to
+ * guest-physical memory, where no write protection catches it: invalidate what was
+ * translated from those pages here. */
+static void core_wrote(void *arg, uint64_t gpa, uint64_t len)
+{
+    struct dbt_vcpu *v = arg;
+    if (!guest_ram_contains(v->common.vm->config.mem, gpa, len))
+        return;
+    for (uint64_t p = (gpa - GUEST_RAM_BASE) / 4096; p <= (gpa + len - 1 - GUEST_RAM_BASE) / 4096;
+         p++)
+        if (v->cache.protected_pages[p]) {
+            v->stats.invalidated_blocks +=
+                dbt_cache_invalidate_page(&v->cache, v->common.vm->config.mem, p);
+            v->stats.invalidations++;
+        }
+}
+
+static void core_flushed(void *arg, enum emu_tlb_flush kind, uint64_t gla)
+{
+    (void)arg;
+    (void)kind;
+    (void)gla;
+}
+
+struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v)
+{
+    v->mmu_hooks =
+        (struct emu_mmu_hooks){.arg = v, .tlb_flush = core_flushed, .phys_written = core_wrote};
+    return (struct emu_ctx){
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = &v->mmu_hooks};
+}
+
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason)
 {
     v->exit->reason = reason;
@@ -64,7 +96,7 @@ void dbt_state_from_ctx(struct dbt_vcpu *v)
 enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind, uint8_t vector,
                                     bool has_error, uint32_t error)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     trace_record_exception(v->common.trace, v->state.rip, vector, error);
@@ -78,7 +110,7 @@ enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind
 
 enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded_insn *insn)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     v->state.interrupt_shadow = false;
@@ -121,7 +153,7 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
 
 enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     uint64_t rip = v->state.rip;
     uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
     uint32_t error;

@@ -152,7 +152,7 @@ static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
 static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
 {
     struct x86_decoded_insn insn;
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct mmio_access acc;
     uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
     uint32_t error;

@@ -242,14 +242,13 @@ refuse:
 
 static void protect_guest_code(struct dbt_vcpu *v, uint64_t start, uint64_t end)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
     for (uint64_t p = start & ~4095ULL; p < end; p += 4096) {
         size_t page = (p - GUEST_RAM_BASE) / 4096;
         if (page >= GUEST_RAM_SIZE / 4096 || v->cache.protected_pages[page])
             continue;
         /* Self-modifying code: a write to a page holding translated code now faults and
          * invalidates its translations (dbt_signal.c). */
-        if (mprotect(mem->ram + page * 4096, 4096, PROT_READ) == 0)
+        if (mprotect(DBT_WINDOW + page * 4096, 4096, PROT_READ) == 0)
             v->cache.protected_pages[page] = 1;
     }
 }
