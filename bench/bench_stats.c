@@ -45,3 +45,10 @@ double bench_crossover_first(const double *m, const double *trap, const double *
             return m[i];
     return 0;
 }
+
+double bench_median(const double *samples, unsigned n)
+{
+    struct bench_stats s;
+    bench_stats_of(samples, n, &s);
+    return s.median;
+}

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "emu.h"
+#include "emu_families.h"
 
 /* CPUID.1:EDX / ECX feature bits (SDM vol. 2A, tables 3-10 and 3-11). */
 #define F1_EDX_FPU (1u << 0)
@@ -102,4 +102,18 @@ unsigned emu_cpuid_leaves(uint32_t (*leaves)[2], unsigned max)
         n = max;
     memcpy(leaves, defined_leaves, n * sizeof(defined_leaves[0]));
     return n;
+}
+
+void emu_exec_cpuid(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                    struct emu_result *out)
+{
+    struct vcpu_state *s = ctx->state;
+    uint32_t regs[4];
+    emu_cpuid(s, (uint32_t)s->gpr[X86_RAX], (uint32_t)s->gpr[X86_RCX], regs);
+    emu_note(out, "leaf", (uint32_t)s->gpr[X86_RAX], regs[0]);
+    s->gpr[X86_RAX] = regs[0];
+    s->gpr[X86_RBX] = regs[1];
+    s->gpr[X86_RCX] = regs[2];
+    s->gpr[X86_RDX] = regs[3];
+    emu_advance(ctx, insn, out);
 }

@@ -41,6 +41,45 @@ static inline void emu_raise(struct emu_result *out, uint8_t vector, bool has_er
     out->error_code = err;
 }
 
+/* RFLAGS bits POPF/IRET/SYSRET may change at CPL 0 (SDM vol. 2B POPF, table 4-15). */
+#define RFLAGS_WRITABLE                                                                            \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
+     X86_EFLAGS_TF | X86_EFLAGS_IF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_IOPL |             \
+     X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
+
+/* IA32_EFER bits (SDM vol. 4, table 2-2; vol. 3A 2.2.1). */
+#define EFER_SCE (1ULL << 0)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+#define EFER_NXE (1ULL << 11)
+
+/* One handler per sensitive class (emu.c's table): emulate the decoded instruction at
+ * ctx->state->rip, fill `out` (out->cls is already set). The handlers of each family of
+ * instructions live in their own file and are declared in emu_families.h. */
+typedef void (*emu_handler)(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                            struct emu_result *out);
+
+/* The instruction completed: RIP past it, status EMU_OK. */
+static inline void emu_advance(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                               struct emu_result *out)
+{
+    ctx->state->rip += insn->length;
+    out->status = EMU_OK;
+}
+
+/* What changed, for `vmlab trace`: field (a static string) went from old to new. */
+static inline void emu_note(struct emu_result *out, const char *field, uint64_t old, uint64_t new)
+{
+    out->field = field;
+    out->old_value = old;
+    out->new_value = new;
+}
+
+static inline void emu_set_flag(struct vcpu_state *s, uint64_t flag, bool on)
+{
+    s->rflags = on ? s->rflags | flag : s->rflags & ~flag;
+}
+
 static inline bool emu_canonical(uint64_t a)
 {
     return (uint64_t)(((int64_t)(a << 16)) >> 16) == a;
@@ -75,6 +114,16 @@ bool emu_operand_write(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                        uint64_t value, struct emu_result *out);
 bool emu_push(struct emu_ctx *ctx, uint64_t value, unsigned size, struct emu_result *out);
 bool emu_pop(struct emu_ctx *ctx, uint64_t *value, unsigned size, struct emu_result *out);
+/* SLDT, STR, SMSW, MOV from Sreg: store `value` to operand 0 (a register: zero-extended to
+ * the operand size; memory: 16 bits), note it as `name`, complete the instruction. */
+static inline void emu_store_result(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                                    struct emu_result *out, uint64_t value, const char *name)
+{
+    if (!emu_operand_write(ctx, insn, 0, value, out))
+        return;
+    emu_note(out, name, value, value);
+    emu_advance(ctx, insn, out);
+}
 /* Read the 8-byte descriptor a selector names (GDT or LDT). false if the selector is null or
  * beyond the table limit. hi receives the next 8 bytes for system descriptors (may be NULL). */
 bool emu_descriptor(struct emu_ctx *ctx, uint16_t selector, uint64_t *lo, uint64_t *hi);

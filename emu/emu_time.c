@@ -1,4 +1,4 @@
-/* emu_time.c - virtual time and the reset state of the guest model. */
+/* emu_time.c - virtual time (RDTSC/RDTSCP) and the reset state of the guest model. */
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/syscall.h>
@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "../vmm/guest_layout.h"
-#include "emu_internal.h"
+#include "emu_families.h"
 
 uint64_t emu_time_ns(void)
 {
@@ -20,6 +20,20 @@ uint64_t emu_time_ns(void)
 uint64_t emu_virtual_tsc(const struct vcpu_state *state)
 {
     return emu_time_ns() + (uint64_t)state->tsc_offset;
+}
+
+/* RDTSC / RDTSCP, when the host lets the backend trap them: the virtual TSC (1 GHz). */
+void emu_exec_rdtsc(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                    struct emu_result *out)
+{
+    struct vcpu_state *s = ctx->state;
+    uint64_t tsc = emu_virtual_tsc(s);
+    s->gpr[X86_RAX] = (uint32_t)tsc;
+    s->gpr[X86_RDX] = tsc >> 32;
+    if (out->cls == EMU_CLASS_RDTSCP)
+        s->gpr[X86_RCX] = (uint32_t)s->tsc_aux;
+    emu_note(out, "TSC_virt", tsc, tsc);
+    emu_advance(ctx, insn, out);
 }
 
 /* VMCS-layout access rights (SDM vol. 3C 24.4.1): type[3:0] S[4] DPL[6:5] P[7] L[13] DB[14]

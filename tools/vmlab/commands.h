@@ -10,4 +10,7 @@ int cmd_conformance(int argc, char **argv); /* vmlab conformance [--format text|
 int cmd_classify(int argc, char **argv);    /* vmlab classify FILE */
 int cmd_bench(int argc, char **argv);       /* vmlab bench ... (bench/) */
 
+/* The usage text of a command (main.c): printed by `vmlab help CMD` and `vmlab CMD --help`. */
+const char *command_usage(const char *name);
+
 #endif
