@@ -2,9 +2,9 @@
  * architecturally defined RIP. Passes everywhere. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
-             "guest that is not PVM-aware (KVM internal error, emulation failure)");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "internal",
+                   "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
+                   "guest that is not PVM-aware (KVM internal error, emulation failure)");
 
 extern char div_insn[], div_after[], pf_insn[], pf_after[], ud_insn[], ud_after[], bp_after[];
 

@@ -3,9 +3,10 @@
  * of CS (MOV from CS) is the host's (Robin & Irvine). */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "far CALL is sensitive: its privilege checks use the host CPL and GDT; the callee "
-             "reads the host's CS (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1 callee_cs == GUEST_SEL_CODE",
+    "far CALL is sensitive: its privilege checks use the host CPL and GDT; the callee "
+    "reads the host's CS (Popek-Goldberg violation)");
 
 struct __attribute__((packed)) farptr {
     uint64_t offset;

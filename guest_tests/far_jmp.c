@@ -3,9 +3,9 @@
  * is still the host's (Robin & Irvine: far transfers depend on CPL). */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "far JMP is sensitive: its privilege checks use the host CPL and GDT; the guest "
-             "then reads the host's CS (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 cs == GUEST_SEL_CODE",
+                   "far JMP is sensitive: its privilege checks use the host CPL and GDT; the guest "
+                   "then reads the host's CS (Popek-Goldberg violation)");
 
 struct __attribute__((packed)) farptr {
     uint64_t offset;

@@ -1,5 +1,9 @@
-/* hello.c - the smallest guest: console output and a clean exit. Passes everywhere. */
+/* hello.c - the smallest guest: console output (checked) and a clean exit. Passes everywhere. */
 #include "guest.h"
+
+/* vmlab check compares the console output too (whole lines, in order) */
+GUEST_EXPECT_OUTPUT("*", "hello from a vmlab guest: 40 + 2 = 42, 0xbeef, ok");
+GUEST_EXPECT_OUTPUT("*", "PASS");
 
 int main(void)
 {

@@ -4,9 +4,10 @@
  * passes even though Robin & Irvine list it (it pushes CS, revealing the CPL). */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT n for a "
-             "guest that is not PVM-aware (KVM internal error, emulation failure)");
+GUEST_EXPECT_XFAIL(
+    "vtx", "kvm_pvm", "internal",
+    "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT n for a "
+    "guest that is not PVM-aware (KVM internal error, emulation failure)");
 
 extern char after_int21[], after_int3[], after_int80[];
 

@@ -2,13 +2,15 @@
  * CPL 0. Sensitive but unprivileged: at CPL 3 LAR reads the host's GDT with the host CPL. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): the guest runs deprivileged and "
-             "PVM cannot emulate LAR (KVM internal error)");
+GUEST_EXPECT_XFAIL(
+    "vtx", "kvm_pvm", "internal",
+    "this host's KVM is PVM (software, no VT-x/AMD-V): the guest runs deprivileged and "
+    "PVM cannot emulate LAR (KVM internal error)");
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "LAR does not fault at CPL 3: it checks the host's descriptor against CPL 3, so the "
-             "guest's CPL-0 view cannot be emulated (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1 flags & RFLAGS_ZF",
+    "LAR does not fault at CPL 3: it checks the host's descriptor against CPL 3, so the "
+    "guest's CPL-0 view cannot be emulated (Popek-Goldberg violation)");
 
 int main(void)
 {

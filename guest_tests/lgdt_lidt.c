@@ -2,9 +2,9 @@
  * IDT, whose gate selector is looked up in the guest's new GDT. Privileged: passes everywhere. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
-             "guest that is not PVM-aware (KVM internal error, emulation failure)");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "internal",
+                   "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
+                   "guest that is not PVM-aware (KVM internal error, emulation failure)");
 
 static void on_bp(struct isr_frame *f)
 {

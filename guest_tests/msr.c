@@ -2,9 +2,9 @@
  * Privileged: passes everywhere. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it refuses WRMSR to TSC_AUX "
-             "with #GP although vmlab's CPUID advertises RDTSCP");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "exception:13",
+                   "this host's KVM is PVM (software, no VT-x/AMD-V): it refuses WRMSR to TSC_AUX "
+                   "with #GP although vmlab's CPUID advertises RDTSCP");
 
 extern char bad_rdmsr[], bad_rdmsr_after[];
 

@@ -3,9 +3,10 @@
  * IF (SDM vol. 2B POPF) and does not fault, so trap_emulate never sees it. */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "POPF is sensitive but unprivileged: at CPL 3 a change of IF is silently ignored and "
-             "nothing traps, so the virtual IF never changes (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1 spin_until(two, 300000)",
+    "POPF is sensitive but unprivileged: at CPL 3 a change of IF is silently ignored and "
+    "nothing traps, so the virtual IF never changes (Popek-Goldberg violation)");
 
 static void on_timer(struct isr_frame *f)
 {

@@ -2,9 +2,10 @@
  * Sensitive but unprivileged: at CPL 3 PUSHF pushes the real RFLAGS, where IF is always 1. */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "PUSHF is sensitive but unprivileged: at CPL 3 it pushes the real RFLAGS (IF always "
-             "1), not the virtual IF (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1 pushf() & RFLAGS_IF == 0",
+    "PUSHF is sensitive but unprivileged: at CPL 3 it pushes the real RFLAGS (IF always "
+    "1), not the virtual IF (Popek-Goldberg violation)");
 
 int main(void)
 {

@@ -4,9 +4,9 @@
  * with RPL 3 in CS (Robin & Irvine). */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "MOV from a segment register does not fault at CPL 3: the guest sees the host's "
-             "selectors, CS with RPL 3 (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 ds == GUEST_SEL_DATA",
+                   "MOV from a segment register does not fault at CPL 3: the guest sees the host's "
+                   "selectors, CS with RPL 3 (Popek-Goldberg violation)");
 
 int main(void)
 {

@@ -6,9 +6,10 @@
  * CPL 0. */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "!umip_faults",
-             "SGDT is sensitive but unprivileged: at CPL 3 it reads the host GDTR (or the host "
-             "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "!umip_faults", "exit:1 d.base == (uint64_t)gdt",
+    "SGDT is sensitive but unprivileged: at CPL 3 it reads the host GDTR (or the host "
+    "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
 
 int main(void)
 {

@@ -2,9 +2,10 @@
  * trap_emulate) but SLDT is not: at CPL 3 it returns the host's LDTR (or a UMIP dummy). */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "!umip_faults",
-             "SLDT is sensitive but unprivileged: at CPL 3 it returns the host LDTR (or the host "
-             "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "!umip_faults", "exit:1 sel == 0x28",
+    "SLDT is sensitive but unprivileged: at CPL 3 it returns the host LDTR (or the host "
+    "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
 
 static uint64_t ldt[2] __attribute__((aligned(16)));
 

@@ -2,9 +2,10 @@
  * sensitive but unprivileged: at CPL 3 it reads the host's CR0 (or the kernel's UMIP dummy). */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "!umip_faults",
-             "SMSW is sensitive but unprivileged: at CPL 3 it reads the host CR0 (or the host "
-             "kernel UMIP dummy), not the guest's virtual CR0 (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "!umip_faults", "exit:1 msw & 0x8 == 0x8",
+    "SMSW is sensitive but unprivileged: at CPL 3 it reads the host CR0 (or the host "
+    "kernel UMIP dummy), not the guest's virtual CR0 (Popek-Goldberg violation)");
 
 int main(void)
 {

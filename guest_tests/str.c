@@ -2,9 +2,10 @@
  * Sensitive but unprivileged: at CPL 3 trap_emulate lets the guest see the host's TR. */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "!umip_faults",
-             "STR is sensitive but unprivileged: at CPL 3 it returns the host TR (or the host "
-             "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "!umip_faults", "exit:1 tr == GUEST_SEL_TSS",
+    "STR is sensitive but unprivileged: at CPL 3 it returns the host TR (or the host "
+    "kernel UMIP dummy), not the guest's (Popek-Goldberg violation)");
 
 int main(void)
 {

@@ -5,16 +5,17 @@
  * guest RIP - vmlab stops the run (expected failure there). */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_amd",
-             "KVM on AMD intercepts #UD to emulate SYSENTER and gives up in 64-bit mode "
-             "(emulate.c em_sysenter: unhandleable): KVM internal error instead of #UD");
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate SYSENTER "
-             "(KVM internal error, emulation failure)");
+GUEST_EXPECT_XFAIL("vtx", "kvm_amd", "internal",
+                   "KVM on AMD intercepts #UD to emulate SYSENTER and gives up in 64-bit mode "
+                   "(emulate.c em_sysenter: unhandleable): KVM internal error instead of #UD");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "internal",
+                   "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate SYSENTER "
+                   "(KVM internal error, emulation failure)");
 
-GUEST_EXPECT("trap_emulate", "xfail", "!sysenter_ud",
-             "Intel host: SYSENTER at CPL 3 enters the host kernel, which discards the guest RIP "
-             "(SDM vol. 2B SYSENTER); vmlab blocks it but cannot resume the guest");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "!sysenter_ud", "internal",
+    "Intel host: SYSENTER at CPL 3 enters the host kernel, which discards the guest RIP "
+    "(SDM vol. 2B SYSENTER); vmlab blocks it but cannot resume the guest");
 
 extern char do_sysenter[], after_sysenter[];
 

@@ -3,9 +3,9 @@
  * (SDM vol. 3A 6.15, interrupt 8). */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
-             "guest that is not PVM-aware (KVM internal error instead of a triple fault)");
+GUEST_EXPECT_XFAIL("vtx", "kvm_pvm", "internal",
+                   "this host's KVM is PVM (software, no VT-x/AMD-V): it cannot emulate INT3 for a "
+                   "guest that is not PVM-aware (KVM internal error instead of a triple fault)");
 
 GUEST_EXPECT_ENDING("shutdown");
 

@@ -2,13 +2,14 @@
  * 0x08 is not (ZF=0). Sensitive but unprivileged at CPL 3. */
 #include "guest.h"
 
-GUEST_EXPECT("vtx", "xfail", "kvm_pvm",
-             "this host's KVM is PVM (software, no VT-x/AMD-V): the guest runs deprivileged and "
-             "PVM cannot emulate VERW (KVM internal error)");
+GUEST_EXPECT_XFAIL(
+    "vtx", "kvm_pvm", "internal",
+    "this host's KVM is PVM (software, no VT-x/AMD-V): the guest runs deprivileged and "
+    "PVM cannot emulate VERW (KVM internal error)");
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "VERW does not fault at CPL 3: it checks the host's descriptor against CPL 3 "
-             "(Popek-Goldberg violation)");
+GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 verw(GUEST_SEL_DATA) == RFLAGS_ZF",
+                   "VERW does not fault at CPL 3: it checks the host's descriptor against CPL 3 "
+                   "(Popek-Goldberg violation)");
 
 static uint64_t verw(uint64_t sel)
 {

@@ -32,6 +32,10 @@ struct vm_config {
     bool trace;               /* fill vcpu->trace */
     bool trap_cpuid;          /* trap_emulate: use CPUID faulting where the host has it */
     bool trap_rdtsc;          /* trap_emulate: use PR_SET_TSC where the host honours it */
+    /* trap_emulate: single-step the guest (TF) and count, per class, the sensitive
+     * instructions that ran natively without trapping (vcpu_stats.native; `vmlab trace
+     * --expect-trap`). Each guest instruction then costs a signal: for diagnosis only. */
+    bool count_native;
 };
 
 struct vm {

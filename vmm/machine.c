@@ -313,7 +313,9 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     struct vm_config vc = {.mem = L.mem,
                            .trace = config->trace,
                            .trap_cpuid = config->trap_cpuid,
-                           .trap_rdtsc = config->trap_rdtsc};
+                           .trap_rdtsc = config->trap_rdtsc,
+                           .count_native = config->trace && config->trace_options &&
+                                           config->trace_options->expect_trap >= 0};
     struct vm *vm = NULL;
     rc = ops->vm_create(&vc, &vm);
     if (rc == 0) {
@@ -334,7 +336,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
     if (rc == 0 && config->trace) {
         L.vcpu->trace = calloc(1, sizeof(*L.vcpu->trace));
         if (!L.vcpu->trace ||
-            trace_printer_create(&L.tracer, config->trace_out ? config->trace_out : stderr) < 0)
+            trace_printer_create(&L.tracer, config->trace_out ? config->trace_out : stderr,
+                                 config->trace_options) < 0)
             rc = -ENOMEM;
     }
     if (rc == 0)
@@ -356,6 +359,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
         emit_backend_stat(result, "timer_ticks_delivered", L.dev.timer_ticks_delivered, "ticks");
         if (ops->vcpu_stats)
             ops->vcpu_stats(L.vcpu, emit_backend_stat, result);
+        if (L.tracer)
+            trace_printer_finish(L.tracer, ops->name, &L.vcpu->stats);
     } else {
         result->status = VMLAB_STATUS_INTERNAL;
         snprintf(result->message, sizeof(result->message), "cannot start the run: %s",

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "trace_print.h"
 #include "vm_exit.h"
 
 /* vmlab's exit statuses for endings other than the guest writing to PORT_EXIT (which exits
@@ -46,6 +47,9 @@ struct machine_config {
     bool trap_rdtsc;   /* default true */
     FILE *console_out; /* guest console (port 0xE9); stdout by default */
     FILE *trace_out;   /* trace lines; stderr by default */
+    /* trace filters and summary (vmm/trace_print.h); NULL: every event. expect_trap >= 0
+     * also single-steps the guest to count what did not trap (trap_emulate). */
+    const struct trace_options *trace_options;
 };
 
 struct machine_result {

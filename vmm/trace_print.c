@@ -1,20 +1,101 @@
 /* trace_print.c - format trace events with Capstone (see trace_print.h). */
 #include "trace_print.h"
 
+#include <assert.h>
 #include <capstone/capstone.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../emu/emu_class.h"
 
+static_assert(EMU_CLASS_COUNT <= 64, "--only keeps one bit per class in a uint64_t");
+
 struct trace_printer {
     csh cs;
     FILE *out;
     uint64_t events;
+    struct trace_options opts;
+    bool filtering; /* --only given */
+    /* counts of what passed the filters, for --summary */
+    uint64_t by_class[EMU_CLASS_COUNT];
+    uint64_t by_exit[VM_EXIT_REASON_MAX_VALUE + 1];
+    uint64_t interrupts, exceptions, blocks, dropped;
 };
 
-int trace_printer_create(struct trace_printer **out, FILE *stream)
+int trace_class_by_name(const char *name)
+{
+    for (unsigned c = 1; c < EMU_CLASS_COUNT; c++)
+        if (!strcmp(emu_class_info(c)->name, name))
+            return (int)c;
+    return -1;
+}
+
+/* Split a comma-separated list; call fn on each item. */
+static int each_item(const char *list, int (*fn)(struct trace_options *, const char *),
+                     struct trace_options *o, char *bad, size_t size)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", list);
+    char *save = NULL;
+    bool any = false;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        any = true;
+        if (fn(o, t) < 0) {
+            snprintf(bad, size, "%s", t);
+            return -EINVAL;
+        }
+    }
+    if (!any) {
+        snprintf(bad, size, "(empty list)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int only_item(struct trace_options *o, const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } kinds[] = {{"exit", TRACE_ONLY_EXIT},
+                 {"interrupt", TRACE_ONLY_INTERRUPT},
+                 {"exception", TRACE_ONLY_EXCEPTION},
+                 {"block", TRACE_ONLY_BLOCK}};
+    for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(name, kinds[i].name)) {
+            o->only_kinds |= kinds[i].bit;
+            return 0;
+        }
+    int c = trace_class_by_name(name);
+    if (c < 0)
+        return -EINVAL;
+    o->only_classes |= 1ULL << c;
+    return 0;
+}
+
+static int port_item(struct trace_options *o, const char *text)
+{
+    char *end;
+    unsigned long p = strtoul(text, &end, 0);
+    if (*end || end == text || p > 0xFFFF || o->exclude_port_count >= TRACE_MAX_EXCLUDED_PORTS)
+        return -EINVAL;
+    o->exclude_ports[o->exclude_port_count++] = (uint16_t)p;
+    return 0;
+}
+
+int trace_options_parse_only(struct trace_options *o, const char *list, char *bad, size_t size)
+{
+    return each_item(list, only_item, o, bad, size);
+}
+
+int trace_options_parse_ports(struct trace_options *o, const char *list, char *bad, size_t size)
+{
+    return each_item(list, port_item, o, bad, size);
+}
+
+int trace_printer_create(struct trace_printer **out, FILE *stream, const struct trace_options *opts)
 {
     struct trace_printer *tp = calloc(1, sizeof(*tp));
     if (!tp)
@@ -24,8 +105,69 @@ int trace_printer_create(struct trace_printer **out, FILE *stream)
         return -1;
     }
     tp->out = stream;
+    if (opts)
+        tp->opts = *opts;
+    else
+        tp->opts.expect_trap = -1;
+    tp->filtering = tp->opts.only_classes || tp->opts.only_kinds;
     *out = tp;
     return 0;
+}
+
+static bool port_excluded(const struct trace_printer *tp, unsigned port)
+{
+    for (unsigned i = 0; i < tp->opts.exclude_port_count; i++)
+        if (tp->opts.exclude_ports[i] == port)
+            return true;
+    return false;
+}
+
+static bool is_port_class(unsigned cls)
+{
+    return cls == EMU_CLASS_IN || cls == EMU_CLASS_OUT || cls == EMU_CLASS_INS ||
+           cls == EMU_CLASS_OUTS;
+}
+
+/* Whether an event passes --only and --exclude-port (and is counted for --summary). */
+static bool event_shown(const struct trace_printer *tp, const struct trace_event *ev)
+{
+    switch (ev->kind) {
+    case TRACE_EMULATED:
+        /* IN/OUT note their port as old_value (emu_privileged.c, emu_string_io.c) */
+        if (is_port_class(ev->emu_class) && ev->field && port_excluded(tp, (unsigned)ev->old_value))
+            return false;
+        return !tp->filtering ||
+               (ev->emu_class < 64 && (tp->opts.only_classes >> ev->emu_class) & 1);
+    case TRACE_INTERRUPT:
+        return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_INTERRUPT);
+    case TRACE_EXCEPTION:
+        return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_EXCEPTION);
+    case TRACE_BLOCK:
+        return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_BLOCK);
+    default:
+        return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_EXIT);
+    }
+}
+
+static void count_event(struct trace_printer *tp, const struct trace_event *ev)
+{
+    switch (ev->kind) {
+    case TRACE_EMULATED:
+        if (ev->emu_class < EMU_CLASS_COUNT)
+            tp->by_class[ev->emu_class]++;
+        break;
+    case TRACE_INTERRUPT:
+        tp->interrupts++;
+        break;
+    case TRACE_EXCEPTION:
+        tp->exceptions++;
+        break;
+    case TRACE_BLOCK:
+        tp->blocks++;
+        break;
+    default:
+        break;
+    }
 }
 
 void trace_printer_destroy(struct trace_printer *tp)
@@ -115,7 +257,10 @@ static void print_event(struct trace_printer *tp, const struct trace_event *ev)
                 ev->rip, ev->vector, ev->aux);
         break;
     case TRACE_INTERRUPT:
-        fprintf(tp->out, "%#" PRIx64 "  interrupt vector %u injected\n", ev->rip, ev->vector);
+        if (ev->rip) /* the VMM injects between runs: it may not know the RIP */
+            fprintf(tp->out, "%#" PRIx64 "  interrupt vector %u injected\n", ev->rip, ev->vector);
+        else
+            fprintf(tp->out, "%-10s  interrupt vector %u injected\n", "", ev->vector);
         break;
     case TRACE_BLOCK:
         print_block(tp, ev);
@@ -134,12 +279,19 @@ void trace_printer_drain(struct trace_printer *tp, struct vcpu *vcpu)
     if (!r)
         return;
     while (r->tail != r->head) {
-        print_event(tp, &r->events[r->tail % TRACE_RING_SIZE]);
+        const struct trace_event *ev = &r->events[r->tail % TRACE_RING_SIZE];
+        if (event_shown(tp, ev)) {
+            count_event(tp, ev);
+            if (!tp->opts.summary)
+                print_event(tp, ev);
+        }
         r->tail++;
     }
     if (r->dropped) {
-        fprintf(tp->out, "trace: %u events were dropped (backend did not drain in time)\n",
-                r->dropped);
+        tp->dropped += r->dropped;
+        if (!tp->opts.summary)
+            fprintf(tp->out, "trace: %u events were dropped (backend did not drain in time)\n",
+                    r->dropped);
         r->dropped = 0;
     }
 }
@@ -147,6 +299,14 @@ void trace_printer_drain(struct trace_printer *tp, struct vcpu *vcpu)
 void trace_printer_exit(struct trace_printer *tp, const struct vm_exit *e)
 {
     char desc[256];
+    if (e->reason == VM_EXIT_IO && port_excluded(tp, e->io.port))
+        return;
+    if (tp->filtering && !(tp->opts.only_kinds & TRACE_ONLY_EXIT))
+        return;
+    if (e->reason <= VM_EXIT_REASON_MAX_VALUE)
+        tp->by_exit[e->reason]++;
+    if (tp->opts.summary)
+        return;
     if (e->reason == VM_EXIT_IO && e->io.direction == VM_IO_OUT && e->io.count <= 1) {
         uint32_t v = 0;
         memcpy(&v, e->io.data, e->io.size);
@@ -156,4 +316,46 @@ void trace_printer_exit(struct trace_printer *tp, const struct vm_exit *e)
     }
     vm_exit_describe(e, desc, sizeof(desc));
     fprintf(tp->out, "%#" PRIx64 "  exit %s: %s\n", e->rip, vm_exit_reason_name(e->reason), desc);
+}
+
+void trace_printer_finish(struct trace_printer *tp, const char *backend,
+                          const struct vcpu_stats *stats)
+{
+    FILE *o = tp->out;
+    if (tp->opts.summary) {
+        fprintf(o, "trace summary (%s%s):\n", backend,
+                tp->filtering || tp->opts.exclude_port_count ? ", filtered" : "");
+        fprintf(o, "  %-30s %12s  %s\n", "emulated instructions", "count", "category");
+        for (unsigned c = 0; c < EMU_CLASS_COUNT; c++)
+            if (tp->by_class[c])
+                fprintf(o, "    %-28s %12" PRIu64 "  %s\n", emu_class_info(c)->name,
+                        tp->by_class[c], pg_category_name(emu_class_info(c)->category));
+        fprintf(o, "  %-30s %12s\n", "exits by reason", "count");
+        for (unsigned r = 0; r <= VM_EXIT_REASON_MAX_VALUE; r++)
+            if (tp->by_exit[r])
+                fprintf(o, "    %-28s %12" PRIu64 "\n", vm_exit_reason_name(r), tp->by_exit[r]);
+        fprintf(o, "  %-30s %12" PRIu64 "\n", "interrupts injected", tp->interrupts);
+        fprintf(o, "  %-30s %12" PRIu64 "\n", "exceptions to the guest IDT", tp->exceptions);
+        if (tp->blocks)
+            fprintf(o, "  %-30s %12" PRIu64 "\n", "blocks translated", tp->blocks);
+        if (tp->dropped)
+            fprintf(o, "  %-30s %12" PRIu64 "  (not counted above)\n", "events dropped",
+                    tp->dropped);
+    }
+    int c = tp->opts.expect_trap;
+    if (c > 0 && c < EMU_CLASS_COUNT && stats) {
+        const char *name = emu_class_info((unsigned)c)->name;
+        uint64_t trapped = stats->emulated[c], native = stats->native[c];
+        fprintf(o,
+                "expect-trap %s: executed %" PRIu64 " time%s, trapped %" PRIu64
+                ", ran natively without trapping %" PRIu64 "\n",
+                name, trapped + native, trapped + native == 1 ? "" : "s", trapped, native);
+        fprintf(o,
+                "  (counted by single-stepping the guest with RFLAGS.TF: %" PRIu64
+                " guest instructions stepped; a trapped one is emulated instead)\n",
+                stats->steps);
+        if (native)
+            fprintf(o, "  %s is %s: it ran at CPL 3 without a fault, so the VMM never saw it\n",
+                    name, pg_category_name(emu_class_info((unsigned)c)->category));
+    }
 }

@@ -19,6 +19,10 @@ struct vcpu_stats {
     uint64_t emulated[EMU_CLASS_MAX_VALUE + 1]; /* instructions emulated, by class */
     uint64_t interrupts_injected;
     uint64_t exceptions_delivered; /* to a guest IDT handler */
+    /* vm_config.count_native only: guest instructions single-stepped, and the sensitive ones
+     * among them, by class, that executed natively without trapping */
+    uint64_t steps;
+    uint64_t native[EMU_CLASS_MAX_VALUE + 1];
 };
 
 /* One trapped/emulated instruction, recorded for `vmlab trace`. */

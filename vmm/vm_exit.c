@@ -25,6 +25,25 @@ const char *vm_exit_reason_name(uint32_t reason)
     return exit_reason_names[reason];
 }
 
+static const char *const internal_suberror_names[VM_INTERNAL_SUBERROR_MAX_VALUE + 1] = {
+    [VM_INTERNAL_EMULATION] = "emulation failure",
+    [VM_INTERNAL_SIMUL_EX] = "exception while delivering an exception",
+    [VM_INTERNAL_DELIVERY_EV] = "exit while delivering an event",
+    [VM_INTERNAL_UNEXPECTED_EXIT_REASON] = "unexpected exit reason",
+    [VM_INTERNAL_SYSENTER] = "SYSENTER entered the host kernel",
+    [VM_INTERNAL_COMPAT_MODE] = "guest on the host's compatibility code segment",
+    [VM_INTERNAL_IO_TOO_LARGE] = "string I/O larger than the exit record",
+    [VM_INTERNAL_KVM_EXIT] = "unknown KVM exit reason",
+    [VM_INTERNAL_TRANSLATION] = "block translation failed",
+};
+
+const char *vm_internal_suberror_name(uint32_t suberror)
+{
+    if (suberror > VM_INTERNAL_SUBERROR_MAX_VALUE)
+        return NULL;
+    return internal_suberror_names[suberror];
+}
+
 /* Mnemonics of the architectural exception vectors (Intel SDM vol. 3A, table 6-1). */
 static const char *const vector_mnemonics[32] = {
     "#DE", "#DB", "NMI", "#BP", "#OF",  "#BR", "#UD", "#NM", "#DF", "CSO", "#TS",
@@ -89,8 +108,12 @@ void vm_exit_describe(const struct vm_exit *e, char *buf, unsigned long size)
                  e->internal.message[0] ? ": " : "", "");
         break;
     case VM_EXIT_INTERNAL_ERROR:
-        snprintf(buf, size, "backend internal error (suberror %u) at rip 0x%llx: %s",
-                 e->internal.suberror, (unsigned long long)e->rip,
+        snprintf(buf, size, "backend internal error (suberror %u, %s) at rip 0x%llx: %s",
+                 e->internal.suberror,
+                 vm_internal_suberror_name(e->internal.suberror)
+                     ? vm_internal_suberror_name(e->internal.suberror)
+                     : "undocumented",
+                 (unsigned long long)e->rip,
                  e->internal.message[0] ? e->internal.message : "no detail");
         break;
     default:

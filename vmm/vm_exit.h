@@ -69,6 +69,33 @@ struct vm_exit {
 
 enum vm_budget_kind { VM_BUDGET_TIME = 1, VM_BUDGET_INSTRUCTIONS = 2 };
 
+/* The internal errors vmlab documents: the ONE list. A VM_EXIT_INTERNAL_ERROR carries one of
+ * these suberrors and a message that names the cause (the instruction, the errno ...); any
+ * other suberror is a bug (the chaos test, tests/chaos/, fails on it). 1-4 are KVM's own
+ * (linux/kvm.h, KVM_INTERNAL_ERROR_*), with the same meaning on every backend: vtx passes
+ * KVM's through, the in-process backends use 1 for an instruction their emulator cannot
+ * emulate, exactly as KVM does. README.md lists them for users. */
+enum vm_internal_suberror {
+    VM_INTERNAL_EMULATION = 1,   /* an instruction the emulator does not emulate (e.g. one
+                                    touching MMIO that has no MMIO emulation): the message
+                                    names it (KVM_INTERNAL_ERROR_EMULATION) */
+    VM_INTERNAL_SIMUL_EX = 2,    /* KVM: exception while delivering an exception */
+    VM_INTERNAL_DELIVERY_EV = 3, /* KVM: exit while delivering an event */
+    VM_INTERNAL_UNEXPECTED_EXIT_REASON = 4, /* KVM: an exit reason KVM cannot handle */
+    VM_INTERNAL_SYSENTER = 16,     /* trap_emulate on Intel: the guest's SYSENTER entered the
+                                      host kernel, which discards the guest RIP */
+    VM_INTERNAL_COMPAT_MODE = 17,  /* trap_emulate: the guest left 64-bit mode on the host's
+                                      compatibility code segment (native far transfer) */
+    VM_INTERNAL_IO_TOO_LARGE = 18, /* vtx: KVM handed over more string I/O than the record */
+    VM_INTERNAL_KVM_EXIT = 19,     /* vtx: a KVM exit reason vmlab does not know */
+    VM_INTERNAL_TRANSLATION = 20,  /* dbt: a block could not be translated (errno named) */
+    VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_TRANSLATION
+};
+
+/* "emulation failure", ...: the documented meaning of a suberror, NULL if it is not one of
+ * the documented ones. */
+const char *vm_internal_suberror_name(uint32_t suberror);
+
 /* "HLT", "IO", ...: the upper-case name used in messages, stats and CSV. */
 const char *vm_exit_reason_name(uint32_t reason);
 /* "guest halted with interrupts disabled", ...: one human-readable line for the record. */

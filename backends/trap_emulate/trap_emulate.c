@@ -184,6 +184,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
+    v->count_step = vm->config.count_native;
     /* A clean x87/SSE image for the guest: FCW 0x37F, MXCSR 0x1F80 (SDM vol. 1 9.1.1,
      * 10.2.3.1) - the values FNINIT and reset give. */
     uint16_t fcw = 0x37F;
@@ -278,9 +279,10 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
         (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF |
                             X86_EFLAGS_SF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)) |
         X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step)
         native |= X86_EFLAGS_TF;
     v->regs.rflags = native;
+    v->step_rip = v->state.rip;
     v->regs.fs_base = v->state.fs.base;
     v->regs.gs_base = v->state.gs.base;
     v->regs.use_fsgsbase = fsgsbase;

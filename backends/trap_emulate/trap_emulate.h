@@ -78,6 +78,8 @@ struct trap_vcpu {
     struct mmio_access pending_mmio;
     int queued_interrupt; /* vector queued by vcpu_inject_interrupt, or -1 */
     bool window_step;     /* TF set by us to end an STI shadow */
+    bool count_step;      /* vm_config.count_native: TF on every guest instruction */
+    uint64_t step_rip;    /* count_step: RIP the guest was resumed at */
     uint64_t shadow_rip;  /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */

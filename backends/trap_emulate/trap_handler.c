@@ -101,9 +101,10 @@ static void state_to_uc(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstac
         g[uc_gpr_slot[i]] = (greg_t)v->state.gpr[i];
     g[REG_RIP] = (greg_t)v->state.rip;
     uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step)
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step)
         native |= X86_EFLAGS_TF;
     g[REG_EFL] = (greg_t)native;
+    v->step_rip = v->state.rip;
     if (hdr->fsgsbase) {
         hdr->fs_to_restore = v->state.fs.base;
         hdr->restore_fs = 1;
@@ -245,7 +246,7 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
     struct mmio_access acc;
     if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = 1;
+        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
         char text[64];
         x86_format(insn, text, sizeof(text));
         /* strlcpy-like without stdio */
@@ -283,7 +284,7 @@ static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
          * RIP of its own choosing; the guest's is lost (SYSENTER saves none, SDM vol. 2B). */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
         v->exit->rip = 0;
-        v->exit->internal.suberror = 2;
+        v->exit->internal.suberror = VM_INTERNAL_SYSENTER;
         static const char msg[] = "guest executed SYSENTER: this host CPU enters the host kernel "
                                   "and discards the guest RIP; vmlab blocked the system call";
         memcpy(v->exit->internal.message, msg, sizeof(msg));
@@ -294,6 +295,26 @@ static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
     if (decode_at_rip(v, &insn) < 0)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
     return emulate(v, &insn, SIGSYS, 0);
+}
+
+/* Count mode (vm_config.count_native): the single-step trap after a guest instruction that
+ * ran natively, at CPL 3, without faulting. The instruction is the one at the RIP the guest
+ * was resumed at (a trap comes after the instruction, SDM vol. 3B 18.3.1.4); if it is a
+ * sensitive one, it is one that did NOT trap (PUSHF, POPF, SGDT ...: Popek and Goldberg's
+ * violation, made countable). MOV SS / POP SS suppress the trap after the next instruction,
+ * which then goes uncounted. */
+static void count_native_step(struct trap_vcpu *v)
+{
+    struct x86_decoded_insn insn;
+    uint64_t rip = v->state.rip;
+    v->state.rip = v->step_rip;
+    if (decode_at_rip(v, &insn) == 0) {
+        v->common.stats.steps++;
+        enum emu_class cls = x86_classify(&insn);
+        if (cls != EMU_CLASS_NONE)
+            v->common.stats.native[cls]++;
+    }
+    v->state.rip = rip;
 }
 
 /* A signal raised by guest code. Returns 1 if the guest must leave for the VMM. */
@@ -315,7 +336,7 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
          * (far JMP/CALL/RET are sensitive but unprivileged), or an Intel SYSENTER that the
          * kernel returned from through its 32-bit path. The guest's 64-bit context is gone. */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = 3;
+        v->exit->internal.suberror = VM_INTERNAL_COMPAT_MODE;
         static const char msg[] =
             "guest left 64-bit mode on the host's compatibility code segment (native far "
             "transfer, or SYSENTER on an Intel host); trap_emulate cannot resume it";
@@ -325,6 +346,11 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGSYS)
         return handle_sigsys(v, si);
     if (sig == SIGTRAP) {
+        if (trapno == VEC_DB && v->count_step) {
+            count_native_step(v);
+            if (!v->window_step && !(v->state.rflags & X86_EFLAGS_TF))
+                return 0; /* only our own single step: go on with the next instruction */
+        }
         if (trapno == VEC_DB && v->window_step) {
             v->window_step = false;
             v->state.interrupt_shadow = false;

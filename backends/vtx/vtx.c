@@ -41,11 +41,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/guest_layout.h"
@@ -59,11 +61,20 @@ static int vtx_open_kvm(char *reason, size_t size)
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        if (reason)
+        struct stat st;
+        if (reason && err == EACCES && stat("/dev/kvm", &st) == 0) {
+            /* A student account on a lab machine: say how to get access (docs/LABS.md). */
+            struct group *gr = getgrgid(st.st_gid);
+            snprintf(reason, size,
+                     "/dev/kvm permission denied (mode %04o, group %s): ask an admin to add you "
+                     "to its group, with mode 0660 group kvm (udev rule, docs/LABS.md)",
+                     (unsigned)(st.st_mode & 07777), gr ? gr->gr_name : "?");
+        } else if (reason) {
             snprintf(reason, size, "/dev/kvm %s",
                      err == ENOENT   ? "not present"
                      : err == EACCES ? "permission denied"
                                      : strerror(err));
+        }
         return -err;
     }
     int api = ioctl(fd, KVM_GET_API_VERSION, 0);
@@ -377,6 +388,7 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         size_t n = (size_t)run->io.size * run->io.count;
         if (n > VM_EXIT_IO_DATA_MAX) {
             exit->reason = VM_EXIT_INTERNAL_ERROR;
+            exit->internal.suberror = VM_INTERNAL_IO_TOO_LARGE;
             snprintf(exit->internal.message, sizeof(exit->internal.message),
                      "string I/O of %zu bytes exceeds vmlab's %d-byte I/O record", n,
                      VM_EXIT_IO_DATA_MAX);
@@ -433,6 +445,7 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         break;
     default:
         exit->reason = VM_EXIT_INTERNAL_ERROR;
+        exit->internal.suberror = VM_INTERNAL_KVM_EXIT;
         snprintf(exit->internal.message, sizeof(exit->internal.message),
                  "unexpected KVM exit reason %u", run->exit_reason);
         break;

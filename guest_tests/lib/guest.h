@@ -4,7 +4,7 @@
  * (vmm/guest_layout.h has the address map and ports). Minimal example:
  *
  *     #include "guest.h"
- *     GUEST_EXPECT("trap_emulate", "xfail", "", "why it cannot pass there");
+ *     GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1", "why it cannot pass there");
  *     int main(void)
  *     {
  *         GUEST_ASSERT_EQ(1 + 1, 2);
@@ -40,12 +40,20 @@
 #define GUEST_EXPECT_CAT(a, b) GUEST_EXPECT_CAT2(a, b)
 #define GUEST_EXPECT_RECORD(text)                                                                  \
     __asm__(".pushsection .vmlab_expect,\"\",@progbits\n\t.asciz \"" text "\"\n\t.popsection")
-/* backend: trap_emulate | dbt | vtx | *; outcome: pass | xfail | skip; condition: "" or a host
+/* backend: trap_emulate | dbt | vtx | *; outcome: pass | skip; condition: "" or a host
  * condition ("cpuid_traps", "!umip_faults", ...); reason: one line, no double quotes. */
 #define GUEST_EXPECT(backend, outcome, condition, reason)                                          \
     GUEST_EXPECT_RECORD(backend "|" outcome "|" condition "|" reason)
+/* An expected failure names how it ends ("exit:1", "exception:13", "internal", ...; any other
+ * ending is a FAIL), optionally followed by a space and text the guest's last console line
+ * must contain: GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 FAIL sgdt.c", "why"). */
+#define GUEST_EXPECT_XFAIL(backend, condition, ending, reason)                                     \
+    GUEST_EXPECT_RECORD(backend "|xfail|" condition "|" ending "|" reason)
 #define GUEST_EXPECT_ENDING(ending) GUEST_EXPECT_RECORD("ending|" ending)
 #define GUEST_EXPECT_TIMEOUT(seconds) GUEST_EXPECT_RECORD("timeout|" seconds)
+/* A passing run on `backend` (or "*") prints `line` as a whole console line; several records
+ * must match in their order. */
+#define GUEST_EXPECT_OUTPUT(backend, line) GUEST_EXPECT_RECORD("output|" backend "|" line)
 
 /* ---- port I/O and privileged helpers ---- */
 static inline void outb(uint16_t port, uint8_t v)

@@ -1,6 +1,7 @@
 #!/bin/busybox sh
-# /init of the nested-KVM initramfs (runs inside the QEMU TCG guest): load KVM, run vmlab's
-# guest conformance suite on the vtx backend, report through isa-debug-exit.
+# /init of the nested-KVM initramfs (runs inside the QEMU TCG guest): load KVM, then run
+# /job.sh if nested-kvm.sh put one there (--guest / --exec), else vmlab's guest conformance
+# suite on the vtx backend; report through isa-debug-exit and a NESTED-RC line.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
@@ -14,13 +15,21 @@ rc=99
 if [ -c /dev/kvm ]; then
   echo "NESTED: /dev/kvm present ($(ls /sys/module | grep -E '^kvm_(amd|intel)$'))"
   export LD_LIBRARY_PATH=/lib64:/lib
-  /vmlab/vmlab backends
   t0=$(cut -d' ' -f1 /proc/uptime)
-  /vmlab/vmlab conformance --backend vtx --guests /guests; rc=$?
-  echo "NESTED: conformance rc=$rc (EMULATED timing: guest uptime $t0 -> $(cut -d' ' -f1 /proc/uptime) s)"
+  if [ -f /job.sh ]; then
+    echo "NESTED-JOB-BEGIN"
+    (cd /extra 2>/dev/null || cd /; sh /job.sh); rc=$?
+    echo "NESTED-JOB-END"
+  else
+    /vmlab/vmlab backends
+    /vmlab/vmlab conformance --backend vtx --guests /guests; rc=$?
+    echo "NESTED: conformance rc=$rc"
+  fi
+  echo "NESTED: EMULATED timing: guest uptime $t0 -> $(cut -d' ' -f1 /proc/uptime) s"
 else
   echo "NESTED: /dev/kvm missing"; dmesg | tail -n 20
 fi
+echo "NESTED-RC=$rc"
 [ $rc = 0 ] && echo "NESTED-KVM PASS" || echo "NESTED-KVM FAIL (rc=$rc)"
 # isa-debug-exit: QEMU exits with (v << 1) | 1: 1 = pass, 3 = fail
 [ $rc = 0 ] && v='\000' || v='\001'

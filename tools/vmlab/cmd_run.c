@@ -12,6 +12,8 @@ struct run_options {
     struct machine_config config;
     bool stats;
     bool backend_given;
+    struct trace_options trace; /* trace only: --only, --exclude-port, --summary, --expect-trap */
+    bool trace_filtered;
 };
 
 /* Parse the options shared by run/trace/check. Returns the index of IMAGE or -1. */
@@ -23,11 +25,18 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         {"stats", no_argument, 0, 's'},
         {"no-trap-cpuid", no_argument, 0, 'C'},
         {"no-trap-rdtsc", no_argument, 0, 'R'},
+        {"only", required_argument, 0, 'O'},
+        {"exclude-port", required_argument, 0, 'P'},
+        {"summary", no_argument, 0, 'S'},
+        {"expect-trap", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     machine_config_defaults(&o->config);
     o->config.backend = &trap_emulate_backend_ops;
+    o->trace.expect_trap = -1;
+    bool trace = !strcmp(cmd, "trace");
+    char bad[128];
     int c;
     optind = 1;
     opterr = 0;
@@ -61,15 +70,56 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         case 'R':
             o->config.trap_rdtsc = false;
             break;
+        case 'O':
+        case 'P':
+        case 'S':
+        case 'E':
+            if (!trace) {
+                fprintf(stderr, "vmlab %s: %s is an option of vmlab trace\n", cmd,
+                        argv[optind - 1]);
+                return -1;
+            }
+            o->trace_filtered = true;
+            if (c == 'S') {
+                o->trace.summary = true;
+            } else if (c == 'E') {
+                o->trace.expect_trap = trace_class_by_name(optarg);
+                if (o->trace.expect_trap < 0) {
+                    fprintf(stderr,
+                            "vmlab trace: --expect-trap: unknown class '%s' (see vmlab "
+                            "classify --help for the names)\n",
+                            optarg);
+                    return -1;
+                }
+            } else if ((c == 'O'
+                            ? trace_options_parse_only(&o->trace, optarg, bad, sizeof(bad))
+                            : trace_options_parse_ports(&o->trace, optarg, bad, sizeof(bad))) < 0) {
+                fprintf(stderr, "vmlab trace: %s: bad item '%s' (%s)\n", argv[optind - 1], bad,
+                        c == 'O' ? "class names as in vmlab classify, or exit, interrupt, "
+                                   "exception, block"
+                                 : "ports 0-65535, decimal or 0x hex, at most 16");
+                return -1;
+            }
+            break;
         case 'h':
             printf("usage: vmlab %s [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-                   "[--no-trap-rdtsc] IMAGE\n",
-                   cmd);
+                   "[--no-trap-rdtsc]%s IMAGE\n",
+                   cmd,
+                   trace ? " [--only CLASS,...] [--exclude-port P,...] [--summary]\n"
+                           "       [--expect-trap CLASS]"
+                         : "");
             exit(0);
         default:
             fprintf(stderr, "vmlab %s: bad option '%s'\n", cmd, argv[optind - 1]);
             return -1;
         }
+    }
+    if (o->trace.expect_trap >= 0 && o->config.backend != &trap_emulate_backend_ops) {
+        fprintf(stderr,
+                "vmlab trace: --expect-trap counts by single-stepping the guest where it runs "
+                "natively: trap_emulate only (dbt: see --stats for callouts and inline "
+                "translations; vtx: KVM's exit counts)\n");
+        return -1;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "vmlab %s: expected exactly one IMAGE (try 'vmlab %s --help')\n", cmd, cmd);
@@ -87,6 +137,8 @@ static int run_common(int argc, char **argv, bool trace, const char *cmd)
         return VMLAB_STATUS_USAGE;
     o.config.image_path = argv[idx];
     o.config.trace = trace;
+    if (o.trace_filtered)
+        o.config.trace_options = &o.trace;
     struct machine_result *r = calloc(1, sizeof(*r));
     if (!r)
         return VMLAB_STATUS_INTERNAL;

@@ -38,6 +38,16 @@ static int write_all(int fd, const void *buf, size_t n)
 
 int isolated_run(const struct machine_config *config, struct machine_result *result)
 {
+    return isolated_run_fate(config, result, NULL);
+}
+
+int isolated_run_fate(const struct machine_config *config, struct machine_result *result,
+                      enum isolated_fate *fate)
+{
+    enum isolated_fate unused;
+    if (!fate)
+        fate = &unused;
+    *fate = ISOLATED_NO_RESULT;
     memset(result, 0, sizeof(*result));
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -91,10 +101,13 @@ int isolated_run(const struct machine_config *config, struct machine_result *res
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    if (got == sizeof(*result))
+    if (got == sizeof(*result)) {
+        *fate = ISOLATED_FINISHED;
         return 0;
+    }
     memset(result, 0, sizeof(*result));
     result->status = VMLAB_STATUS_CRASHED;
+    *fate = killed ? ISOLATED_HUNG : WIFSIGNALED(status) ? ISOLATED_DIED : ISOLATED_NO_RESULT;
     if (killed)
         snprintf(result->message, sizeof(result->message),
                  "the process running the guest did not finish %.0f s after its time budget and "

@@ -11,7 +11,18 @@
 
 #include "vmm/machine.h"
 
+/* How the child ended, for callers that tell a death from a hang (the chaos test). */
+enum isolated_fate {
+    ISOLATED_FINISHED, /* the child sent its result */
+    ISOLATED_DIED,     /* killed by a signal before it sent a result */
+    ISOLATED_HUNG,     /* still running GRACE seconds after its budget: we killed it */
+    ISOLATED_NO_RESULT /* exited without a result, or no child could be run */
+};
+
 /* Always fills *result (status + message). Returns 0, or -errno if no child could be run. */
 int isolated_run(const struct machine_config *config, struct machine_result *result);
+/* The same, and says how the child ended (fate may be NULL). */
+int isolated_run_fate(const struct machine_config *config, struct machine_result *result,
+                      enum isolated_fate *fate);
 
 #endif

@@ -17,15 +17,16 @@ enum verdict_kind {
 
 struct verdict {
     enum verdict_kind kind;
-    char expected[48]; /* "pass", "xfail", "skip", "pass (ending budget)" */
+    char expected[48]; /* "pass", "xfail exit:1", "skip", "pass budget" */
     char actual[48];   /* "exit:0", "exception:6", ... */
-    char detail[640];  /* reason or message */
+    char detail[1024]; /* reason or message */
 };
 
 struct guest_case {
     const char *path;
     struct expectation expect;
     bool has_expect;
+    unsigned malformed; /* malformed expectation records: the verdict is FAIL */
 };
 
 /* Read the image's expectations for `backend`. 0, or -errno with detail in v->detail. */
