@@ -4,12 +4,13 @@
  * store sets D); after a store D = 1; an entry is never cleared by the CPU. */
 #include "paging.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "not yet: guest code runs natively against an identity window, so the guest's own "
-             "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-GUEST_EXPECT("dbt", "xfail", "",
-             "not yet: translated code accesses an identity window, so the guest's own page "
-             "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1",
+    "not yet: guest code runs natively against an identity window, so the guest's own "
+    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
+                   "not yet: translated code accesses an identity window, so the guest's own page "
+                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 
 static uint8_t pages[2][PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t big[LARGE_PAGE_SIZE] __attribute__((aligned(LARGE_PAGE_SIZE)));

@@ -5,12 +5,13 @@
  * does. Either way: no hang, no host fault, the guest's own #PF handler runs. */
 #include "paging.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "not yet: guest code runs natively against an identity window, so the guest's own "
-             "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-GUEST_EXPECT("dbt", "xfail", "",
-             "not yet: translated code accesses an identity window, so the guest's own page "
-             "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "mmio",
+    "not yet: guest code runs natively against an identity window, so the guest's own "
+    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL("dbt", "", "mmio",
+                   "not yet: translated code accesses an identity window, so the guest's own page "
+                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 
 #define VA 0x5FC00000ULL      /* an unused 2 MiB slot of the guest space */
 #define NOT_RAM 0x50000000ULL /* unassigned guest-physical space */

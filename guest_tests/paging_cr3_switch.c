@@ -3,12 +3,13 @@
  * space it switched to (a dbt backend must not run the other space's translation). */
 #include "paging.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "not yet: guest code runs natively against an identity window, so the guest's own "
-             "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-GUEST_EXPECT("dbt", "xfail", "",
-             "not yet: translated code accesses an identity window, so the guest's own page "
-             "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1",
+    "not yet: guest code runs natively against an identity window, so the guest's own "
+    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
+                   "not yet: translated code accesses an identity window, so the guest's own page "
+                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 
 static uint8_t frame_a[PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t frame_b[PAGE_SIZE] PAGE_ALIGNED;

@@ -6,12 +6,13 @@
  * directory, and a store through that view rewrites the tables (Intel SDM vol. 3A 4.5). */
 #include "paging.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "not yet: guest code runs natively against an identity window, so the guest's own "
-             "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-GUEST_EXPECT("dbt", "xfail", "",
-             "not yet: translated code accesses an identity window, so the guest's own page "
-             "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1",
+    "not yet: guest code runs natively against an identity window, so the guest's own "
+    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
+                   "not yet: translated code accesses an identity window, so the guest's own page "
+                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 
 static uint64_t pml4[512] PAGE_ALIGNED;
 static uint8_t data[PAGE_SIZE] PAGE_ALIGNED;

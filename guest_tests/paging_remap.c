@@ -3,12 +3,13 @@
  * every backend (trap_emulate and dbt through the shadow MMU, vtx through nested paging). */
 #include "paging.h"
 
-GUEST_EXPECT("trap_emulate", "xfail", "",
-             "not yet: guest code runs natively against an identity window, so the guest's own "
-             "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-GUEST_EXPECT("dbt", "xfail", "",
-             "not yet: translated code accesses an identity window, so the guest's own page "
-             "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL(
+    "trap_emulate", "", "exit:1",
+    "not yet: guest code runs natively against an identity window, so the guest's own "
+    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
+GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
+                   "not yet: translated code accesses an identity window, so the guest's own page "
+                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 
 static uint8_t page_a[PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t page_b[PAGE_SIZE] PAGE_ALIGNED;
