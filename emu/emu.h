@@ -90,6 +90,13 @@ struct emu_ctx {
 /* Emulate the decoded instruction at state->rip (insn->rip == state->rip). */
 void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out);
 
+/* Perform an ordinary instruction that writes memory (MOV, XCHG, CMPXCHG, OR/AND/XOR/ADD/SUB,
+ * INC/DEC/NOT/NEG, BTS/BTR/BTC to memory; STOS, MOVS) through the guest's page tables, for a
+ * backend that could not let it run natively (a store to a traced page table). EMU_OK with
+ * RIP past it, EMU_EXCEPTION, or EMU_UNHANDLED for any other instruction. */
+void emu_execute_store(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                       struct emu_result *out);
+
 /* Complete an IN/INS after the VMM supplied the data (count * size bytes): writes RAX or guest
  * memory, updates RCX/RDI for string forms and advances RIP once the instruction is done
  * (a REP INS with iterations left keeps RIP so that it runs again). */

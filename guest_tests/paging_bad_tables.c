@@ -5,10 +5,6 @@
  * does. Either way: no hang, no host fault, the guest's own #PF handler runs. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL(
-    "trap_emulate", "", "mmio",
-    "not yet: guest code runs natively against an identity window, so the guest's own "
-    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 GUEST_EXPECT_XFAIL("dbt", "", "mmio",
                    "not yet: translated code accesses an identity window, so the guest's own page "
                    "tables do not apply to its accesses until the shadow MMU lands (issue 11)");

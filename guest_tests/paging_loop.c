@@ -4,10 +4,6 @@
  * host fault, the same result on every backend (Intel SDM vol. 3A 4.5). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL(
-    "trap_emulate", "", "mmio",
-    "not yet: guest code runs natively against an identity window, so the guest's own "
-    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 GUEST_EXPECT_XFAIL("dbt", "", "mmio",
                    "not yet: translated code accesses an identity window, so the guest's own page "
                    "tables do not apply to its accesses until the shadow MMU lands (issue 11)");

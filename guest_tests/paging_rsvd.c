@@ -5,10 +5,6 @@
  * manual does not say, and the nested kvm_amd test machine reports it clear. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL(
-    "trap_emulate", "", "exit:1",
-    "not yet: guest code runs natively against an identity window, so the guest's own "
-    "page tables do not apply to its accesses until the shadow MMU lands (issue 11)");
 GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
                    "not yet: translated code accesses an identity window, so the guest's own page "
                    "tables do not apply to its accesses until the shadow MMU lands (issue 11)");

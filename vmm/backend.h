@@ -36,6 +36,10 @@ struct vm_config {
      * instructions that ran natively without trapping (vcpu_stats.native; `vmlab trace
      * --expect-trap`). Each guest instruction then costs a signal: for diagnosis only. */
     bool count_native;
+    /* trap_emulate, dbt: the shadow MMU's root cache (mmu/shadow_mmu.h): how many address
+     * spaces it keeps, 0 = rebuild on every CR3 switch; unset: SHADOW_DEFAULT_ROOTS. */
+    bool shadow_roots_set;
+    unsigned shadow_roots;
 };
 
 struct vm {

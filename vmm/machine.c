@@ -16,6 +16,7 @@
 
 #include "../emu/emu.h"
 #include "../mmu/page_walk.h"
+#include "../mmu/shadow_mmu.h"
 #include "devices.h"
 #include "elf_loader.h"
 #include "guest_layout.h"
@@ -31,6 +32,7 @@ void machine_config_defaults(struct machine_config *c)
     c->timeout_s = MACHINE_DEFAULT_TIMEOUT_S;
     c->trap_cpuid = true;
     c->trap_rdtsc = true;
+    c->shadow_roots = SHADOW_DEFAULT_ROOTS;
     c->console_out = stdout;
     c->trace_out = stderr;
 }
@@ -314,6 +316,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
                            .trace = config->trace,
                            .trap_cpuid = config->trap_cpuid,
                            .trap_rdtsc = config->trap_rdtsc,
+                           .shadow_roots_set = true,
+                           .shadow_roots = config->shadow_roots,
                            .count_native = config->trace && config->trace_options &&
                                            config->trace_options->expect_trap >= 0};
     struct vm *vm = NULL;

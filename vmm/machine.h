@@ -45,6 +45,7 @@ struct machine_config {
     bool trace;        /* print every trap/exit to trace_out */
     bool trap_cpuid;   /* default true */
     bool trap_rdtsc;   /* default true */
+    unsigned shadow_roots; /* trap_emulate, dbt: shadow roots cached (default 4, 0 = none) */
     FILE *console_out; /* guest console (port 0xE9); stdout by default */
     FILE *trace_out;   /* trace lines; stderr by default */
     /* trace filters and summary (vmm/trace_print.h); NULL: every event. expect_trap >= 0

@@ -89,7 +89,9 @@ enum vm_internal_suberror {
     VM_INTERNAL_IO_TOO_LARGE = 18, /* vtx: KVM handed over more string I/O than the record */
     VM_INTERNAL_KVM_EXIT = 19,     /* vtx: a KVM exit reason vmlab does not know */
     VM_INTERNAL_TRANSLATION = 20,  /* dbt: a block could not be translated (errno named) */
-    VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_TRANSLATION
+    VM_INTERNAL_SHADOW = 21,       /* trap_emulate, dbt: the guest uses a mapping the shadow MMU
+                                      cannot hold (outside the window), or the host refused one */
+    VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_SHADOW
 };
 
 /* "emulation failure", ...: the documented meaning of a suberror, NULL if it is not one of

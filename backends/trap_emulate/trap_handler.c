@@ -15,6 +15,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "mmu/page_walk.h"
 #include "trap_emulate.h"
 #include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
@@ -43,8 +44,6 @@ enum {
     VEC_AC = 17,
     VEC_XM = 19,
 };
-#define PF_ERR_USER (1u << 2)  /* U/S bit of the #PF error code (SDM vol. 3A 4.7) */
-#define PF_ERR_FETCH (1u << 4) /* I/D bit */
 
 /* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
  * the guest's own TF) are virtual. */
@@ -138,7 +137,8 @@ static void set_exit(struct trap_vcpu *v, uint32_t reason)
 
 static struct emu_ctx emu_ctx_of(struct trap_vcpu *v)
 {
-    struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ctx = {
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = shadow_mmu_hooks(v->shadow)};
     return ctx;
 }
 
@@ -272,6 +272,88 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
     return 1;
 }
 
+/* A store to one of the guest's page tables, which the shadow keeps read-only: the emulation
+ * core performs it through the guest's tables and reports it, so the shadow zaps what the
+ * written entries translated. An instruction the core does not cover runs natively after
+ * the table stops being traced (everything derived through it is dropped); should that very
+ * instruction fault on a page table again at once (it writes a table it is translated
+ * through), vmlab stops with an error naming it instead of looping. */
+static int emulate_table_write(struct trap_vcpu *v, uint64_t gpa)
+{
+    struct x86_decoded_insn insn;
+    if (decode_at_rip(v, &insn) < 0) /* cannot happen: it just ran from there */
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    emu_execute_store(&ctx, &insn, &res);
+    switch (res.status) {
+    case EMU_OK:
+        v->table_write_rip = 0;
+        return 0;
+    case EMU_EXCEPTION:
+        if (res.vector == VEC_PF)
+            v->state.cr2 = res.cr2;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                 res.error_code);
+    default:
+        break;
+    }
+    if (v->table_write_rip != v->state.rip) {
+        v->table_write_rip = v->state.rip;
+        shadow_mmu_untrace(v->shadow, gpa & ~0xFFFULL);
+        return 0;
+    }
+    set_exit(v, VM_EXIT_INTERNAL_ERROR);
+    v->exit->internal.suberror = VM_INTERNAL_EMULATION;
+    char text[64];
+    x86_format(&insn, text, sizeof(text));
+    static const char prefix[] = "store to a page table by an instruction vmlab does not "
+                                 "emulate: ";
+    size_t n = sizeof(prefix) - 1, m = strnlen(text, sizeof(text));
+    if (m > sizeof(v->exit->internal.message) - n - 1)
+        m = sizeof(v->exit->internal.message) - n - 1;
+    memcpy(v->exit->internal.message, prefix, n);
+    memcpy(v->exit->internal.message + n, text, m);
+    v->exit->internal.message[n + m] = 0;
+    return 1;
+}
+
+/* A page fault of guest code running natively in the window: the shadow MMU says whether it
+ * was its own (a hidden fault: resume), the guest's (#PF), a store to a traced page table,
+ * MMIO, or a mapping it cannot hold. */
+static int handle_page_fault(struct trap_vcpu *v, uint64_t addr, uint32_t host_error)
+{
+    /* the host's error code says what the native access was (SDM vol. 3A 4.7) */
+    unsigned access = (host_error & PF_ERR_W)   ? MMU_WRITE
+                      : (host_error & PF_ERR_I) ? MMU_FETCH
+                                                : MMU_READ;
+    struct shadow_fault f;
+    struct x86_decoded_insn insn;
+    shadow_mmu_fault(v->shadow, addr, access, &f);
+    switch (f.kind) {
+    case SHADOW_RETRY:
+    case SHADOW_CODE_WRITE:
+        return 0;
+    case SHADOW_GUEST_PF:
+        v->state.cr2 = addr;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, f.error_code);
+    case SHADOW_TABLE_WRITE:
+        return emulate_table_write(v, f.gpa);
+    case SHADOW_MMIO:
+        if (access != MMU_FETCH && decode_at_rip(v, &insn) == 0)
+            return handle_mmio(v, &insn, f.gpa);
+        /* code in MMIO space cannot be fetched: a not-present fetch fault, as before */
+        v->state.cr2 = addr;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_I);
+    default:
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_SHADOW;
+        shadow_fault_describe(&f, v->exit->internal.message, sizeof(v->exit->internal.message));
+        return 1;
+    }
+}
+
 /* SIGSYS from Syscall User Dispatch or the seccomp guard: a guest SYSCALL / INT 0x80 /
  * SYSENTER. RIP is past the 2-byte instruction. */
 static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
@@ -385,25 +467,22 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGBUS && trapno == VEC_AC)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_AC, true, 0);
 
-    if (sig == SIGSEGV && trapno == VEC_PF) {
-        uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-        bool fetch = addr == v->state.rip;
-        if (!fetch && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END &&
-            decode_at_rip(v, &insn) == 0)
-            return handle_mmio(v, &insn, addr);
-        v->state.cr2 = addr;
-        uint32_t pf_err = (err & ~PF_ERR_USER) | (fetch ? PF_ERR_FETCH : 0);
-        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, pf_err);
-    }
+    if (sig == SIGSEGV && trapno == VEC_PF)
+        return handle_page_fault(v, (uint64_t)(uintptr_t)si->si_addr, err);
     if (sig == SIGSEGV && trapno == VEC_SS)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_SS, true, err);
     if (sig == SIGSEGV || sig == SIGILL) {
         /* #GP (privileged instruction, CPUID/RDTSC faulting, INT n through a DPL-0 host gate)
          * or #UD: only the instruction bytes tell which. */
         rc = decode_at_rip(v, &insn);
-        if (rc == -EFAULT) {
-            v->state.cr2 = v->state.rip;
-            return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_FETCH);
+        if (rc == -EFAULT) { /* the page went away (a race with our own zapping): fetch again */
+            struct shadow_fault f;
+            shadow_mmu_fault(v->shadow, v->state.rip, MMU_FETCH, &f);
+            if (f.kind == SHADOW_GUEST_PF) {
+                v->state.cr2 = v->state.rip;
+                return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, f.error_code);
+            }
+            return 0;
         }
         if (rc < 0 || x86_classify(&insn) == EMU_CLASS_NONE) {
             if (sig == SIGILL || rc < 0)

@@ -182,6 +182,88 @@ static void fetch_stops_at_a_page_it_cannot_fetch(void **unused)
     assert_false(q(PD + 8 * 3) & PTE_A); /* a look, not an access */
 }
 
+/* emu_execute_store: the forms that write page tables, with their flags (SDM vol. 2). */
+static struct emu_result store(const char *bytes, unsigned len)
+{
+    struct x86_decoded_insn insn;
+    struct emu_result r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(guest_ram_write(mem, st.rip, bytes, len), 0);
+    assert_int_equal(x86_decode(&dec, bytes, len, st.rip, &insn), 0);
+    emu_execute_store(&ctx, &insn, &r);
+    return r;
+}
+
+#define ARITH (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF | \
+               X86_EFLAGS_OF)
+
+static void stores_the_core_performs_for_traced_tables(void **unused)
+{
+    (void)unused;
+    const uint64_t va = STACK_VA + 0x100, pa = STACK_GPA + 0x100;
+    st.gpr[X86_RDX] = va;
+    st.gpr[X86_RAX] = 0x8000000000000001ULL;
+    assert_int_equal(store("\x48\x89\x02", 3).status, EMU_OK); /* mov [rdx], rax */
+    assert_int_equal(q(pa), 0x8000000000000001ULL);
+    assert_int_equal(st.rip, CODE + 3);
+    assert_int_equal(seen.written_gpa, pa);
+    store("\x48\x83\x0a\x40", 4); /* or qword [rdx], 0x40 */
+    assert_int_equal(q(pa), 0x8000000000000041ULL);
+    assert_int_equal(st.rflags & ARITH, X86_EFLAGS_SF | X86_EFLAGS_PF); /* 0x41: even parity */
+    store("\x48\x83\x22\xfe", 4); /* and qword [rdx], -2 */
+    assert_int_equal(q(pa), 0x8000000000000040ULL);
+    store("\x48\x0f\xba\x2a\x3f", 5); /* bts qword [rdx], 63: the bit was set */
+    assert_true(st.rflags & X86_EFLAGS_CF);
+    store("\x48\x0f\xba\x32\x3f", 5); /* btr qword [rdx], 63 */
+    assert_int_equal(q(pa), 0x40);
+    st.gpr[X86_RCX] = 64 + 3; /* bts [rdx], rcx: a register offset reaches the next qword */
+    store("\x48\x0f\xab\x0a", 4);
+    assert_int_equal(q(pa + 8), 8);
+    assert_false(st.rflags & X86_EFLAGS_CF);
+    st.rflags |= X86_EFLAGS_CF; /* inc leaves CF alone */
+    store("\x48\xff\x02", 3);
+    assert_int_equal(q(pa), 0x41);
+    assert_true(st.rflags & X86_EFLAGS_CF);
+    /* lock cmpxchg [rdx], rcx: equal -> stored, ZF; unequal -> RAX loaded, ZF clear */
+    st.gpr[X86_RAX] = 0x41;
+    st.gpr[X86_RCX] = 0x99;
+    store("\xf0\x48\x0f\xb1\x0a", 5);
+    assert_int_equal(q(pa), 0x99);
+    assert_true(st.rflags & X86_EFLAGS_ZF);
+    store("\xf0\x48\x0f\xb1\x0a", 5);
+    assert_int_equal(q(pa), 0x99);
+    assert_int_equal(st.gpr[X86_RAX], 0x99);
+    assert_false(st.rflags & X86_EFLAGS_ZF);
+    st.gpr[X86_RCX] = 7; /* xchg [rdx], rcx */
+    store("\x48\x87\x0a", 3);
+    assert_int_equal(q(pa), 7);
+    assert_int_equal(st.gpr[X86_RCX], 0x99);
+    /* rep stosq: 4 zero qwords, registers left as the CPU leaves them */
+    st.gpr[X86_RDI] = va;
+    st.gpr[X86_RCX] = 4;
+    st.gpr[X86_RAX] = 0;
+    store("\xf3\x48\xab", 3);
+    assert_int_equal(q(pa) | q(pa + 8) | q(pa + 16) | q(pa + 24), 0);
+    assert_int_equal(st.gpr[X86_RCX], 0);
+    assert_int_equal(st.gpr[X86_RDI], va + 32);
+    /* not a store the core performs */
+    assert_int_equal(store("\x48\x11\x02", 3).status, EMU_UNHANDLED); /* adc */
+}
+
+static void a_faulting_store_changes_nothing(void **unused)
+{
+    (void)unused;
+    set_q(PD + 8 * 4, STACK_GPA | PTE_P | PTE_PS); /* read-only */
+    st.gpr[X86_RDX] = STACK_VA;
+    st.gpr[X86_RCX] = 5;
+    struct emu_result r = store("\x48\x87\x0a", 3); /* xchg [rdx], rcx */
+    assert_int_equal(r.status, EMU_EXCEPTION);
+    assert_int_equal(r.error_code, PF_ERR_P | PF_ERR_W);
+    assert_int_equal(st.gpr[X86_RCX], 5);
+    assert_int_equal(st.rip, CODE);
+    assert_int_equal(seen.writes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +272,8 @@ int main(void)
         cmocka_unit_test_setup(delivery_through_an_unmapped_stack_shuts_down, reset),
         cmocka_unit_test_setup(cr3_invlpg_and_paging_controls_reach_the_hooks, reset),
         cmocka_unit_test_setup(fetch_stops_at_a_page_it_cannot_fetch, reset),
+        cmocka_unit_test_setup(stores_the_core_performs_for_traced_tables, reset),
+        cmocka_unit_test_setup(a_faulting_store_changes_nothing, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "mmu/shadow_mmu.h"
 #include "isolated_run.h"
 #include "verdict.h"
 
@@ -25,6 +26,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         {"stats", no_argument, 0, 's'},
         {"no-trap-cpuid", no_argument, 0, 'C'},
         {"no-trap-rdtsc", no_argument, 0, 'R'},
+        {"shadow-roots", required_argument, 0, 'N'},
         {"only", required_argument, 0, 'O'},
         {"exclude-port", required_argument, 0, 'P'},
         {"summary", no_argument, 0, 'S'},
@@ -70,6 +72,17 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         case 'R':
             o->config.trap_rdtsc = false;
             break;
+        case 'N': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || end == optarg || n < 0 || n > SHADOW_MAX_ROOTS) {
+                fprintf(stderr, "vmlab %s: --shadow-roots wants 0..%d (0: rebuild the shadow on "
+                        "every CR3 switch), got '%s'\n", cmd, SHADOW_MAX_ROOTS, optarg);
+                return -1;
+            }
+            o->config.shadow_roots = (unsigned)n;
+            break;
+        }
         case 'O':
         case 'P':
         case 'S':
@@ -103,7 +116,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
             break;
         case 'h':
             printf("usage: vmlab %s [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-                   "[--no-trap-rdtsc]%s IMAGE\n",
+                   "[--no-trap-rdtsc] [--shadow-roots N]%s IMAGE\n",
                    cmd,
                    trace ? " [--only CLASS,...] [--exclude-port P,...] [--summary]\n"
                            "       [--expect-trap CLASS]"
