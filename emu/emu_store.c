@@ -158,9 +158,7 @@ void emu_execute_store(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     case ZYDIS_MNEMONIC_BTC:
         if (insn->operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER) {
             /* a register bit offset reaches beyond the operand (SDM vol. 2A BT, "bit base") */
-            int64_t offset = bytes == 8   ? (int64_t)src
-                             : bytes == 4 ? (int32_t)src
-                                          : (int16_t)src;
+            int64_t offset = bytes == 8 ? (int64_t)src : bytes == 4 ? (int32_t)src : (int16_t)src;
             addr += (uint64_t)((offset >> (bytes == 8 ? 6 : bytes == 4 ? 5 : 4)) * (int64_t)bytes);
         }
         src &= 8 * bytes - 1;

@@ -363,9 +363,10 @@ void shadow_fault_describe(const struct shadow_fault *f, char *buf, unsigned lon
     } else {
         at = put(buf, size, at, "the host refused a shadow mapping at ");
         at = put_hex(buf, size, at, f->gla);
-        at = put(buf, size, at, f->host_errno == ENOMEM ? ": out of memory or mappings "
-                                                          "(vm.max_map_count)"
-                                                        : ": mmap failed");
+        at = put(buf, size, at,
+                 f->host_errno == ENOMEM ? ": out of memory or mappings "
+                                           "(vm.max_map_count)"
+                                         : ": mmap failed");
     }
 }
 

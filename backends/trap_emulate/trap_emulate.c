@@ -129,10 +129,10 @@ static int trap_vm_create(const struct vm_config *config, struct vm **out)
     vm->common.config = *config;
     /* The window is the shadow page table: guest code runs natively at the guest-virtual
      * addresses its own page tables map (mmu/shadow_mmu.h). */
-    struct shadow_config sc = {
-        .mem = config->mem,
-        .roots = config->shadow_roots_set ? config->shadow_roots : SHADOW_DEFAULT_ROOTS,
-        .executable = true};
+    struct shadow_config sc = {.mem = config->mem,
+                               .roots = config->shadow_roots_set ? config->shadow_roots
+                                                                 : SHADOW_DEFAULT_ROOTS,
+                               .executable = true};
     int rc = shadow_mmu_create(&sc, &vm->shadow);
     if (rc < 0) {
         free(vm);

@@ -194,8 +194,8 @@ static struct emu_result store(const char *bytes, unsigned len)
     return r;
 }
 
-#define ARITH (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF | \
-               X86_EFLAGS_OF)
+#define ARITH                                                                                      \
+    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_OF)
 
 static void stores_the_core_performs_for_traced_tables(void **unused)
 {
@@ -210,7 +210,7 @@ static void stores_the_core_performs_for_traced_tables(void **unused)
     store("\x48\x83\x0a\x40", 4); /* or qword [rdx], 0x40 */
     assert_int_equal(q(pa), 0x8000000000000041ULL);
     assert_int_equal(st.rflags & ARITH, X86_EFLAGS_SF | X86_EFLAGS_PF); /* 0x41: even parity */
-    store("\x48\x83\x22\xfe", 4); /* and qword [rdx], -2 */
+    store("\x48\x83\x22\xfe", 4);                                       /* and qword [rdx], -2 */
     assert_int_equal(q(pa), 0x8000000000000040ULL);
     store("\x48\x0f\xba\x2a\x3f", 5); /* bts qword [rdx], 63: the bit was set */
     assert_true(st.rflags & X86_EFLAGS_CF);

@@ -283,11 +283,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(traced_tables_are_read_only_and_a_store_zaps, setup4,
                                         teardown),
-        cmocka_unit_test_setup_teardown(invlpg_zaps_the_page_and_cr3_switches_use_the_cache,
-                                        setup4, teardown),
-        cmocka_unit_test_setup_teardown(no_root_cache_rebuilds_on_every_switch, setup0, teardown),
-        cmocka_unit_test_setup_teardown(outside_window_mmio_and_paging_controls, setup4,
+        cmocka_unit_test_setup_teardown(invlpg_zaps_the_page_and_cr3_switches_use_the_cache, setup4,
                                         teardown),
+        cmocka_unit_test_setup_teardown(no_root_cache_rebuilds_on_every_switch, setup0, teardown),
+        cmocka_unit_test_setup_teardown(outside_window_mmio_and_paging_controls, setup4, teardown),
         cmocka_unit_test_setup_teardown(code_pages_are_write_protected_for_dbt, setup4, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);

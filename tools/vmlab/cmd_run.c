@@ -21,18 +21,12 @@ struct run_options {
 static int parse_run_options(int argc, char **argv, struct run_options *o, const char *cmd)
 {
     static const struct option longopts[] = {
-        {"backend", required_argument, 0, 'b'},
-        {"timeout", required_argument, 0, 't'},
-        {"stats", no_argument, 0, 's'},
-        {"no-trap-cpuid", no_argument, 0, 'C'},
-        {"no-trap-rdtsc", no_argument, 0, 'R'},
-        {"shadow-roots", required_argument, 0, 'N'},
-        {"only", required_argument, 0, 'O'},
-        {"exclude-port", required_argument, 0, 'P'},
-        {"summary", no_argument, 0, 'S'},
-        {"expect-trap", required_argument, 0, 'E'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"backend", required_argument, 0, 'b'}, {"timeout", required_argument, 0, 't'},
+        {"stats", no_argument, 0, 's'},         {"no-trap-cpuid", no_argument, 0, 'C'},
+        {"no-trap-rdtsc", no_argument, 0, 'R'}, {"shadow-roots", required_argument, 0, 'N'},
+        {"only", required_argument, 0, 'O'},    {"exclude-port", required_argument, 0, 'P'},
+        {"summary", no_argument, 0, 'S'},       {"expect-trap", required_argument, 0, 'E'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     machine_config_defaults(&o->config);
     o->config.backend = &trap_emulate_backend_ops;
@@ -76,8 +70,10 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*end || end == optarg || n < 0 || n > SHADOW_MAX_ROOTS) {
-                fprintf(stderr, "vmlab %s: --shadow-roots wants 0..%d (0: rebuild the shadow on "
-                        "every CR3 switch), got '%s'\n", cmd, SHADOW_MAX_ROOTS, optarg);
+                fprintf(stderr,
+                        "vmlab %s: --shadow-roots wants 0..%d (0: rebuild the shadow on "
+                        "every CR3 switch), got '%s'\n",
+                        cmd, SHADOW_MAX_ROOTS, optarg);
                 return -1;
             }
             o->config.shadow_roots = (unsigned)n;
