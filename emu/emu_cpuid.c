@@ -31,6 +31,8 @@
 #define F1_ECX_POPCNT (1u << 23)
 #define F1_ECX_HYPERVISOR (1u << 31)
 /* CPUID.80000001h (AMD APM vol. 3, E.4.2; SDM vol. 2A). */
+/* CPUID.(EAX=7,ECX=0):EBX (SDM vol. 2A, table 3-8). */
+#define F7_EBX_FSGSBASE (1u << 0)
 #define E1_ECX_LAHF (1u << 0)
 #define E1_EDX_SYSCALL (1u << 11)
 #define E1_EDX_NX (1u << 20)
@@ -50,7 +52,6 @@ static void put_string(uint32_t out[4], const char *s16)
 void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
     (void)state;
-    (void)subleaf;
     static const char brand[48] = "vmlab virtual CPU";
     memset(out, 0, 4 * sizeof(uint32_t));
     switch (leaf) {
@@ -68,6 +69,14 @@ void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, 
         out[3] = F1_EDX_FPU | F1_EDX_TSC | F1_EDX_MSR | F1_EDX_PAE | F1_EDX_CX8 | F1_EDX_PGE |
                  F1_EDX_CMOV | F1_EDX_PAT | F1_EDX_CLFSH | F1_EDX_MMX | F1_EDX_FXSR | F1_EDX_SSE |
                  F1_EDX_SSE2;
+        break;
+    case 7:
+        /* FSGSBASE: a guest may set CR4.FSGSBASE and use RD/WRFSBASE and RD/WRGSBASE, on
+         * every backend (KVM refuses the CR4 bit unless CPUID has it); without CR4.FSGSBASE
+         * they are #UD - except natively on trap_emulate, where the host enabled them for
+         * CPL 3 (sensitive but unprivileged: emu_class.h). */
+        if (subleaf == 0)
+            out[1] = F7_EBX_FSGSBASE;
         break;
     case 0x40000000: /* hypervisor leaf: max hypervisor leaf + signature */
         out[0] = 0x40000000;
@@ -91,7 +100,7 @@ void emu_cpuid(const struct vcpu_state *state, uint32_t leaf, uint32_t subleaf, 
         out[0] = (48u << 8) | 40u; /* 48-bit linear, 40-bit physical addresses */
         break;
     default:
-        break; /* leaf 7 and unknown leaves: all zero */
+        break; /* unknown leaves: all zero */
     }
 }
 

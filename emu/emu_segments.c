@@ -1,5 +1,5 @@
 /* emu_segments.c - segment registers and far transfers: MOV to/from Sreg, PUSH/POP Sreg,
- * far CALL/JMP/RET, and the descriptor queries LAR, LSL, VERR, VERW.
+ * LFS/LGS/LSS, far CALL/JMP/RET, and the descriptor queries LAR, LSL, VERR, VERW.
  *
  * All of them are sensitive but unprivileged (Robin & Irvine 2000): they read the RPL of a
  * selector or check a descriptor's DPL against the CPL, so at CPL 3 they answer for the host
@@ -14,10 +14,50 @@ void emu_exec_mov_from_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *i
     emu_store_result(ctx, insn, out, sel, "selector");
 }
 
+/* LFS, LGS, LSS r, m16:16/32/64: the offset into r, the selector into the segment register,
+ * with the checks of any data-segment load (SDM vol. 2A LDS/LES/LFS/LGS/LSS). Native at CPL 3
+ * they would load the host's descriptor for the guest's selector (and with it a host FS/GS
+ * base): sensitive, like MOV to a segment register. */
+static void exec_load_far_pointer(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                                  struct emu_result *out)
+{
+    struct vcpu_state *s = ctx->state;
+    ZydisMnemonic m = insn->info.mnemonic;
+    ZydisRegister sreg = m == ZYDIS_MNEMONIC_LFS   ? ZYDIS_REGISTER_FS
+                         : m == ZYDIS_MNEMONIC_LGS ? ZYDIS_REGISTER_GS
+                                                   : ZYDIS_REGISTER_SS;
+    uint64_t addr;
+    if (insn->operands[1].type != ZYDIS_OPERAND_TYPE_MEMORY) {
+        emu_raise(out, EMU_UD, false, 0);
+        return;
+    }
+    if (!emu_mem_address(s, insn, &insn->operands[1], &addr)) {
+        emu_raise(out, EMU_GP, true, 0);
+        return;
+    }
+    unsigned off_size = insn->info.operand_width / 8;
+    uint64_t offset = 0;
+    uint16_t sel = 0;
+    if (!emu_read(ctx, addr, &offset, off_size, out) ||
+        !emu_read(ctx, addr + off_size, &sel, 2, out))
+        return;
+    uint16_t old = (uint16_t)emu_reg_read(s, sreg);
+    if (!emu_load_data_segment(ctx, sreg, sel, out))
+        return;
+    emu_reg_write(s, insn->operands[0].reg.value, offset);
+    emu_note(out, "selector", old, sel);
+    emu_advance(ctx, insn, out);
+}
+
 void emu_exec_mov_to_seg(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                          struct emu_result *out)
 {
     struct vcpu_state *s = ctx->state;
+    ZydisMnemonic m = insn->info.mnemonic;
+    if (m == ZYDIS_MNEMONIC_LFS || m == ZYDIS_MNEMONIC_LGS || m == ZYDIS_MNEMONIC_LSS) {
+        exec_load_far_pointer(ctx, insn, out);
+        return;
+    }
     uint64_t v;
     if (!emu_operand_read(ctx, insn, 1, &v, out))
         return;

@@ -99,6 +99,10 @@ enum emu_class x86_classify(const struct x86_decoded_insn *insn)
         return EMU_CLASS_OUTS;
     case ZYDIS_MNEMONIC_MOV:
         return classify_mov(insn);
+    case ZYDIS_MNEMONIC_LFS: /* load a far pointer: a segment load like MOV Sreg */
+    case ZYDIS_MNEMONIC_LGS:
+    case ZYDIS_MNEMONIC_LSS:
+        return EMU_CLASS_MOV_TO_SEG;
     case ZYDIS_MNEMONIC_LGDT:
         return EMU_CLASS_LGDT;
     case ZYDIS_MNEMONIC_LIDT:

@@ -35,6 +35,7 @@ static const char *const internal_suberror_names[VM_INTERNAL_SUBERROR_MAX_VALUE 
     [VM_INTERNAL_IO_TOO_LARGE] = "string I/O larger than the exit record",
     [VM_INTERNAL_KVM_EXIT] = "unknown KVM exit reason",
     [VM_INTERNAL_TRANSLATION] = "block translation failed",
+    [VM_INTERNAL_SEGMENT_OVERRIDE] = "FS/GS-relative instruction not translated",
     [VM_INTERNAL_SHADOW] = "guest mapping the shadow MMU cannot hold",
 };
 

@@ -82,15 +82,18 @@ enum vm_internal_suberror {
     VM_INTERNAL_SIMUL_EX = 2,    /* KVM: exception while delivering an exception */
     VM_INTERNAL_DELIVERY_EV = 3, /* KVM: exit while delivering an event */
     VM_INTERNAL_UNEXPECTED_EXIT_REASON = 4, /* KVM: an exit reason KVM cannot handle */
-    VM_INTERNAL_SYSENTER = 16,     /* trap_emulate on Intel: the guest's SYSENTER entered the
-                                      host kernel, which discards the guest RIP */
-    VM_INTERNAL_COMPAT_MODE = 17,  /* trap_emulate: the guest left 64-bit mode on the host's
-                                      compatibility code segment (native far transfer) */
-    VM_INTERNAL_IO_TOO_LARGE = 18, /* vtx: KVM handed over more string I/O than the record */
-    VM_INTERNAL_KVM_EXIT = 19,     /* vtx: a KVM exit reason vmlab does not know */
-    VM_INTERNAL_TRANSLATION = 20,  /* dbt: a block could not be translated (errno named) */
-    VM_INTERNAL_SHADOW = 21,       /* trap_emulate, dbt: the guest uses a mapping the shadow MMU
-                                      cannot hold (outside the window), or the host refused one */
+    VM_INTERNAL_SYSENTER = 16,         /* trap_emulate on Intel: the guest's SYSENTER entered the
+                                          host kernel, which discards the guest RIP */
+    VM_INTERNAL_COMPAT_MODE = 17,      /* trap_emulate: the guest left 64-bit mode on the host's
+                                          compatibility code segment (native far transfer) */
+    VM_INTERNAL_IO_TOO_LARGE = 18,     /* vtx: KVM handed over more string I/O than the record */
+    VM_INTERNAL_KVM_EXIT = 19,         /* vtx: a KVM exit reason vmlab does not know */
+    VM_INTERNAL_TRANSLATION = 20,      /* dbt: a block could not be translated (errno named) */
+    VM_INTERNAL_SEGMENT_OVERRIDE = 21, /* dbt: an FS/GS-relative instruction it does not
+                                          rewrite to the guest's segment base (named) */
+    VM_INTERNAL_SHADOW = 22,           /* trap_emulate, dbt: the guest uses a mapping the shadow
+                                          MMU cannot hold (outside the window), or the host
+                                          refused one */
     VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_SHADOW
 };
 

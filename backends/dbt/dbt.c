@@ -49,6 +49,7 @@
 #include "dbt.h"
 
 #include <asm/processor-flags.h>
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,53 @@ static uint64_t tsc(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+bool dbt_bench_without_xstate;
+
+/* XGETBV with ECX = 1 returns XCR0 & XINUSE, the components not in their initial
+ * configuration (SDM vol. 1 13.6; CPUID.(EAX=0DH,ECX=1):EAX[2]). */
+static bool probe_xinuse(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+        return false;
+    return __get_cpuid_count(0xD, 1, &a, &b, &c, &d) && (a & 4);
+}
+
+/* Whether the x87 state (registers, status, tags, pointers) is not in its initial
+ * configuration; without XINUSE, assume it is. */
+static bool x87_in_use(const struct dbt_vcpu *v)
+{
+    if (!v->xinuse)
+        return true;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
+    return lo & 1;
+}
+
+/* Host code between two vcpu_run calls (the VMM, other vCPUs, other backends) owns the x87
+ * unit: the guest's is put aside when vcpu_run returns and back when it is called. Within
+ * vcpu_run the guest's x87 registers stay live (dbt_stubs.c). FNSAVE also reinitializes the
+ * unit (SDM vol. 2A FSAVE), so the VMM gets a clean one. An x87 unit in its initial
+ * configuration is not saved: that is most guests, and XGETBV(1) costs less than FNSAVE. */
+__attribute__((noinline)) static void x87_enter(struct dbt_vcpu *v)
+{
+    if (!v->cache.save_xstate)
+        return;
+    if (v->x87_saved)
+        __asm__ volatile("frstor %0" ::"m"(v->x87));
+    else if (x87_in_use(v))
+        __asm__ volatile("fninit");
+}
+
+__attribute__((noinline)) static void x87_leave(struct dbt_vcpu *v)
+{
+    if (!v->cache.save_xstate)
+        return;
+    v->x87_saved = x87_in_use(v);
+    if (v->x87_saved)
+        __asm__ volatile("fnsave %0" : "=m"(v->x87));
+}
+
 static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
 {
     struct dbt_vcpu *v = calloc(1, sizeof(*v));
@@ -101,15 +149,16 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
     v->queued_interrupt = -1;
     v->stats.created_ns = emu_time_ns();
     v->stats.created_cycles = tsc();
+    v->xinuse = probe_xinuse();
     x86_decoder_init(&v->decoder);
-    int rc = dbt_cache_init(&v->cache);
+    int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate);
     if (rc < 0) {
         free(v);
         return rc;
     }
     dbt_cache_flush(&v->cache, vm->config.mem);
-    v->cache.ctx->callout_fn = (uint64_t)(uintptr_t)dbt_callout_run;
-    v->cache.ctx->vcpu = (uint64_t)(uintptr_t)v;
+    v->cache.host->callout_fn = (uint64_t)(uintptr_t)dbt_callout_run;
+    v->cache.host->vcpu = (uint64_t)(uintptr_t)v;
     rc = dbt_signals_install(v);
     if (rc < 0) {
         dbt_signals_restore(v);
@@ -156,15 +205,28 @@ static int dbt_vcpu_inject_interrupt(struct vcpu *vc, uint8_t vector)
     return 0;
 }
 
-/* Work left from the previous exit: complete an IN or MMIO read, deliver an interrupt. */
+/* The guest's trap flag: the instruction that starts with TF set runs alone and, once it has
+ * completed, raises a single-step #DB (a trap: the saved RIP is the next instruction; DR6.BS,
+ * SDM vol. 3B 18.3.1.4). An instruction that sets TF (POPF, IRETQ) therefore traps only after
+ * the one that follows it, as on hardware. */
+static enum dbt_emulate_result step_trap(struct dbt_vcpu *v)
+{
+    v->state.dr[6] |= 1ULL << 14; /* DR6.BS */
+    return dbt_deliver(v, EMU_EVENT_TRAP, 1, false, 0);
+}
+
+/* Work left from the previous exit: complete an IN or MMIO read, deliver a pending single-step
+ * trap, deliver an interrupt. */
 static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
 {
     struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
+    bool in_fault = false;
     if (v->pending_in) {
         emu_complete_in(&ec, &v->pending_insn, &v->pending_io, exit->io.data, &res);
         v->pending_in = false;
+        in_fault = res.status == EMU_EXCEPTION;
     }
     if (v->pending_mmio) {
         mmio_complete(&v->pending_insn, &v->pending_mmio_access, &v->state, exit->mmio.data);
@@ -173,6 +235,19 @@ static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
     memset(exit, 0, offsetof(struct vm_exit, io));
     v->exit = exit;
     dbt_current = v;
+    if (in_fault) { /* the IN's destination could not be written after all */
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        v->step_trap_pending = false;
+        if (dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code) ==
+            DBT_EMULATE_LEAVE)
+            return false;
+    }
+    if (v->step_trap_pending) {
+        v->step_trap_pending = false;
+        if (step_trap(v) == DBT_EMULATE_LEAVE)
+            return false;
+    }
     if (v->queued_interrupt >= 0) {
         int vec = v->queued_interrupt;
         v->queued_interrupt = -1;
@@ -185,12 +260,20 @@ static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
     return true;
 }
 
-static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
+/* After a single-stepped instruction: did it complete (no exception was delivered, and a kick
+ * did not leave before it ran)? Then its #DB is due, now or at the next vcpu_run. */
+static bool step_completed(const struct dbt_vcpu *v, uint64_t exceptions_before,
+                           uint64_t rip_before)
 {
-    struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    if (v->common.stats.exceptions_delivered != exceptions_before)
+        return false;
+    return !(v->exit->reason == VM_EXIT_INTR && v->state.rip == rip_before);
+}
+
+static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
+{
+    struct vcpu *vc = &v->common;
     struct dbt_cache *c = &v->cache;
-    if (!run_prologue(v, exit))
-        return 0;
     void (*enter)(void) = (void (*)(void))(void *)(c->rx + c->entry);
     uint32_t chain_from = 0, chain_epoch = 0;
     bool fill_ibl = false;
@@ -204,9 +287,12 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
             return 0;
         }
         /* The instruction in an interrupt shadow runs alone, so nothing is delivered before
-         * it completes (SDM vol. 3A 6.8.3); the shadow ends with it. */
+         * it completes (SDM vol. 3A 6.8.3); the shadow ends with it. A single-stepped one
+         * runs alone too. */
         bool shadow = v->state.interrupt_shadow;
-        bool single = shadow || v->smc_retry;
+        bool stepping = (v->state.rflags & X86_EFLAGS_TF) != 0;
+        bool single = shadow || v->smc_retry || stepping;
+        uint64_t exceptions_before = vc->stats.exceptions_delivered, rip_before = v->state.rip;
         v->stats.smc_reexecutions += v->smc_retry != 0;
         v->state.interrupt_shadow = false;
         v->smc_retry = 0;
@@ -221,6 +307,7 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
                 continue;
             }
             dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+            exit->internal.suberror = VM_INTERNAL_TRANSLATION;
             snprintf(exit->internal.message, sizeof(exit->internal.message),
                      "dbt could not translate the block at %#llx: %s",
                      (unsigned long long)v->state.rip, strerror(-err));
@@ -254,17 +341,31 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         fill_ibl = false;
         chain_epoch = c->epoch;
         if (kind == DBT_EXIT_HANDLED) {
-            if (exit->reason != VM_EXIT_NONE)
+            if (exit->reason != VM_EXIT_NONE) {
+                v->step_trap_pending =
+                    stepping && step_completed(v, exceptions_before, rip_before) &&
+                    exit->reason != VM_EXIT_SHUTDOWN && exit->reason != VM_EXIT_INTERNAL_ERROR;
                 return 0;
-            if (v->smc_retry) /* the store is re-executed alone, still in the shadow if it was */
+            }
+            if (v->smc_retry) { /* the store is re-executed alone, still in the shadow if it was */
                 v->state.interrupt_shadow = shadow;
+                continue;
+            }
         } else {
             dbt_state_from_ctx(v);
             if (kind == DBT_EXIT_CONTINUE)
                 chain_from = (uint32_t)c->ctx->last_stub;
             fill_ibl = kind == DBT_EXIT_IBL_MISS;
             v->state.interrupt_shadow = kind == DBT_EXIT_SHADOW;
-            if (kind == DBT_EXIT_SENSITIVE && dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
+            if (kind == DBT_EXIT_SENSITIVE && dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE) {
+                v->step_trap_pending = stepping && step_completed(v, exceptions_before, rip_before);
+                return 0;
+            }
+        }
+        if (stepping && step_completed(v, exceptions_before, rip_before)) {
+            chain_from = 0;
+            fill_ibl = false;
+            if (step_trap(v) == DBT_EMULATE_LEAVE)
                 return 0;
         }
         if (vc->trace && vc->trace->head - vc->trace->tail > TRACE_RING_SIZE - 64) {
@@ -272,6 +373,17 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
             return 0;
         }
     }
+}
+
+static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
+{
+    struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    if (!run_prologue(v, exit))
+        return 0;
+    x87_enter(v);
+    int rc = run_loop(v, exit);
+    x87_leave(v);
+    return rc;
 }
 
 static int dbt_vcpu_stats(struct vcpu *vc,

@@ -19,49 +19,85 @@
 #include "vmm/backend.h"
 #include "vmm/mmio_emulate.h"
 
-/* The context page. Offsets are used by the code the translator emits (static asserts in
- * dbt_cache.c keep them honest). */
+/* The context page: what translated code reads and writes. It lies at a fixed address next to
+ * the guest window, so a guest can write it with an ordinary store (guest code runs natively in
+ * the host address space): nothing in it may be able to hurt the host. Host-critical data (the
+ * host stack pointer, the callout function, the saved guest vector registers) is in struct
+ * dbt_host instead, at an address the host chose at random (ASLR). Offsets are used by the code
+ * the translator emits (static asserts in dbt_cache.c keep them honest). */
 struct dbt_ctx {
     uint64_t gpr[16];     /* 0: guest GPRs while outside translated code */
-    uint64_t rflags;      /* 128: native RFLAGS image (arithmetic flags, DF, AC, TF) */
+    uint64_t rflags;      /* 128: native RFLAGS image: arithmetic flags and DF */
     uint64_t target;      /* 136: host address the entry stub jumps to */
-    uint64_t host_rsp;    /* 144: host stack at entry (callouts run on it) */
+    uint64_t seg_save;    /* 144: scratch register of an FS/GS-relative access (dbt_segment.c) */
     uint64_t next_rip;    /* 152: guest RIP to continue at (exit stubs, indirect branches) */
     uint64_t exit_kind;   /* 160: enum dbt_exit_kind */
     uint64_t vif;         /* 168: virtual RFLAGS.IF: 0 or 0x200 (CLI/STI are one store) */
-    uint64_t viopl;       /* 176: virtual RFLAGS.IOPL bits (0x3000 mask) */
+    uint64_t vflags;      /* 176: virtual RFLAGS.IOPL, AC, NT, ID and TF (DBT_VFLAGS) */
     uint64_t last_stub;   /* 184: cache offset of the direct exit stub taken, 0 if none */
     uint64_t save_rax;    /* 192: scratch for inline sequences */
     uint64_t save_rcx;    /* 200 */
     uint64_t ibl_target;  /* 208: host address found by the inline lookup */
     uint64_t ibl_hits;    /* 216: indirect branches that stayed in translated code */
     uint64_t callout_id;  /* 224: callout record the callout stub is to run */
-    uint64_t callout_fn;  /* 232: dbt_callout_run */
-    uint64_t vcpu;        /* 240: its argument */
+    uint64_t seg_base[2]; /* 232: the guest's FS and GS bases */
     uint64_t want_window; /* 248: nonzero: STI/POPF leave so the VMM can inject */
     uint64_t kick;        /* 256: nonzero: a kick is pending, indirect lookups miss */
+    uint64_t popf_tf;     /* 264: nonzero: the last inline POPF set TF (leave to single-step) */
+    uint64_t seg_save2;   /* 272: second scratch register of an FS/GS-relative access */
 };
 #define DBT_CTX_GPR(i) (8 * (i))
 #define DBT_CTX_RFLAGS 128
 #define DBT_CTX_TARGET 136
-#define DBT_CTX_HOST_RSP 144
+#define DBT_CTX_SEG_SAVE 144
 #define DBT_CTX_NEXT_RIP 152
 #define DBT_CTX_EXIT_KIND 160
 #define DBT_CTX_VIF 168
-#define DBT_CTX_VIOPL 176
+#define DBT_CTX_VFLAGS 176
 #define DBT_CTX_LAST_STUB 184
 #define DBT_CTX_SAVE_RAX 192
 #define DBT_CTX_SAVE_RCX 200
 #define DBT_CTX_IBL_TARGET 208
 #define DBT_CTX_IBL_HITS 216
 #define DBT_CTX_CALLOUT_ID 224
-#define DBT_CTX_CALLOUT_FN 232
-#define DBT_CTX_VCPU 240
+#define DBT_CTX_SEG_BASE(i) (232 + 8 * (i)) /* 0 = FS, 1 = GS */
 #define DBT_CTX_WANT_WINDOW 248
 #define DBT_CTX_KICK 256
+#define DBT_CTX_POPF_TF 264
+#define DBT_CTX_SEG_SAVE2 272
+
+/* Host-side state of the stubs, in a page of its own mapped wherever the kernel chose
+ * (ASLR), and reached by the stubs through a 64-bit absolute address: a guest store cannot
+ * find it. It holds the guest's extended state while host code runs (dbt_stubs.c explains
+ * which part of it, and why that is all of it host code can touch). */
+struct dbt_host {
+    uint64_t host_rsp;    /* 0: host stack at entry (callouts run on it) */
+    uint64_t callout_fn;  /* 8: dbt_callout_run */
+    uint64_t vcpu;        /* 16: its argument */
+    uint32_t host_mxcsr;  /* 24: the host's MXCSR (callee-saved in the SysV ABI) */
+    uint32_t guest_mxcsr; /* 28: the guest's MXCSR while host code runs */
+    uint32_t pad[8];
+    uint8_t vregs[32 * 64]; /* 64: the guest's vector registers: zmm0-31, ymm0-15 or xmm0-15 */
+    uint64_t kregs[8];      /* 2112: the guest's AVX-512 opmask registers */
+};
+#define DBT_HOST_RSP 0
+#define DBT_HOST_CALLOUT_FN 8
+#define DBT_HOST_VCPU 16
+#define DBT_HOST_MXCSR 24
+#define DBT_HOST_GUEST_MXCSR 28
+#define DBT_HOST_VREGS 64
+#define DBT_HOST_KREGS (64 + 32 * 64)
 
 #define DBT_IF 0x200ULL    /* RFLAGS.IF (SDM vol. 1 3.4.3) */
 #define DBT_IOPL 0x3000ULL /* RFLAGS.IOPL */
+/* RFLAGS bits the guest sets that never become native: IOPL, TF (a native TF would
+ * single-step the translation), NT (only IRET reads it, and IRET is emulated), AC (at CPL 3 it
+ * makes unaligned accesses fault, which at the guest's CPL 0 they never do: SDM vol. 3A 6.15
+ * #AC) and ID. Translated code runs with only the arithmetic flags and DF native. */
+#define DBT_VFLAGS (DBT_IOPL | 0x100ULL | 0x4000ULL | 0x40000ULL | 0x200000ULL)
+#define DBT_ARITH_FLAGS 0xCD5ULL /* CF PF AF ZF SF OF */
+#define DBT_DF 0x400ULL
+#define DBT_NATIVE_FLAGS (DBT_ARITH_FLAGS | DBT_DF)
 
 /* Indirect-branch lookup table (DynamoRIO's "IBL"): direct-mapped by the low 16 bits of the
  * guest RIP, probed inline by translated code without touching RFLAGS. An empty entry holds
@@ -111,8 +147,13 @@ struct dbt_block {
 /* One guest instruction's translation starts at host_offset (faults map back through it). */
 struct dbt_map_entry {
     uint32_t host_offset;
-    uint32_t guest_rip_low; /* guest RIP - GUEST_RAM_BASE */
+    uint32_t guest_rip_low; /* guest RIP - GUEST_RAM_BASE, and the flags below */
 };
+#define DBT_MAP_RIP_MASK 0x07FFFFFFu /* RAM is 64 MiB */
+/* An FS/GS-relative access (dbt_segment.c): inside its translation, guest register number
+ * (guest_rip_low >> DBT_MAP_SEG_REG_SHIFT) & 15 is in ctx.seg_save. */
+#define DBT_MAP_SEG_FIXUP 0x80000000u
+#define DBT_MAP_SEG_REG_SHIFT 27
 
 /* A direct exit stub patched into a jump to a block (block chaining). */
 struct dbt_link {
@@ -130,15 +171,23 @@ struct dbt_callout_rec {
     uint32_t resume; /* cache offset of the code after the callout */
 };
 
+/* Which vector registers the stubs save around host code (from the host's XCR0). */
+enum dbt_vregs { DBT_VREGS_XMM, DBT_VREGS_YMM, DBT_VREGS_ZMM };
+
 struct dbt_cache {
-    void *region;        /* the whole reservation */
-    struct dbt_ctx *ctx; /* region start */
-    struct dbt_ibl_entry *ibl;
-    uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
-    int memfd;
+    void *region;                 /* the whole reservation */
+    struct dbt_ctx *ctx;          /* region start */
+    struct dbt_ibl_entry *ibl;    /* read-only view inside the region (translated code) */
+    struct dbt_ibl_entry *ibl_rw; /* the same pages, writable, elsewhere (the dispatcher) */
+    uint8_t *rx, *rw;             /* the same memfd pages, mapped twice (W^X) */
+    int memfd, ibl_memfd;
+    struct dbt_host *host;  /* page of its own, ASLR-placed */
+    enum dbt_vregs vregs;   /* what the stubs save */
+    bool kregs, kregs_64;   /* AVX-512 opmask registers (64-bit with AVX512BW) */
+    bool save_xstate;       /* false only for the benchmark's "before" figure */
     uint32_t used;          /* bytes of cache in use */
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
-    uint32_t exit_common, exit_host;
+    uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, kick_stub;
     uint32_t stubs_end;
@@ -180,6 +229,13 @@ struct dbt_vcpu {
      * the dispatcher re-executes that one instruction as an unprotected single-instruction
      * block, else a block on the page it writes would re-protect the page and fault forever. */
     volatile sig_atomic_t smc_retry;
+    /* The guest's x87 unit (FNSAVE image) while the VMM runs. x87_saved: the image is valid
+     * (else the guest's x87 state was in its initial configuration when vcpu_run returned). */
+    uint8_t x87[108] __attribute__((aligned(16)));
+    bool x87_saved, xinuse; /* xinuse: XGETBV(1) tells which state components are in use */
+    /* A guest instruction single-stepped (TF) completed with a VMM exit: its #DB is delivered
+     * when vcpu_run is called again (after an IN's data arrived). */
+    bool step_trap_pending;
     struct emu_mmu_hooks mmu_hooks; /* stores by the emulation core: SMC through a callout */
     uint8_t *altstack;
     stack_t old_altstack;
@@ -187,7 +243,9 @@ struct dbt_vcpu {
 };
 
 /* ---- dbt_cache.c: the code cache ---- */
-int dbt_cache_init(struct dbt_cache *c);
+/* save_xstate false is for the benchmark's "before" figure only: the stubs then leave the
+ * guest's vector registers, MXCSR and x87 control word to host code, as they once did. */
+int dbt_cache_init(struct dbt_cache *c, bool save_xstate);
 void dbt_cache_destroy(struct dbt_cache *c);
 /* Drop every translation and unprotect guest pages (also when the cache is full). */
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
@@ -206,13 +264,15 @@ unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memor
 const struct dbt_block *dbt_cache_block_at(const struct dbt_cache *c, uint64_t host);
 /* Guest RIP of the instruction whose translation contains host address `host`, or 0. */
 uint64_t dbt_cache_guest_rip_of(const struct dbt_cache *c, uint64_t host);
+/* The map entry of that instruction, or NULL. */
+const struct dbt_map_entry *dbt_cache_map_entry_of(const struct dbt_cache *c, uint64_t host);
 /* Like dbt_cache_guest_rip_of, but only where a guest instruction's translation starts (the
  * guest state in the registers is then exact). */
 uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host);
 void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, const struct dbt_block *b);
 
 /* ---- dbt_stubs.c: entry/exit/callout stubs at the start of the cache ---- */
-void dbt_stubs_build(struct dbt_cache *c);
+int dbt_stubs_build(struct dbt_cache *c); /* -EINVAL if the encoder refused a stub */
 
 /* ---- dbt_translate.c ---- */
 /* The block for guest_rip, translated if needed (single: one instruction, not cached and its
@@ -235,6 +295,8 @@ enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind
 uint64_t dbt_callout_run(struct dbt_vcpu *v);
 void dbt_state_to_ctx(struct dbt_vcpu *v, uint64_t target);
 void dbt_state_from_ctx(struct dbt_vcpu *v);
+/* The guest's RFLAGS from a native image (arithmetic flags, DF) and the virtual flags. */
+uint64_t dbt_rflags_of(const struct dbt_ctx *ctx, uint64_t native);
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason);
 /* The emulation core's view of this vCPU (state, guest-physical memory, MMU hooks). */
 struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v);
@@ -245,6 +307,10 @@ void dbt_signals_restore(struct dbt_vcpu *v);
 extern __thread struct dbt_vcpu *dbt_current;
 
 /* ---- dbt.c ---- */
+/* For the extended-state benchmark only (bench/bench_xstate.c): vCPUs created while this is set
+ * use stubs that leave the guest's extended state to host code, as dbt did before it saved it,
+ * so that one run can report the cost of saving it. Never set otherwise. */
+extern bool dbt_bench_without_xstate;
 /* Host code of the block translated for guest_rip (trace: guest and host side by side). */
 int dbt_block_host_code(struct vcpu *vcpu, uint64_t guest_rip, const uint8_t **code, size_t *len);
 

@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include <assert.h>
+#include <cpuid.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -36,17 +37,46 @@
 #include "vmm/guest_layout.h"
 
 static_assert(offsetof(struct dbt_ctx, rflags) == DBT_CTX_RFLAGS, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, seg_save) == DBT_CTX_SEG_SAVE, "ctx layout");
 static_assert(offsetof(struct dbt_ctx, next_rip) == DBT_CTX_NEXT_RIP, "ctx layout");
 static_assert(offsetof(struct dbt_ctx, vif) == DBT_CTX_VIF, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, vflags) == DBT_CTX_VFLAGS, "ctx layout");
 static_assert(offsetof(struct dbt_ctx, last_stub) == DBT_CTX_LAST_STUB, "ctx layout");
-static_assert(offsetof(struct dbt_ctx, callout_fn) == DBT_CTX_CALLOUT_FN, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, seg_base) == DBT_CTX_SEG_BASE(0), "ctx layout");
 static_assert(offsetof(struct dbt_ctx, kick) == DBT_CTX_KICK, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, popf_tf) == DBT_CTX_POPF_TF, "ctx layout");
+static_assert(offsetof(struct dbt_ctx, seg_save2) == DBT_CTX_SEG_SAVE2, "ctx layout");
 static_assert(sizeof(struct dbt_ctx) <= DBT_CTX_PAGE, "ctx fits its page");
+static_assert(offsetof(struct dbt_host, host_mxcsr) == DBT_HOST_MXCSR, "host layout");
+static_assert(offsetof(struct dbt_host, guest_mxcsr) == DBT_HOST_GUEST_MXCSR, "host layout");
+static_assert(offsetof(struct dbt_host, vregs) == DBT_HOST_VREGS, "host layout");
+static_assert(offsetof(struct dbt_host, kregs) == DBT_HOST_KREGS, "host layout");
+static_assert(DBT_HOST_GUEST_MXCSR < 128, "the stubs use disp8 for MXCSR");
+static_assert(sizeof(struct dbt_host) <= 4096, "host state fits its page");
 
 #define IBL_BYTES (DBT_IBL_SIZE * sizeof(struct dbt_ibl_entry))
 #define REGION_BYTES (DBT_CTX_PAGE + IBL_BYTES + DBT_CACHE_SIZE)
 static_assert(REGION_BYTES <= DBT_REGION_STEP, "region fits its slot");
 static_assert(GUEST_SPACE_END <= DBT_REGION_BASE, "region after the guest window");
+
+/* The vector registers host code can touch, from the host's XCR0 (SDM vol. 1 13.3: bit 1
+ * SSE, 2 AVX, 5 opmask, 6 ZMM_Hi256, 7 Hi16_ZMM). Without OSXSAVE only SSE exists. */
+static void probe_vregs(struct dbt_cache *c)
+{
+    unsigned a, b, cx, d;
+    c->vregs = DBT_VREGS_XMM;
+    if (!__get_cpuid(1, &a, &b, &cx, &d) || !(cx & bit_OSXSAVE))
+        return;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6) == 0xE6) {
+        c->vregs = DBT_VREGS_ZMM;
+        c->kregs = true;
+        c->kregs_64 = __get_cpuid_count(7, 0, &a, &b, &cx, &d) && (b & bit_AVX512BW);
+    } else if (lo & 4) {
+        c->vregs = DBT_VREGS_YMM;
+    }
+}
 
 /* Reserve the first free slot (MAP_FIXED_NOREPLACE: never clobber an existing mapping). */
 static void *region_reserve(void)
@@ -79,31 +109,47 @@ static void table_free(void *p, size_t count, size_t size)
         munmap(p, count * size);
 }
 
-int dbt_cache_init(struct dbt_cache *c)
+int dbt_cache_init(struct dbt_cache *c, bool save_xstate)
 {
     memset(c, 0, sizeof(*c));
-    c->memfd = -1;
+    c->memfd = c->ibl_memfd = -1;
+    c->save_xstate = save_xstate;
+    probe_vregs(c);
     c->region = region_reserve();
     if (!c->region)
         return -ENOMEM;
     uint8_t *base = c->region;
     c->memfd = memfd_create("vmlab-dbt-cache", MFD_CLOEXEC);
-    if (c->memfd < 0 || ftruncate(c->memfd, DBT_CACHE_SIZE) < 0)
+    c->ibl_memfd = memfd_create("vmlab-dbt-lookup", MFD_CLOEXEC);
+    if (c->memfd < 0 || ftruncate(c->memfd, DBT_CACHE_SIZE) < 0 || c->ibl_memfd < 0 ||
+        ftruncate(c->ibl_memfd, IBL_BYTES) < 0)
         goto fail;
-    void *ctx = mmap(base, DBT_CTX_PAGE + IBL_BYTES, PROT_READ | PROT_WRITE,
+    /* The lookup table is only read by translated code: its view in the region is read-only,
+     * so a guest store cannot plant a host address in it; the dispatcher fills it through a
+     * second, writable view (W^X as for the code). */
+    void *ctx = mmap(base, DBT_CTX_PAGE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    void *ibl =
+        mmap(base + DBT_CTX_PAGE, IBL_BYTES, PROT_READ, MAP_SHARED | MAP_FIXED, c->ibl_memfd, 0);
     void *rx = mmap(base + DBT_CTX_PAGE + IBL_BYTES, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
                     MAP_SHARED | MAP_FIXED, c->memfd, 0);
     void *rw = mmap(NULL, DBT_CACHE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
-    if (ctx == MAP_FAILED || rx == MAP_FAILED || rw == MAP_FAILED) {
-        if (rw != MAP_FAILED)
-            munmap(rw, DBT_CACHE_SIZE);
+    void *ibl_rw = mmap(NULL, IBL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, c->ibl_memfd, 0);
+    void *host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (rw != MAP_FAILED)
+        c->rw = rw;
+    if (ibl_rw != MAP_FAILED)
+        c->ibl_rw = ibl_rw;
+    if (host != MAP_FAILED)
+        c->host = host;
+    if (ctx == MAP_FAILED || ibl == MAP_FAILED || rx == MAP_FAILED || !c->rw || !c->ibl_rw ||
+        !c->host)
         goto fail;
-    }
     c->ctx = ctx;
-    c->ibl = (struct dbt_ibl_entry *)(base + DBT_CTX_PAGE);
+    c->ibl = ibl;
     c->rx = rx;
-    c->rw = rw;
+    c->host->host_mxcsr = 0x1F80;  /* overwritten by every entry */
+    c->host->guest_mxcsr = 0x1F80; /* reset value (SDM vol. 3A 10.1, table 10-1) */
     c->blocks = table_alloc(DBT_MAX_BLOCKS, sizeof(*c->blocks));
     c->map_capacity = DBT_MAX_BLOCKS * 8;
     c->map = table_alloc(c->map_capacity, sizeof(*c->map));
@@ -112,6 +158,10 @@ int dbt_cache_init(struct dbt_cache *c)
     c->protected_pages = table_alloc(GUEST_RAM_SIZE / 4096, 1);
     if (!c->blocks || !c->map || !c->links || !c->callouts || !c->protected_pages)
         goto fail;
+    if (dbt_stubs_build(c) < 0) { /* the same stubs every flush builds */
+        dbt_cache_destroy(c);
+        return -ENOTSUP;
+    }
     return 0;
 fail:
     dbt_cache_destroy(c);
@@ -122,17 +172,23 @@ void dbt_cache_destroy(struct dbt_cache *c)
 {
     if (c->rw)
         munmap(c->rw, DBT_CACHE_SIZE);
+    if (c->ibl_rw)
+        munmap(c->ibl_rw, IBL_BYTES);
+    if (c->host)
+        munmap(c->host, 4096);
     if (c->region)
         munmap(c->region, REGION_BYTES);
     if (c->memfd >= 0)
         close(c->memfd);
+    if (c->ibl_memfd >= 0)
+        close(c->ibl_memfd);
     table_free(c->blocks, DBT_MAX_BLOCKS, sizeof(*c->blocks));
     table_free(c->map, c->map_capacity, sizeof(*c->map));
     table_free(c->links, DBT_MAX_LINKS, sizeof(*c->links));
     table_free(c->callouts, DBT_MAX_CALLOUTS, sizeof(*c->callouts));
     table_free(c->protected_pages, GUEST_RAM_SIZE / 4096, 1);
     memset(c, 0, sizeof(*c));
-    c->memfd = -1;
+    c->memfd = c->ibl_memfd = -1;
 }
 
 static void ibl_clear_entry(struct dbt_cache *c, struct dbt_ibl_entry *ent)
@@ -152,9 +208,9 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
         c->hash[i] = -1;
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
-    dbt_stubs_build(c);
+    (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
     for (unsigned i = 0; i < DBT_IBL_SIZE; i++)
-        ibl_clear_entry(c, &c->ibl[i]);
+        ibl_clear_entry(c, &c->ibl_rw[i]);
     c->epoch++;
 }
 
@@ -181,7 +237,7 @@ void dbt_cache_insert(struct dbt_cache *c, uint32_t index)
 
 void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, const struct dbt_block *b)
 {
-    struct dbt_ibl_entry *ent = &c->ibl[rip & (DBT_IBL_SIZE - 1)];
+    struct dbt_ibl_entry *ent = &c->ibl_rw[rip & (DBT_IBL_SIZE - 1)];
     ent->host = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
     ent->guest_rip = rip;
 }
@@ -246,7 +302,7 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
     for (int32_t l = b->links_in; l >= 0; l = c->links[l].next)
         link_undo(c, &c->links[l]);
     b->links_in = -1;
-    struct dbt_ibl_entry *ent = &c->ibl[b->guest_rip & (DBT_IBL_SIZE - 1)];
+    struct dbt_ibl_entry *ent = &c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)];
     if (ent->host == (uint64_t)(uintptr_t)(c->rx + b->host_offset))
         ibl_clear_entry(c, ent);
     b->live = false;
@@ -288,15 +344,21 @@ const struct dbt_block *dbt_cache_block_at(const struct dbt_cache *c, uint64_t h
     return &c->blocks[lo - 1];
 }
 
-uint64_t dbt_cache_guest_rip_of(const struct dbt_cache *c, uint64_t host)
+const struct dbt_map_entry *dbt_cache_map_entry_of(const struct dbt_cache *c, uint64_t host)
 {
     const struct dbt_block *b = dbt_cache_block_at(c, host);
     uint32_t off = (uint32_t)(host - (uint64_t)(uintptr_t)c->rx);
-    uint64_t rip = 0;
+    const struct dbt_map_entry *found = NULL;
     for (uint32_t i = 0; b && i < b->map_count; i++)
         if (c->map[b->map_first + i].host_offset <= off)
-            rip = GUEST_RAM_BASE + c->map[b->map_first + i].guest_rip_low;
-    return rip;
+            found = &c->map[b->map_first + i];
+    return found;
+}
+
+uint64_t dbt_cache_guest_rip_of(const struct dbt_cache *c, uint64_t host)
+{
+    const struct dbt_map_entry *m = dbt_cache_map_entry_of(c, host);
+    return m ? GUEST_RAM_BASE + (m->guest_rip_low & DBT_MAP_RIP_MASK) : 0;
 }
 
 uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host)
@@ -305,6 +367,6 @@ uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t hos
     uint32_t off = (uint32_t)(host - (uint64_t)(uintptr_t)c->rx);
     for (uint32_t i = 0; b && i < b->map_count; i++)
         if (c->map[b->map_first + i].host_offset == off)
-            return GUEST_RAM_BASE + c->map[b->map_first + i].guest_rip_low;
+            return GUEST_RAM_BASE + (c->map[b->map_first + i].guest_rip_low & DBT_MAP_RIP_MASK);
     return 0;
 }

@@ -20,18 +20,14 @@
  * to it (undecodable bytes, a fetch outside RAM).
  */
 #include <asm/processor-flags.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dbt.h"
+#include "dbt_emit.h"
 #include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 #include "vmm/trace_record.h"
-
-/* RFLAGS bits that are the native ones while translated code runs; IF and IOPL are virtual. */
-#define NATIVE_FLAGS                                                                               \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
 /* A store by the emulation core (a callout, an IN completed, a delivery frame) went to
  * guest-physical memory, where no write protection catches it: invalidate what was
@@ -75,21 +71,30 @@ void dbt_state_to_ctx(struct dbt_vcpu *v, uint64_t target)
 {
     struct dbt_ctx *ctx = v->cache.ctx;
     memcpy(ctx->gpr, v->state.gpr, sizeof(ctx->gpr));
-    /* The guest's TF is not made native: a trap flag set by the guest would single-step the
-     * translation, not the guest instructions. */
-    ctx->rflags = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_FIXED;
+    /* Only the arithmetic flags and DF become native (dbt.h DBT_VFLAGS says why not the
+     * others); IF=1 is what the host thread runs with anyway. */
+    ctx->rflags = (v->state.rflags & DBT_NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
     ctx->vif = v->state.rflags & DBT_IF;
-    ctx->viopl = v->state.rflags & DBT_IOPL;
+    ctx->vflags = v->state.rflags & DBT_VFLAGS;
+    ctx->popf_tf = 0;
+    ctx->seg_base[0] = v->state.fs.base;
+    ctx->seg_base[1] = v->state.gs.base;
     ctx->target = target;
     ctx->exit_kind = 0;
+}
+
+uint64_t dbt_rflags_of(const struct dbt_ctx *ctx, uint64_t native)
+{
+    /* masked: the guest can write the context page */
+    return (native & DBT_NATIVE_FLAGS) | (ctx->vif & DBT_IF) | (ctx->vflags & DBT_VFLAGS) |
+           X86_EFLAGS_FIXED;
 }
 
 void dbt_state_from_ctx(struct dbt_vcpu *v)
 {
     struct dbt_ctx *ctx = v->cache.ctx;
     memcpy(v->state.gpr, ctx->gpr, sizeof(ctx->gpr));
-    v->state.rflags = (ctx->rflags & NATIVE_FLAGS) | (ctx->vif & DBT_IF) | (ctx->viopl & DBT_IOPL) |
-                      (v->state.rflags & X86_EFLAGS_TF) | X86_EFLAGS_FIXED;
+    v->state.rflags = dbt_rflags_of(ctx, ctx->rflags);
     v->state.rip = ctx->next_rip;
 }
 
@@ -163,8 +168,27 @@ enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
         return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, error);
     }
     struct x86_decoded_insn insn;
-    if (x86_decode(&v->decoder, bytes, n, rip, &insn) < 0)
+    int rc = x86_decode(&v->decoder, bytes, n, rip, &insn);
+    if (rc == -ENODATA && n < ZYDIS_MAX_INSTRUCTION_LENGTH) {
+        /* The instruction runs into a page that cannot be fetched: the fetch of its first byte
+         * there faults (SDM vol. 3A 4.7: #PF, I/D = 1; CR2 = the faulting address). */
+        uint8_t next;
+        emu_fetch(&ec, rip + n, &next, 1, &error);
+        v->state.cr2 = rip + n;
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, error);
+    }
+    if (rc < 0)
         return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0); /* undecodable: #UD */
+    if (x86_classify(&insn) == EMU_CLASS_NONE && dbt_has_fs_gs_override(&insn)) {
+        /* dbt_segment.c refused it: say so rather than run it on the host's segment base */
+        char text[96];
+        x86_format(&insn, text, sizeof(text));
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_SEGMENT_OVERRIDE;
+        snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
+                 "dbt does not translate this FS/GS-relative instruction: %s", text);
+        return DBT_EMULATE_LEAVE;
+    }
     v->stats.dispatcher_emulations++;
     return dbt_emulate(v, &insn);
 }
@@ -180,16 +204,26 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
 {
     struct dbt_cache *c = &v->cache;
     struct dbt_ctx *ctx = c->ctx;
-    const struct dbt_callout_rec *rec = &c->callouts[ctx->callout_id];
+    /* Written by the callout site right before it jumped here, so in range; the context page
+     * is guest-writable, though, and an index is never trusted from there. */
+    uint64_t id = ctx->callout_id;
     dbt_state_from_ctx(v);
+    if (id >= c->callout_count) {
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_TRANSLATION;
+        snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
+                 "dbt callout record %llu does not exist", (unsigned long long)id);
+        return leave(ctx);
+    }
+    const struct dbt_callout_rec *rec = &c->callouts[id];
     v->state.rip = rec->insn.rip;
     uint32_t epoch = c->epoch;
     if (dbt_emulate(v, &rec->insn) == DBT_EMULATE_LEAVE)
         return leave(ctx);
     /* The instruction wrote translated code (its blocks are gone), set an interrupt shadow
-     * (the dispatcher handles the next instruction alone), or opened the window the VMM
-     * waits for: the dispatcher decides. */
-    if (c->epoch != epoch || v->state.interrupt_shadow ||
+     * or the trap flag (the dispatcher runs the next instruction alone), or opened the window
+     * the VMM waits for: the dispatcher decides. */
+    if (c->epoch != epoch || v->state.interrupt_shadow || (v->state.rflags & X86_EFLAGS_TF) ||
         (v->common.request_interrupt_window && emu_interrupts_enabled(&v->state)))
         return leave(ctx);
     uint64_t target;

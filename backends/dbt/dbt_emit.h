@@ -109,4 +109,16 @@ static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool
     emit_exit_jcc(e, rip, via, chainable, false);
 }
 
+/* dbt_segment.c: an instruction with an FS or GS override, rewritten to use the guest's base.
+ * NONE: it needs no rewriting (no override, or the override does not apply to a memory
+ * access); REFUSE: dbt cannot rewrite it (the dispatcher reports it). */
+enum dbt_segment_result { DBT_SEGMENT_NONE, DBT_SEGMENT_DONE, DBT_SEGMENT_REFUSE };
+enum dbt_segment_result dbt_emit_segment_access(struct emitter *e,
+                                                const struct x86_decoded_insn *in);
+/* Whether the instruction has an FS or GS override. */
+static inline bool dbt_has_fs_gs_override(const struct x86_decoded_insn *in)
+{
+    return in->info.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+}
+
 #endif

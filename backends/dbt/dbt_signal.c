@@ -50,9 +50,6 @@
 #include "vmm/guest_layout.h"
 
 #define ALTSTACK_SIZE (256 * 1024)
-#define GUEST_FLAGS_NATIVE                                                                         \
-    (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_NT | X86_EFLAGS_AC | X86_EFLAGS_ID)
 
 __thread struct dbt_vcpu *dbt_current;
 static const int dbt_signals[] = {SIGSEGV, SIGILL, SIGFPE, SIGBUS, SIGTRAP, 0};
@@ -70,13 +67,19 @@ static const int uc_slot[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG
                                 REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
                                 REG_R12, REG_R13, REG_R14, REG_R15};
 
-/* The guest state is the signal frame's registers at guest instruction `rip`. */
+/* The guest state is the signal frame's registers at guest instruction `rip`. Inside the
+ * translation of an FS/GS-relative access one guest register is in ctx.seg_save
+ * (dbt_segment.c); at its first byte, none is. */
 static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
 {
     for (int i = 0; i < 16; i++)
         v->state.gpr[i] = (uint64_t)g[uc_slot[i]];
-    v->state.rflags = ((uint64_t)g[REG_EFL] & GUEST_FLAGS_NATIVE) | v->cache.ctx->vif |
-                      v->cache.ctx->viopl | (v->state.rflags & X86_EFLAGS_TF) | X86_EFLAGS_FIXED;
+    uint64_t host = (uint64_t)g[REG_RIP];
+    const struct dbt_map_entry *m = dbt_cache_map_entry_of(&v->cache, host);
+    if (m && (m->guest_rip_low & DBT_MAP_SEG_FIXUP) &&
+        host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset))
+        v->state.gpr[(m->guest_rip_low >> DBT_MAP_SEG_REG_SHIFT) & 15] = v->cache.ctx->seg_save;
+    v->state.rflags = dbt_rflags_of(v->cache.ctx, (uint64_t)g[REG_EFL]);
     v->state.rip = rip;
 }
 
@@ -84,7 +87,7 @@ static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
 static void leave_to_dispatcher(struct dbt_vcpu *v, greg_t *g)
 {
     v->cache.ctx->exit_kind = DBT_EXIT_HANDLED;
-    g[REG_RSP] = (greg_t)v->cache.ctx->host_rsp;
+    g[REG_RSP] = (greg_t)v->cache.host->host_rsp;
     g[REG_RIP] = (greg_t)(uintptr_t)(v->cache.rx + v->cache.exit_host);
     g[REG_EFL] = X86_EFLAGS_IF | X86_EFLAGS_FIXED;
 }
@@ -157,8 +160,8 @@ static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
     uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
     uint32_t error;
     unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
-    if (n && x86_decode(&v->decoder, bytes, n, rip, &insn) == 0 &&
-        mmio_decode(&insn, &v->state, addr, &acc) == 0) {
+    bool decoded = n && x86_decode(&v->decoder, bytes, n, rip, &insn) == 0;
+    if (decoded && mmio_decode(&insn, &v->state, addr, &acc) == 0) {
         dbt_set_exit(v, VM_EXIT_MMIO);
         v->exit->mmio.gpa = acc.gpa;
         v->exit->mmio.len = acc.len;
@@ -168,10 +171,15 @@ static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
         v->pending_insn = insn;
         v->pending_mmio_access = acc;
     } else {
+        /* suberror 1 as for KVM and trap_emulate; the message names the instruction */
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
+        char text[96] = "(undecodable)";
+        if (decoded)
+            x86_format(&insn, text, sizeof(text));
         snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
-                 "MMIO access at %#llx by an instruction vmlab does not emulate",
-                 (unsigned long long)addr);
+                 "MMIO access at %#llx by an instruction vmlab does not emulate: %s",
+                 (unsigned long long)addr, text);
     }
 }
 
@@ -233,11 +241,15 @@ int dbt_signals_install(struct dbt_vcpu *v)
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = dbt_signal_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, VMLAB_SIG_KICK); /* a kick never interrupts the fault handler */
     for (int i = 0; i < DBT_NSIGNALS; i++) {
         int sig = i < DBT_NSIGNALS - 1 ? dbt_signals[i] : VMLAB_SIG_KICK;
+        /* Delivering a guest exception from this handler writes the guest's stack, which may
+         * be a write-protected page holding translated code: that SIGSEGV must reach the
+         * handler again (self-modifying code: unprotect, go on) instead of killing the
+         * process, as a signal blocked during its own handler does. */
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (sig == SIGSEGV ? SA_NODEFER : 0);
         if (sigaction(sig, &sa, &v->old_actions[i]) < 0)
             return -errno;
     }

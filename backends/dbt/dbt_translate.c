@@ -148,7 +148,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     struct dbt_cache *c = &v->cache;
     uint64_t next = in->rip + in->length;
     bool have_operands = false;
-    if (x86_classify_needs_operands(in)) {
+    if (x86_classify_needs_operands(in) || dbt_has_fs_gs_override(in)) {
         if (x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;
         have_operands = true;
@@ -177,6 +177,9 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         emit_callout(v, e, in, cls);
         return ends_block(cls) ? STEP_END : STEP_CONTINUE;
     }
+    if (dbt_has_fs_gs_override(in) &&
+        (in->info.mnemonic == ZYDIS_MNEMONIC_JMP || in->info.mnemonic == ZYDIS_MNEMONIC_CALL))
+        goto refuse; /* an FS/GS-relative branch target: reported by the dispatcher */
     switch (in->info.mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (relative_branch(in)) {
@@ -226,6 +229,14 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         emit_bytes(e, jcc, 6);
         emit_two_way(e, e->pos - 4, true, branch_target(in), next);
         return STEP_END;
+    }
+    switch (dbt_emit_segment_access(e, in)) {
+    case DBT_SEGMENT_DONE:
+        return STEP_CONTINUE;
+    case DBT_SEGMENT_REFUSE:
+        goto refuse;
+    default:
+        break;
     }
     /* IS_RELATIVE also marks RIP-relative memory operands; anything else relative that got
      * here (XBEGIN) is refused. */

@@ -47,7 +47,8 @@ struct trap_host_caps {
     int umip_sgdt; /* SGDT at CPL 3: 0 runs (real GDTR), 1 kernel emulates (dummy), 2 SIGSEGV */
     bool fsgsbase; /* kernel enabled FSGSBASE for user space */
     bool syscall_user_dispatch;
-    bool sysenter_ud; /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    bool sysenter_ud;      /* SYSENTER in 64-bit mode raises #UD (AMD); else it enters the kernel */
+    bool int1_rip_at_insn; /* INT1's SIGTRAP reports the INT1 itself, not the next RIP */
     char vendor[13];
 };
 

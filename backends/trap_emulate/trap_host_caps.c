@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "trap_emulate.h"
@@ -99,6 +100,27 @@ static void probe_sysenter(void)
     __asm__ volatile("sysenter" ::: "memory");
 }
 
+/* INT1 (ICEBP) is a trap: the hardware saves the RIP after it (SDM vol. 2A INT1). Some
+ * hypervisors below us report the INT1's own RIP instead; measure which. */
+static volatile uint64_t probe_int1_at;
+static void probe_int1_handler(int sig, siginfo_t *si, void *ucv)
+{
+    (void)sig, (void)si;
+    const ucontext_t *uc = ucv;
+    _exit((uint64_t)uc->uc_mcontext.gregs[REG_RIP] == probe_int1_at ? PROBE_RAN + 3 : PROBE_RAN);
+}
+
+static void probe_int1(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = probe_int1_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGTRAP, &sa, NULL);
+    __asm__ volatile("lea 1f(%%rip), %%rax\n mov %%rax, %0\n 1: .byte 0xf1"
+                     : "=m"(probe_int1_at)::"rax", "memory");
+}
+
 static struct trap_host_caps caps;
 static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 
@@ -119,6 +141,7 @@ static void caps_probe(void)
     caps.umip_sgdt = sgdt == PROBE_FAULTED ? 2 : sgdt == PROBE_RAN + 2 ? 1 : 0;
     caps.sysenter_ud =
         probe_in_child(probe_sysenter) == PROBE_FAULTED && strcmp(caps.vendor, "GenuineIntel") != 0;
+    caps.int1_rip_at_insn = probe_in_child(probe_int1) == PROBE_RAN + 3;
     uint8_t sel = SYSCALL_DISPATCH_FILTER_ALLOW;
     caps.syscall_user_dispatch =
         prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, GUEST_SPACE_END,

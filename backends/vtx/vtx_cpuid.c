@@ -38,6 +38,8 @@ int vtx_cpuid_set(int vcpu_fd)
         c->entries[i].ebx = r[1];
         c->entries[i].ecx = r[2];
         c->entries[i].edx = r[3];
+        if (leaves[i][0] == 7) /* subleaf-indexed: other subleaves of 7 read as zero */
+            c->entries[i].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
     }
     return ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 }

@@ -11,10 +11,13 @@
  */
 #define _GNU_SOURCE
 #include <asm/processor-flags.h>
+#include <elf.h>
+#include <cpuid.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -95,6 +98,45 @@ FRAGMENT(f_ud2, "nop\n nop\n ud2\n out %al, $0xf4\n")
 FRAGMENT(f_riprel,
     "mov 1f(%rip), %rax\n addq $1, 1f(%rip)\n mov 1f(%rip), %rbx\n out %al, $0xf4\n"
     ".balign 8\n1: .quad 0x1122334455667788\n")
+/* The guest's vector registers (loaded from DATA, stored to DATA + 0x1000) and MXCSR (from
+ * DATA + 0x800, to DATA + 0x1800) across a callout (CPUID), a VMM exit (OUT to the scratch
+ * port) and a fresh translation. Between the exits the test itself runs: glibc and cmocka use
+ * vector registers. */
+FRAGMENT(f_ymm,
+    "mov $0x40300000, %esi\n ldmxcsr 0x800(%rsi)\n"
+    ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n vmovdqu \\r*32(%rsi), %ymm\\r\n .endr\n"
+    "xor %eax, %eax\n xor %ecx, %ecx\n cpuid\n mov $0x530, %edx\n out %eax, %dx\n jmp 1f\n 1:\n"
+    "mov $0x40300000, %esi\n stmxcsr 0x1800(%rsi)\n"
+    ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n vmovdqu %ymm\\r, 0x1000+\\r*32(%rsi)\n .endr\n"
+    "out %al, $0xf4\n")
+FRAGMENT(f_zmm,
+    "mov $0x40300000, %esi\n ldmxcsr 0x800(%rsi)\n"
+    ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    " vmovdqu64 \\r*64(%rsi), %zmm\\r\n .endr\n"
+    ".irp r,0,1,2,3,4,5,6,7\n kmovw 0x880+\\r*2(%rsi), %k\\r\n .endr\n"
+    "xor %eax, %eax\n xor %ecx, %ecx\n cpuid\n mov $0x530, %edx\n out %eax, %dx\n jmp 1f\n 1:\n"
+    "mov $0x40300000, %esi\n stmxcsr 0x1800(%rsi)\n"
+    ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n"
+    " vmovdqu64 %zmm\\r, 0x1000+\\r*64(%rsi)\n .endr\n"
+    ".irp r,0,1,2,3,4,5,6,7\n kmovw %k\\r, 0x1880+\\r*2(%rsi)\n .endr\n"
+    "out %al, $0xf4\n")
+/* The x87 unit across VMM exits while the host uses its own: three values on the stack, a
+ * non-default control word, and a masked division by zero whose flag is then unmasked (a
+ * pending #MF). FNSTSW/FNSAVE (non-waiting) read it back at the end. */
+FRAGMENT(f_x87,
+    "mov $0x40300000, %esi\n fninit\n fldpi\n fld1\n fldz\n fdivr %st(1), %st\n"
+    "fldcw 0x800(%rsi)\n mov $0x530, %edx\n out %eax, %dx\n cpuid\n mov $0x530, %edx\n"
+    "out %eax, %dx\n"
+    "fnsave 0x1000(%rsi)\n out %al, $0xf4\n")
+/* Stores into the lookup table next to the code cache: it is read-only, a #PF. */
+FRAGMENT(f_write_lookup, "movq $1, 0x60001000\n out %al, $0xf4\n")
+/* The guest overwrites the whole context page (it is guest-writable by construction) and
+ * goes on through a callout and a VMM exit: nothing the host relies on may be there. (The
+ * pattern leaves the guest's own virtual TF, which also lives there, clear.) */
+FRAGMENT(f_trash_context,
+    "mov $0x60000000, %edi\n mov $512, %ecx\n mov $0xAAAAAAAAAAAAAAAA, %rax\n rep stosq\n"
+    "xor %eax, %eax\n cpuid\n mov $0x530, %edx\n out %eax, %dx\n mov $0x77, %ebx\n"
+    "out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -105,9 +147,14 @@ struct run {
     struct vcpu_state st;
 };
 
+/* The run in progress: released by teardown() if a failed assertion left its test early, so
+ * that the next test can map the guest window again (each test fails on its own). */
+static struct run *active_run;
+
 static void start(struct run *r, const uint8_t *start, const uint8_t *end)
 {
     memset(r, 0, sizeof(*r));
+    active_run = r;
     assert_int_equal(guest_memory_create(dbt_backend_ops.memory_flags, &r->mem), 0);
     platform_setup(r->mem);
     memcpy(guest_ram_ptr(r->mem, CODE, (uint64_t)(end - start)), start, (size_t)(end - start));
@@ -155,9 +202,21 @@ static uint64_t stat(struct run *r, const char *name)
 
 static void stop(struct run *r)
 {
-    dbt_backend_ops.vcpu_destroy(r->vcpu);
-    dbt_backend_ops.vm_destroy(r->vm);
-    guest_memory_destroy(r->mem);
+    if (r->vcpu)
+        dbt_backend_ops.vcpu_destroy(r->vcpu);
+    if (r->vm)
+        dbt_backend_ops.vm_destroy(r->vm);
+    if (r->mem)
+        guest_memory_destroy(r->mem);
+    active_run = NULL;
+}
+
+static int teardown(void **unused)
+{
+    (void)unused;
+    if (active_run)
+        stop(active_run);
+    return 0;
 }
 
 #define ARITH                                                                                      \
@@ -482,28 +541,254 @@ static void test_interrupt_window_after_shadow(void **unused)
     stop(&r);
 }
 
+/* Run to the final OUT, resuming after VMM exits to the scratch port; count them. */
+static unsigned go_to_end(struct run *r, void (*between)(void))
+{
+    unsigned exits = 0;
+    while (go(r) == VM_EXIT_IO && r->exit.io.port == PORT_SCRATCH) {
+        exits++;
+        if (between)
+            between();
+    }
+    assert_true(final_out(r));
+    return exits;
+}
+
+static uint64_t host_xcr0(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+        return 3;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return lo;
+}
+
+/* Host work between two guest runs: vector registers (glibc) and a different MXCSR. */
+static void clobber_vectors(void)
+{
+    static char a[4096], b[4096];
+    memset(a, 0x5a, sizeof(a));
+    memcpy(b, a, sizeof(b));
+    assert_int_equal(memcmp(a, b, sizeof(a)), 0);
+}
+
+static void vector_case(const uint8_t *start_, const uint8_t *end_, size_t bytes, size_t kbytes)
+{
+    struct run r;
+    start(&r, start_, end_);
+    uint8_t *data = guest_ram_ptr(r.mem, DATA, 0x2000);
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < bytes; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        data[i] = (uint8_t)x;
+    }
+    uint32_t mxcsr = 0xFF80; /* every exception masked, FZ, DAZ, round toward zero */
+    memcpy(data + 0x800, &mxcsr, 4);
+    for (size_t i = 0; i < kbytes; i++)
+        data[0x880 + i] = (uint8_t)(0xA5 ^ i);
+    assert_int_equal(go_to_end(&r, clobber_vectors), 1);
+    assert_memory_equal(data + 0x1000, data, bytes);
+    assert_memory_equal(data + 0x1800, data + 0x800, 4);
+    if (kbytes)
+        assert_memory_equal(data + 0x1880, data + 0x880, kbytes);
+    stop(&r);
+}
+
+static void test_ymm_state_survives_exits(void **unused)
+{
+    (void)unused;
+    if ((host_xcr0() & 6) != 6)
+        skip(); /* no AVX on this host: the xmm part is covered by robust_xstate */
+    vector_case(f_ymm_start, f_ymm_end, 16 * 32, 0);
+}
+
+static void test_zmm_state_survives_exits(void **unused)
+{
+    (void)unused;
+    if ((host_xcr0() & 0xE6) != 0xE6)
+        skip(); /* no AVX-512 on this host */
+    vector_case(f_zmm_start, f_zmm_end, 32 * 64, 16);
+}
+
+/* Host x87 use between two runs of the guest (allowed by name in test_host_code_has_no_x87:
+ * this is the test's own code, not vmlab's). */
+__attribute__((noinline)) static void x87_user_between_runs(void)
+{
+    double v = 3.0;
+    __asm__ volatile("fninit\n fldl %0\n fld1\n faddp\n fsqrt\n fstpl %0\n fninit" : "+m"(v));
+    assert_true(v > 1.99 && v < 2.01);
+}
+
+static void test_x87_state_survives_vmm_exits(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_x87_start, f_x87_end);
+    uint8_t *data = guest_ram_ptr(r.mem, DATA, 0x2000);
+    uint16_t cw = 0x0B7B; /* round up, 64-bit precision, ZE unmasked: the division is pending */
+    memcpy(data + 0x800, &cw, 2);
+    assert_int_equal(go_to_end(&r, x87_user_between_runs), 2);
+    /* FNSAVE image (SDM vol. 1 figure 8-9, 32-bit layout): FCW, FSW, FTW, then ST0-ST7 */
+    uint16_t fcw, fsw, ftw;
+    memcpy(&fcw, data + 0x1000, 2);
+    memcpy(&fsw, data + 0x1004, 2);
+    memcpy(&ftw, data + 0x1008, 2);
+    assert_int_equal(fcw, cw);
+    assert_int_equal(fsw & 0x3F, 0x04);   /* ZE */
+    assert_int_equal(fsw & 0x80, 0x80);   /* ES: the unmasked exception is pending */
+    assert_int_equal((fsw >> 11) & 7, 5); /* TOP: three values pushed */
+    /* tags of physical registers 7..5: pi valid, 1.0 valid, +inf special; 4..0 empty */
+    assert_int_equal(ftw, 0x0BFF);
+    const uint8_t *st0 = data + 0x1000 + 28, *st1 = st0 + 10, *st2 = st1 + 10;
+    assert_int_equal(st0[9] & 0x7F, 0x7F); /* +inf (1/0): exponent all ones */
+    assert_int_equal(st0[8], 0xFF);
+    assert_int_equal(st1[9], 0x3F); /* 1.0: exponent 0x3FFF */
+    assert_int_equal(st1[8], 0xFF);
+    assert_int_equal(st2[9], 0x40); /* pi: exponent 0x4000 */
+    assert_int_equal(st2[8], 0x00);
+    stop(&r);
+}
+
+/* The lookup table is read-only where translated code sees it: a guest store is a #PF. */
+static void test_guest_cannot_write_lookup_table(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_write_lookup_start, f_write_lookup_end);
+    go(&r);
+    uint64_t fr[5];
+    exception_frame(&r, fr);
+    assert_int_equal(fr[2], 14);
+    assert_int_equal(fr[0], 0x60001000);
+    assert_int_equal(fr[4], CODE);
+    stop(&r);
+}
+
+/* Whatever the guest writes into the context page, the host survives and the guest goes on. */
+static void test_guest_trashing_context_is_harmless(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_trash_context_start, f_trash_context_end);
+    assert_int_equal(go_to_end(&r, NULL), 1);
+    assert_int_equal(r.st.gpr[X86_RBX], 0x77);
+    stop(&r);
+}
+
+/* dbt leaves the guest's x87 unit live while host code runs within vcpu_run (dbt_stubs.c), on
+ * the ground that host code executes no x87 or MMX instruction. Check that ground on every
+ * function linked into this test (all of vmlab's library: dbt, the emulation core, the VMM):
+ * decode each function of /proc/self/exe's symbol table and list any x87/MMX instruction
+ * outside the few functions that handle the x87 unit on purpose. */
+static const char *const x87_allowed[] = {
+    "trap_guest_enter",        /* trap_emulate: the guest's FXSAVE image, host control word */
+    "trap_guest_exit_landing", /* trap_emulate: FNINIT and the host control word */
+    "x87_enter",
+    "x87_leave",             /* dbt: FRSTOR/FNSAVE at the vcpu_run boundary */
+    "x87_user_between_runs", /* this test: a host that uses the x87 unit between runs */
+};
+
+static bool x87_allowed_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(x87_allowed) / sizeof(x87_allowed[0]); i++)
+        if (!strcmp(name, x87_allowed[i]) ||
+            (!strncmp(name, x87_allowed[i], strlen(x87_allowed[i])) &&
+             name[strlen(x87_allowed[i])] == '.'))
+            return true; /* also gcc's clones: x87_leave.isra.0 */
+    return false;
+}
+
+static void test_host_code_has_no_x87(void **unused)
+{
+    (void)unused;
+    FILE *f = fopen("/proc/self/exe", "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *img = malloc((size_t)size);
+    assert_non_null(img);
+    assert_int_equal(fread(img, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(img + eh->e_shoff);
+    ZydisDecoder dec;
+    ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    unsigned functions = 0, offenders = 0;
+    unsigned seen = 0; /* the host code of the hot paths must be in this binary */
+    for (unsigned s = 0; s < eh->e_shnum; s++) {
+        if (sh[s].sh_type != SHT_SYMTAB)
+            continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(img + sh[s].sh_offset);
+        const char *strtab = (const char *)(img + sh[sh[s].sh_link].sh_offset);
+        for (size_t i = 0; i < sh[s].sh_size / sizeof(*sym); i++) {
+            if (ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC || !sym[i].st_size ||
+                sym[i].st_shndx == SHN_UNDEF || sym[i].st_shndx >= eh->e_shnum)
+                continue;
+            const Elf64_Shdr *sec = &sh[sym[i].st_shndx];
+            if (!(sec->sh_flags & SHF_EXECINSTR) || sec->sh_type != SHT_PROGBITS)
+                continue;
+            const char *name = strtab + sym[i].st_name;
+            seen |= (!strcmp(name, "dbt_callout_run") ? 1u : 0) |
+                    (!strcmp(name, "emu_execute") ? 2u : 0) |
+                    (!strcmp(name, "dbt_block_get") ? 4u : 0) |
+                    (!strcmp(name, "dbt_signal_handler") ? 8u : 0);
+            functions++;
+            const uint8_t *code = img + sec->sh_offset + (sym[i].st_value - sec->sh_addr);
+            for (uint64_t off = 0; off < sym[i].st_size;) {
+                ZydisDecodedInstruction in;
+                if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, code + off,
+                                                                sym[i].st_size - off, &in))) {
+                    off++;
+                    continue;
+                }
+                bool x87 =
+                    in.meta.isa_ext == ZYDIS_ISA_EXT_X87 || in.meta.isa_ext == ZYDIS_ISA_EXT_MMX;
+                if (x87 && !x87_allowed_name(name)) {
+                    print_message("x87/MMX instruction %s in %s+%#llx\n",
+                                  ZydisMnemonicGetString(in.mnemonic), name,
+                                  (unsigned long long)off);
+                    offenders++;
+                }
+                off += in.length;
+            }
+        }
+    }
+    free(img);
+    assert_int_equal(seen, 15);   /* the scan covered the callout, the core, the translator and */
+    assert_true(functions > 100); /* the signal handler */
+    assert_int_equal(offenders, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cli_sti_keep_flags),
-        cmocka_unit_test(test_popf_virtual_if),
-        cmocka_unit_test(test_popf_slow_path),
-        cmocka_unit_test(test_loop_is_chained),
-        cmocka_unit_test(test_returns_hit_lookup),
-        cmocka_unit_test(test_callout_falls_through),
-        cmocka_unit_test(test_self_modifying_code),
-        cmocka_unit_test(test_self_modifying_code_unchains),
-        cmocka_unit_test(test_self_modifying_code_unlinks_jcc),
-        cmocka_unit_test(test_divide_error_exact),
-        cmocka_unit_test(test_undecodable_is_ud),
-        cmocka_unit_test(test_ud2_is_ud),
-        cmocka_unit_test(test_rip_relative),
-        cmocka_unit_test(test_cache_fills_and_flushes),
-        cmocka_unit_test(test_compute_kernel_matches_native),
-        cmocka_unit_test(test_kick_tight_loop),
-        cmocka_unit_test(test_kick_jcc_loop),
-        cmocka_unit_test(test_kick_long_loop),
-        cmocka_unit_test(test_interrupt_window_after_shadow),
+        cmocka_unit_test_teardown(test_cli_sti_keep_flags, teardown),
+        cmocka_unit_test_teardown(test_popf_virtual_if, teardown),
+        cmocka_unit_test_teardown(test_popf_slow_path, teardown),
+        cmocka_unit_test_teardown(test_loop_is_chained, teardown),
+        cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
+        cmocka_unit_test_teardown(test_callout_falls_through, teardown),
+        cmocka_unit_test_teardown(test_self_modifying_code, teardown),
+        cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
+        cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
+        cmocka_unit_test_teardown(test_divide_error_exact, teardown),
+        cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
+        cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
+        cmocka_unit_test_teardown(test_rip_relative, teardown),
+        cmocka_unit_test_teardown(test_cache_fills_and_flushes, teardown),
+        cmocka_unit_test_teardown(test_compute_kernel_matches_native, teardown),
+        cmocka_unit_test_teardown(test_kick_tight_loop, teardown),
+        cmocka_unit_test_teardown(test_kick_jcc_loop, teardown),
+        cmocka_unit_test_teardown(test_kick_long_loop, teardown),
+        cmocka_unit_test_teardown(test_interrupt_window_after_shadow, teardown),
+        cmocka_unit_test_teardown(test_ymm_state_survives_exits, teardown),
+        cmocka_unit_test_teardown(test_zmm_state_survives_exits, teardown),
+        cmocka_unit_test_teardown(test_x87_state_survives_vmm_exits, teardown),
+        cmocka_unit_test_teardown(test_guest_cannot_write_lookup_table, teardown),
+        cmocka_unit_test_teardown(test_guest_trashing_context_is_harmless, teardown),
+        cmocka_unit_test(test_host_code_has_no_x87),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
