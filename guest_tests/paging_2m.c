@@ -3,10 +3,6 @@
  * takes effect across the whole 2 MiB. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 #define VA 0x42000000ULL /* 32 MiB into RAM: unused by the guest image */
 #define GPA1 0x42400000ULL
 #define GPA2 0x42800000ULL

@@ -4,10 +4,6 @@
  * store sets D); after a store D = 1; an entry is never cleared by the CPU. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t pages[2][PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t big[LARGE_PAGE_SIZE] __attribute__((aligned(LARGE_PAGE_SIZE)));
 

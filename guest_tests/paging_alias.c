@@ -2,10 +2,6 @@
  * either is seen through the other at once (one physical page, whatever the TLB holds). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t page[PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t alias_slot[PAGE_SIZE] PAGE_ALIGNED; /* its address becomes the alias */
 

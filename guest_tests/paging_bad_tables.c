@@ -5,10 +5,6 @@
  * does. Either way: no hang, no host fault, the guest's own #PF handler runs. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "mmio",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 #define VA 0x5FC00000ULL      /* an unused 2 MiB slot of the guest space */
 #define NOT_RAM 0x50000000ULL /* unassigned guest-physical space */
 

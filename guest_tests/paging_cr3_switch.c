@@ -3,10 +3,6 @@
  * space it switched to (a dbt backend must not run the other space's translation). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t frame_a[PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t frame_b[PAGE_SIZE] PAGE_ALIGNED;
 static uint64_t pt_b[512] PAGE_ALIGNED;

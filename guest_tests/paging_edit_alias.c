@@ -3,10 +3,6 @@
  * INVLPG). Then the alias rewrites its own PTE, which lives in the very page it writes. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t pages[3][PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t window_slot[PAGE_SIZE] PAGE_ALIGNED; /* becomes the alias of the page table */
 

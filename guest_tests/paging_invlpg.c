@@ -4,10 +4,6 @@
  * used then. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t pages[3][PAGE_SIZE] PAGE_ALIGNED;
 
 int main(void)

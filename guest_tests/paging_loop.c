@@ -4,10 +4,6 @@
  * host fault, the same result on every backend (Intel SDM vol. 3A 4.5). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "mmio",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 #define SLOT 254
 #define VIEW (0x40000000ULL + ((uint64_t)SLOT << 21))
 

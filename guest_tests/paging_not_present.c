@@ -4,10 +4,6 @@
  * instruction is not completed; after the PTE is made present the same access works. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t page[PAGE_SIZE] PAGE_ALIGNED;
 
 int main(void)

@@ -6,10 +6,6 @@
  * directory, and a store through that view rewrites the tables (Intel SDM vol. 3A 4.5). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint64_t pml4[512] PAGE_ALIGNED;
 static uint8_t data[PAGE_SIZE] PAGE_ALIGNED;
 #define SLOT 255 /* PD index of an unused 2 MiB slot (0x5FE00000, not RAM) */

@@ -3,10 +3,6 @@
  * every backend (trap_emulate and dbt through the shadow MMU, vtx through nested paging). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t page_a[PAGE_SIZE] PAGE_ALIGNED;
 static uint8_t page_b[PAGE_SIZE] PAGE_ALIGNED;
 

@@ -5,10 +5,6 @@
  * manual does not say, and the nested kvm_amd test machine reports it clear. */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t page[PAGE_SIZE] PAGE_ALIGNED;
 #define FAR_VA 0x8000000000ULL
 #define RSVD_BITS (PF_RSVD | PF_W | PF_U | PF_I) /* PML4[1]: not used by the platform map */

@@ -3,10 +3,6 @@
  * same store goes through and sets the dirty flag (Intel SDM vol. 3A 4.6.1). */
 #include "paging.h"
 
-GUEST_EXPECT_XFAIL("dbt", "", "exit:1",
-                   "not yet: translated code accesses an identity window, so the guest's own page "
-                   "tables do not apply to its accesses until the shadow MMU lands (issue 11)");
-
 static uint8_t page[PAGE_SIZE] PAGE_ALIGNED;
 
 int main(void)

@@ -79,8 +79,8 @@ struct shadow_mmu {
     unsigned roots_wanted; /* N of --shadow-roots; 0 = rebuild on every switch */
     unsigned slots;        /* root slots in use: max(N, 1) */
     bool executable;
-    void (*code_written)(void *arg, uint64_t gpa_page);
-    void *code_arg;
+    struct shadow_listener listener;
+    void *listener_arg;
     struct emu_mmu_hooks hooks;
     struct shadow_stats stats;
     int active; /* root slot mapped in the window, -1 = none yet */

@@ -42,8 +42,6 @@ int shadow_mmu_create(const struct shadow_config *config, struct shadow_mmu **ou
     sm->roots_wanted = config->roots;
     sm->slots = config->roots ? config->roots : 1;
     sm->executable = config->executable;
-    sm->code_written = config->code_written;
-    sm->code_arg = config->code_arg;
     sm->active = -1;
     sm->hooks = (struct emu_mmu_hooks){
         .arg = sm, .tlb_flush = tlb_flush_hook, .phys_written = phys_written_hook};
@@ -74,6 +72,12 @@ void shadow_mmu_bind_state(struct shadow_mmu *sm, const struct vcpu_state *state
     sm->state = state;
 }
 
+static void space_changed(struct shadow_mmu *sm)
+{
+    if (sm->listener.space_changed)
+        sm->listener.space_changed(sm->listener_arg);
+}
+
 static void drop_all(struct shadow_mmu *sm)
 {
     for (unsigned r = 0; r < sm->slots; r++)
@@ -85,6 +89,14 @@ static void drop_all(struct shadow_mmu *sm)
 void shadow_mmu_reset(struct shadow_mmu *sm)
 {
     drop_all(sm);
+    space_changed(sm);
+}
+
+void shadow_mmu_set_listener(struct shadow_mmu *sm, const struct shadow_listener *listener,
+                             void *arg)
+{
+    sm->listener = *listener;
+    sm->listener_arg = arg;
 }
 
 const struct emu_mmu_hooks *shadow_mmu_hooks(struct shadow_mmu *sm)
@@ -110,11 +122,19 @@ static unsigned active_root(struct shadow_mmu *sm)
 
 /* MOV CR3. The shadow is exact (every table it used is traced), so reloading the same CR3
  * needs nothing; another CR3 empties the window and re-installs that root if it is cached. */
+static bool switch_root_quietly(struct shadow_mmu *sm);
 static void switch_root(struct shadow_mmu *sm)
+{
+    if (switch_root_quietly(sm))
+        space_changed(sm);
+}
+
+/* true if the window now shows another address space */
+static bool switch_root_quietly(struct shadow_mmu *sm)
 {
     uint64_t key = root_key(sm->state);
     if (sm->active >= 0 && sm->root[sm->active].live && sm->root[sm->active].cr3 == key)
-        return;
+        return false;
     sm->stats.cr3_switches++;
     shadow_window_clear(sm, SHADOW_WINDOW_BASE, SHADOW_WINDOW_END);
     if (sm->active >= 0) {
@@ -141,12 +161,13 @@ static void switch_root(struct shadow_mmu *sm)
             shadow_window_clear(sm, SHADOW_WINDOW_BASE, SHADOW_WINDOW_END);
             root_init(sm, (unsigned)hit, key);
         }
-        return;
+        return true;
     }
     sm->stats.root_cache_misses++;
     shadow_root_drop(sm, (unsigned)victim);
     root_init(sm, (unsigned)victim, key);
     sm->active = victim;
+    return true;
 }
 
 static void tlb_flush_hook(void *arg, enum emu_tlb_flush kind, uint64_t gla)
@@ -170,6 +191,7 @@ static void tlb_flush_hook(void *arg, enum emu_tlb_flush kind, uint64_t gla)
     }
     default:
         drop_all(sm);
+        space_changed(sm);
         break;
     }
 }
@@ -214,6 +236,7 @@ static int32_t install(struct shadow_mmu *sm, unsigned r, const struct mmu_walk 
         drop_all(sm);
         root_init(sm, r, key);
         sm->active = (int)r;
+        space_changed(sm);
     }
     return -1;
 }
@@ -286,8 +309,8 @@ void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
     out->kind = SHADOW_RETRY;
     if ((access & MMU_WRITE) && (sm->page_flags[page] & SHADOW_PAGE_CODE)) {
         sm->page_flags[page] &= ~SHADOW_PAGE_CODE;
-        if (sm->code_written)
-            sm->code_written(sm->code_arg, w.gpa & ~0xFFFULL);
+        if (sm->listener.code_written)
+            sm->listener.code_written(sm->listener_arg, w.gpa & ~0xFFFULL);
         out->kind = SHADOW_CODE_WRITE;
     }
     if (!fresh) {
@@ -300,6 +323,42 @@ void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
     }
     if (out->kind == SHADOW_RETRY)
         sm->stats.hidden_faults++;
+}
+
+int shadow_mmu_code_page(struct shadow_mmu *sm, uint64_t gla_page, uint64_t *gpa_page,
+                         uint32_t *error)
+{
+    *error = 0;
+    struct mmu_paging pg;
+    mmu_paging_from_state(sm->state, &pg);
+    struct mmu_walk w;
+    if (!shadow_in_window(gla_page)) { /* the guest's #PF, or a mapping the host cannot hold */
+        if (mmu_walk(sm->mem, &pg, gla_page, MMU_FETCH | MMU_INSPECT, &w) != MMU_WALK_OK) {
+            *error = w.error_code;
+            return -EFAULT;
+        }
+        return -ERANGE;
+    }
+    unsigned r = active_root(sm);
+    int32_t idx = shadow_lookup(sm, r, gla_page);
+    if (idx >= 0 && (sm->entries[idx].rights & SHADOW_RIGHT_X)) {
+        const struct shadow_entry *e = &sm->entries[idx];
+        *gpa_page = e->gpa + ((gla_page - e->gla) & ~0xFFFULL);
+        return 0;
+    }
+    if (mmu_walk(sm->mem, &pg, gla_page, MMU_FETCH, &w) != MMU_WALK_OK) {
+        *error = w.error_code;
+        return -EFAULT;
+    }
+    if (!guest_ram_contains(sm->mem, w.gpa, 4096))
+        return -ENXIO;
+    if (idx < 0) {
+        int err = 0;
+        if (install(sm, active_root(sm), &w, rights_of(&pg, &w), &err) < 0)
+            return -ENOMEM;
+    }
+    *gpa_page = w.gpa & ~0xFFFULL;
+    return 0;
 }
 
 void shadow_mmu_untrace(struct shadow_mmu *sm, uint64_t gpa_page)

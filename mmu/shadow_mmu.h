@@ -60,10 +60,6 @@ struct shadow_config {
     struct guest_memory *mem; /* must have the window (GUEST_MEMORY_FIXED) */
     unsigned roots;           /* root cache size N */
     bool executable;          /* guest code runs natively from the window (trap_emulate) */
-    /* dbt: the guest wrote a page it translated code from (called from the fault path or a
-     * reported store; the page is writable again when it returns). */
-    void (*code_written)(void *arg, uint64_t gpa_page);
-    void *code_arg;
 };
 
 /* 0 or -ENOMEM / -EINVAL / -errno of mmap. Takes the window over (it is emptied). */
@@ -109,6 +105,27 @@ void shadow_mmu_untrace(struct shadow_mmu *sm, uint64_t gpa_page);
 
 /* One line for an exit message about a fault the backend cannot continue from. */
 void shadow_fault_describe(const struct shadow_fault *f, char *buf, unsigned long size);
+
+/* dbt: who translated code and must hear when translations of the current address space go
+ * (called from fault and hook paths: async-signal-safe, and may re-enter the shadow MMU). */
+struct shadow_listener {
+    /* The active root stopped holding translations for linear [lo, hi) (zapped). */
+    void (*translations_dropped)(void *arg, uint64_t lo, uint64_t hi);
+    /* Another address space became current (MOV CR3), or every root was dropped. */
+    void (*space_changed)(void *arg);
+    /* The guest wrote a page dbt protected (shadow_mmu_protect_code). */
+    void (*code_written)(void *arg, uint64_t gpa_page);
+};
+void shadow_mmu_set_listener(struct shadow_mmu *sm, const struct shadow_listener *listener,
+                             void *arg);
+
+/* dbt: the translation of the code page at linear gla_page in the current address space, as
+ * an instruction fetch sees it (the walk sets A). The translation becomes a shadow entry, so
+ * any change of the tables that give it is seen (translations_dropped). 0 with *gpa_page; or
+ * -EFAULT with *error = the #PF error code of the fetch; -ENXIO when it lies outside RAM;
+ * -ERANGE when the guest maps it outside the window; -ENOMEM when the host refused. */
+int shadow_mmu_code_page(struct shadow_mmu *sm, uint64_t gla_page, uint64_t *gpa_page,
+                         uint32_t *error);
 
 /* dbt: write-protect a guest-physical page wherever the guest maps it (translated code was
  * read from it), and lift that again. Async-signal-safe. */

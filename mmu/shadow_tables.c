@@ -281,6 +281,8 @@ unsigned shadow_zap_range(struct shadow_mmu *sm, unsigned r, uint64_t lo, uint64
         a = end;
     }
     sm->stats.zapped_entries += n;
+    if (n && (int)r == sm->active && sm->listener.translations_dropped)
+        sm->listener.translations_dropped(sm->listener_arg, lo, hi);
     return n;
 }
 
@@ -331,9 +333,10 @@ void shadow_table_written(struct shadow_mmu *sm, uint64_t gpa, uint64_t len)
             uint64_t lo = gpa > p ? gpa : p, hi = gpa + len < p + 4096 ? gpa + len : p + 4096;
             zap_table_entries(sm, page, (unsigned)((lo - p) / 8), (unsigned)((hi - 1 - p) / 8));
         }
-        if ((sm->page_flags[page] & SHADOW_PAGE_CODE) && sm->code_written) {
+        if (sm->page_flags[page] & SHADOW_PAGE_CODE) {
             sm->page_flags[page] &= ~SHADOW_PAGE_CODE;
-            sm->code_written(sm->code_arg, p);
+            if (sm->listener.code_written)
+                sm->listener.code_written(sm->listener_arg, p);
         }
     }
 }

@@ -29,36 +29,12 @@
 #include "vmm/guest_layout.h"
 #include "vmm/trace_record.h"
 
-/* A store by the emulation core (a callout, an IN completed, a delivery frame) went to
- * guest-physical memory, where no write protection catches it: invalidate what was
- * translated from those pages here. */
-static void core_wrote(void *arg, uint64_t gpa, uint64_t len)
-{
-    struct dbt_vcpu *v = arg;
-    if (!guest_ram_contains(v->common.vm->config.mem, gpa, len))
-        return;
-    for (uint64_t p = (gpa - GUEST_RAM_BASE) / 4096; p <= (gpa + len - 1 - GUEST_RAM_BASE) / 4096;
-         p++)
-        if (v->cache.protected_pages[p]) {
-            v->stats.invalidated_blocks +=
-                dbt_cache_invalidate_page(&v->cache, v->common.vm->config.mem, p);
-            v->stats.invalidations++;
-        }
-}
-
-static void core_flushed(void *arg, enum emu_tlb_flush kind, uint64_t gla)
-{
-    (void)arg;
-    (void)kind;
-    (void)gla;
-}
-
+/* The core's accesses go through the guest's tables; its stores, MOV CR3 and INVLPG reach the
+ * shadow MMU, which tells dbt what became stale (dbt_paging.c). */
 struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v)
 {
-    v->mmu_hooks =
-        (struct emu_mmu_hooks){.arg = v, .tlb_flush = core_flushed, .phys_written = core_wrote};
     return (struct emu_ctx){
-        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = &v->mmu_hooks};
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = shadow_mmu_hooks(v->shadow)};
 }
 
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason)
@@ -218,7 +194,9 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
     const struct dbt_callout_rec *rec = &c->callouts[id];
     v->state.rip = rec->insn.rip;
     uint32_t epoch = c->epoch;
-    if (dbt_emulate(v, &rec->insn) == DBT_EMULATE_LEAVE)
+    v->stats.adaptive_stores += rec->store;
+    if ((rec->store ? dbt_emulate_store(v, &rec->insn) : dbt_emulate(v, &rec->insn)) ==
+        DBT_EMULATE_LEAVE)
         return leave(ctx);
     /* The instruction wrote translated code (its blocks are gone), set an interrupt shadow
      * or the trap flag (the dispatcher runs the next instruction alone), or opened the window

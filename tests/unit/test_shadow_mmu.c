@@ -28,6 +28,8 @@ static struct shadow_mmu *sm;
 static struct vcpu_state st;
 static int pipefd[2];
 static uint64_t code_page_written;
+static unsigned spaces_changed;
+static uint64_t dropped_lo, dropped_hi;
 
 #define PT_BASE (GUEST_RAM_BASE + GUEST_PT_OFFSET)
 #define PD (PT_BASE + 0x2000)
@@ -68,18 +70,36 @@ static void on_code_written(void *arg, uint64_t gpa_page)
     code_page_written = gpa_page;
 }
 
+static void on_space_changed(void *arg)
+{
+    (void)arg;
+    spaces_changed++;
+}
+
+static void on_dropped(void *arg, uint64_t lo, uint64_t hi)
+{
+    (void)arg;
+    dropped_lo = lo;
+    dropped_hi = hi;
+}
+
 static int make(unsigned roots)
 {
     if (guest_memory_create(GUEST_MEMORY_FIXED, &mem) < 0)
         return -1;
     platform_setup(mem);
     emu_reset_state(&st, GUEST_IMAGE_BASE);
-    struct shadow_config c = {
-        .mem = mem, .roots = roots, .code_written = on_code_written, .code_arg = NULL};
+    struct shadow_config c = {.mem = mem, .roots = roots};
     if (shadow_mmu_create(&c, &sm) < 0)
         return -1;
     shadow_mmu_bind_state(sm, &st);
+    static const struct shadow_listener listener = {.translations_dropped = on_dropped,
+                                                    .space_changed = on_space_changed,
+                                                    .code_written = on_code_written};
+    shadow_mmu_set_listener(sm, &listener, NULL);
     code_page_written = 0;
+    spaces_changed = 0;
+    dropped_lo = dropped_hi = 0;
     return 0;
 }
 
@@ -274,6 +294,36 @@ static void code_pages_are_write_protected_for_dbt(void **state)
     assert_int_equal(code_page_written, DATA + 0x5000);
 }
 
+/* What dbt hears: the translation of its code pages, and every change of them. */
+static void code_translations_and_their_listener(void **state)
+{
+    (void)state;
+    uint64_t gpa;
+    uint32_t err;
+    const struct emu_mmu_hooks *h = shadow_mmu_hooks(sm);
+    assert_int_equal(shadow_mmu_code_page(sm, DATA + 0x2000, &gpa, &err), 0);
+    assert_int_equal(gpa, DATA + 0x2000);
+    assert_true(readable(DATA + 0x2000)); /* it became an ordinary shadow entry */
+    set_q(PD + 8 * 4, 0x40C00000ULL | PTE_P | PTE_RW | PTE_PS | PTE_XD);
+    h->phys_written(h->arg, PD + 8 * 4, 8); /* the guest rewrote the PDE: dbt must hear it */
+    assert_int_equal(dropped_lo, DATA);
+    assert_int_equal(dropped_hi, DATA + (2ULL << 20));
+    assert_int_equal(shadow_mmu_code_page(sm, DATA + 0x2000, &gpa, &err), -EFAULT);
+    assert_int_equal(err, PF_ERR_P | PF_ERR_I);                              /* XD now */
+    assert_int_equal(shadow_mmu_code_page(sm, 0x1000, &gpa, &err), -EFAULT); /* unmapped */
+    assert_int_equal(err, PF_ERR_I);
+    uint64_t *pml4 = guest_ram_ptr(mem, PT_BASE, 4096);
+    pml4[1] = pml4[0]; /* mapped, but 512 GiB up: outside the window */
+    assert_int_equal(shadow_mmu_code_page(sm, 0x8040000000ULL, &gpa, &err), -ERANGE);
+    set_q(PD + 8 * 5, GUEST_MMIO_BASE | PTE_P | PTE_PS); /* code "in" the MMIO window */
+    assert_int_equal(shadow_mmu_code_page(sm, 0x40A00000ULL, &gpa, &err), -ENXIO);
+    unsigned before = spaces_changed;
+    h->tlb_flush(h->arg, EMU_TLB_CR3, 0); /* the same CR3: nothing changed */
+    assert_int_equal(spaces_changed, before);
+    h->tlb_flush(h->arg, EMU_TLB_ALL, 0);
+    assert_int_equal(spaces_changed, before + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(no_root_cache_rebuilds_on_every_switch, setup0, teardown),
         cmocka_unit_test_setup_teardown(outside_window_mmio_and_paging_controls, setup4, teardown),
         cmocka_unit_test_setup_teardown(code_pages_are_write_protected_for_dbt, setup4, teardown),
+        cmocka_unit_test_setup_teardown(code_translations_and_their_listener, setup4, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
