@@ -81,6 +81,7 @@ struct shadow_mmu {
     bool executable;
     struct shadow_listener listener;
     void *listener_arg;
+    struct trace_ring *trace;
     struct emu_mmu_hooks hooks;
     struct shadow_stats stats;
     int active; /* root slot mapped in the window, -1 = none yet */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "shadow_internal.h"
+#include "vmm/vcpu_stats.h"
 
 #define EFER_NXE (1ULL << 11)
 
@@ -241,46 +242,93 @@ static int32_t install(struct shadow_mmu *sm, unsigned r, const struct mmu_walk 
     return -1;
 }
 
+void shadow_mmu_set_trace(struct shadow_mmu *sm, struct trace_ring *ring)
+{
+    sm->trace = ring;
+}
+
+/* One trace event per fault handled: what it was, and the walk that decided it. */
+static void trace_fault(struct shadow_mmu *sm, const struct shadow_fault *f, unsigned access,
+                        const struct mmu_walk *w)
+{
+    static const char *const what[SHADOW_FAULT_KIND_MAX_VALUE + 1] = {
+        [SHADOW_RETRY] = "hidden page fault",
+        [SHADOW_GUEST_PF] = "page fault for the guest",
+        [SHADOW_TABLE_WRITE] = "store to a traced page table",
+        [SHADOW_CODE_WRITE] = "store to translated code",
+        [SHADOW_MMIO] = "MMIO",
+        [SHADOW_OUTSIDE_WINDOW] = "outside the window",
+        [SHADOW_HOST_ERROR] = "host refused a mapping",
+    };
+    struct trace_event *ev = sm->trace ? trace_ring_push(sm->trace) : NULL;
+    if (!ev)
+        return;
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = TRACE_PAGE_FAULT;
+    ev->rip = sm->state->rip;
+    ev->field = what[f->kind];
+    ev->aux = f->gla;
+    ev->old_value = f->kind == SHADOW_GUEST_PF ? 0 : f->gpa;
+    ev->new_value = f->kind == SHADOW_GUEST_PF
+                        ? f->error_code
+                        : (access & MMU_WRITE ? 2u : 0) | (access & MMU_FETCH ? 16u : 0);
+    ev->vector = 14;
+    ev->length = (uint8_t)w->levels;
+    for (unsigned i = 0; i < w->levels && i < 4; i++)
+        ev->extra[i] = w->entry[i];
+}
+
+static void classify(struct shadow_mmu *sm, uint64_t gla, unsigned access, struct shadow_fault *out,
+                     struct mmu_walk *w);
+
 void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
                       struct shadow_fault *out)
+{
+    struct mmu_walk w;
+    memset(&w, 0, sizeof(w));
+    classify(sm, gla, access & (MMU_WRITE | MMU_FETCH), out, &w);
+    if (sm->trace)
+        trace_fault(sm, out, access, &w);
+}
+
+static void classify(struct shadow_mmu *sm, uint64_t gla, unsigned access, struct shadow_fault *out,
+                     struct mmu_walk *w)
 {
     memset(out, 0, sizeof(*out));
     out->gla = gla;
     struct mmu_paging pg;
     mmu_paging_from_state(sm->state, &pg);
-    access &= MMU_WRITE | MMU_FETCH;
-    struct mmu_walk w;
     if (!shadow_in_window(gla)) {
         /* The guest may well map it, but the host process cannot hold it there: say so. A
          * translation the guest does not have is its own #PF. */
-        if (mmu_walk(sm->mem, &pg, gla, access | MMU_INSPECT, &w) == MMU_WALK_OK) {
+        if (mmu_walk(sm->mem, &pg, gla, access | MMU_INSPECT, w) == MMU_WALK_OK) {
             out->kind = SHADOW_OUTSIDE_WINDOW;
-            out->gpa = w.gpa;
+            out->gpa = w->gpa;
             return;
         }
         out->kind = SHADOW_GUEST_PF;
-        out->error_code = w.error_code;
+        out->error_code = w->error_code;
         sm->stats.true_page_faults++;
         return;
     }
-    if (mmu_walk(sm->mem, &pg, gla, access, &w) != MMU_WALK_OK) {
+    if (mmu_walk(sm->mem, &pg, gla, access, w) != MMU_WALK_OK) {
         out->kind = SHADOW_GUEST_PF;
-        out->error_code = w.error_code;
+        out->error_code = w->error_code;
         sm->stats.true_page_faults++;
         return;
     }
-    out->gpa = w.gpa;
-    if (!guest_ram_contains(sm->mem, w.gpa, 1)) {
+    out->gpa = w->gpa;
+    if (!guest_ram_contains(sm->mem, w->gpa, 1)) {
         out->kind = SHADOW_MMIO;
         return;
     }
     unsigned r = active_root(sm);
-    uint8_t rights = rights_of(&pg, &w);
+    uint8_t rights = rights_of(&pg, w);
     int32_t idx = shadow_lookup(sm, r, gla);
     if (idx >= 0) {
         struct shadow_entry *e = &sm->entries[idx];
         uint64_t size = e->pages * 4096ULL;
-        if (e->gpa == (w.gpa & ~(size - 1)) && (size > 4096) == (w.page_shift > 12)) {
+        if (e->gpa == (w->gpa & ~(size - 1)) && (size > 4096) == (w->page_shift > 12)) {
             e->rights = rights; /* the walk may just have set D */
         } else { /* not what the tables say (cannot happen while all are traced): replace */
             shadow_zap_range(sm, r, e->gla, e->gla + size);
@@ -291,14 +339,14 @@ void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
     bool fresh = idx < 0;
     if (fresh) {
         int err = 0;
-        idx = install(sm, r, &w, rights, &err);
+        idx = install(sm, r, w, rights, &err);
         if (idx < 0) {
             out->kind = SHADOW_HOST_ERROR;
             out->host_errno = -err;
             return;
         }
     }
-    size_t page = shadow_ram_page(w.gpa);
+    size_t page = shadow_ram_page(w->gpa);
     if ((access & MMU_WRITE) && sm->trace_count[page]) {
         /* A store to one of the guest's page tables: the backend emulates it, and the
          * report of that store zaps what the written entries translated. */
@@ -310,7 +358,7 @@ void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
     if ((access & MMU_WRITE) && (sm->page_flags[page] & SHADOW_PAGE_CODE)) {
         sm->page_flags[page] &= ~SHADOW_PAGE_CODE;
         if (sm->listener.code_written)
-            sm->listener.code_written(sm->listener_arg, w.gpa & ~0xFFFULL);
+            sm->listener.code_written(sm->listener_arg, w->gpa & ~0xFFFULL);
         out->kind = SHADOW_CODE_WRITE;
     }
     if (!fresh) {

@@ -103,6 +103,10 @@ void shadow_mmu_fault(struct shadow_mmu *sm, uint64_t gla, unsigned access,
  * derived through that table, so that it is no longer traced and the store can run natively. */
 void shadow_mmu_untrace(struct shadow_mmu *sm, uint64_t gpa_page);
 
+/* Record every fault the shadow handles in `ring` (vmlab trace); NULL: none. */
+struct trace_ring;
+void shadow_mmu_set_trace(struct shadow_mmu *sm, struct trace_ring *ring);
+
 /* One line for an exit message about a fault the backend cannot continue from. */
 void shadow_fault_describe(const struct shadow_fault *f, char *buf, unsigned long size);
 

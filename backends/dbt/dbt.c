@@ -410,6 +410,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
 static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    shadow_mmu_set_trace(v->shadow, vc->trace);
     if (!run_prologue(v, exit))
         return 0;
     x87_enter(v);

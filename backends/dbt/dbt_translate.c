@@ -322,7 +322,8 @@ static unsigned source_bytes(struct dbt_vcpu *v, struct code_source *src, uint64
     return ZYDIS_MAX_INSTRUCTION_LENGTH;
 }
 
-static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
+static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
+                        const struct code_source *src)
 {
     struct trace_event *ev = trace_ring_push(v->common.trace);
     if (!ev)
@@ -334,6 +335,8 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
     ev->aux = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
     ev->old_value = b->host_size;  /* bytes of host code */
     ev->new_value = b->guest_size; /* bytes of guest code */
+    for (unsigned i = 0; i < src->pages; i++) /* where the printer reads the guest code */
+        ev->extra[i] = src->gpa[i];
 }
 
 struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, int *err)
@@ -427,6 +430,6 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     v->stats.blocks_translated++;
     v->stats.translate_cycles += cycles() - c0;
     if (v->common.trace)
-        trace_block(v, b);
+        trace_block(v, b, &src);
     return b;
 }

@@ -316,6 +316,7 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    shadow_mmu_set_trace(v->shadow, vc->trace);
     if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
         trap_complete_pending(v, exit);
     deliver_queued_interrupt(v);

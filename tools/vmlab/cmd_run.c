@@ -105,7 +105,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
                             : trace_options_parse_ports(&o->trace, optarg, bad, sizeof(bad))) < 0) {
                 fprintf(stderr, "vmlab trace: %s: bad item '%s' (%s)\n", argv[optind - 1], bad,
                         c == 'O' ? "class names as in vmlab classify, or exit, interrupt, "
-                                   "exception, block"
+                                   "exception, block, pagefault"
                                  : "ports 0-65535, decimal or 0x hex, at most 16");
                 return -1;
             }

@@ -23,9 +23,12 @@
     "  --backend B      trap_emulate (default), dbt or vtx\n"                                      \
     "  --timeout SEC    time budget (default 5 s); a guest still running then ends with 82\n"      \
     "  --stats          exits and emulated instructions by class, then the backend's own\n"        \
-    "                   counters (dbt: translation B; vtx: KVM's statistics), on stderr\n"         \
+    "                   counters (dbt: translation B; trap_emulate, dbt: the shadow MMU's;\n"      \
+    "                   vtx: KVM's statistics), on stderr\n"                                       \
     "  --no-trap-cpuid  trap_emulate: leave CPUID native even where CPUID faulting exists\n"       \
-    "  --no-trap-rdtsc  trap_emulate: leave RDTSC native even where PR_SET_TSC works\n"
+    "  --no-trap-rdtsc  trap_emulate: leave RDTSC native even where PR_SET_TSC works\n"            \
+    "  --shadow-roots N trap_emulate, dbt: address spaces the shadow MMU keeps across CR3\n"       \
+    "                   switches (0-16, default 4; 0 rebuilds on every switch)\n"
 
 static const struct command {
     const char *name;
