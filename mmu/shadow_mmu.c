@@ -458,15 +458,15 @@ void shadow_fault_describe(const struct shadow_fault *f, char *buf, unsigned lon
 {
     size_t at = 0;
     if (f->kind == SHADOW_OUTSIDE_WINDOW) {
-        at = put(buf, size, at, "the guest maps linear address ");
+        at = put(buf, size, at, "guest maps linear ");
         at = put_hex(buf, size, at, f->gla);
-        at = put(buf, size, at, " (to guest-physical ");
+        at = put(buf, size, at, " (physical ");
         at = put_hex(buf, size, at, f->gpa);
-        at = put(buf, size, at, "), outside the window [");
+        at = put(buf, size, at, ") outside the window ");
         at = put_hex(buf, size, at, SHADOW_WINDOW_BASE);
-        at = put(buf, size, at, ", ");
+        at = put(buf, size, at, "-");
         at = put_hex(buf, size, at, SHADOW_WINDOW_END);
-        put(buf, size, at, ") this backend can hold in the host process");
+        put(buf, size, at, " the host process can hold");
     } else {
         at = put(buf, size, at, "the host refused a shadow mapping at ");
         at = put_hex(buf, size, at, f->gla);
