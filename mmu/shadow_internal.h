@@ -36,7 +36,10 @@
 #define SHADOW_RIGHT_D 4u /* the leaf's dirty flag is set */
 
 /* Guest-physical page flags (what the shadow must respect besides the guest's rights). */
-#define SHADOW_PAGE_CODE 1u /* dbt translated code from it: no writes */
+#define SHADOW_PAGE_CODE 1u        /* dbt translated code from it: no writes */
+#define SHADOW_PAGE_SLP_RO 2u      /* second-level permission: read-only */
+#define SHADOW_PAGE_SLP_NONE 4u    /* second-level permission: no access */
+#define SHADOW_PAGE_CONVERTIBLE 8u /* a violation becomes #VE (with an information area) */
 
 struct shadow_entry {
     uint64_t gla, gpa; /* aligned to the entry's size */
@@ -82,6 +85,7 @@ struct shadow_mmu {
     struct shadow_listener listener;
     void *listener_arg;
     struct trace_ring *trace;
+    uint64_t ve_info; /* guest-physical address of the #VE information area, 0 = none */
     struct emu_mmu_hooks hooks;
     struct shadow_stats stats;
     int active; /* root slot mapped in the window, -1 = none yet */

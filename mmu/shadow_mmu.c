@@ -202,6 +202,57 @@ static void phys_written_hook(void *arg, uint64_t gpa, uint64_t len)
     shadow_table_written(arg, gpa, len);
 }
 
+/* Intel SDM vol. 3C 25.5.7.2: the virtualization-exception information area. */
+#define VE_EXIT_REASON_EPT_VIOLATION 48
+#define VE_QUAL_READ (1u << 0) /* exit qualification of an EPT violation (SDM 3C table 28-7) */
+#define VE_QUAL_WRITE (1u << 1)
+#define VE_QUAL_FETCH (1u << 2)
+#define VE_QUAL_READABLE (1u << 3) /* what the second-level entry allows */
+#define VE_QUAL_WRITABLE (1u << 4)
+#define VE_QUAL_EXECUTABLE (1u << 5)
+#define VE_QUAL_GLA_VALID (1u << 7)
+#define VE_QUAL_TRANSLATED (1u << 8) /* the access was to the translation, not a paging entry */
+
+/* The access the guest's own tables allowed is checked against the second-level permission of
+ * the page it leads to. A violation is an exit, or a #VE when the page is convertible, the
+ * guest gave an information area, and the area is not busy (the dword at offset 4 is 0:
+ * otherwise the processor makes it an exit too). */
+static bool second_level_violation(struct shadow_mmu *sm, size_t page, unsigned access,
+                                   struct shadow_fault *out)
+{
+    uint8_t f = sm->page_flags[page];
+    if (!(f & SHADOW_PAGE_SLP_NONE) && !((f & SHADOW_PAGE_SLP_RO) && (access & MMU_WRITE)))
+        return false;
+    out->slp_access = access & MMU_WRITE   ? VM_SLP_WRITE
+                      : access & MMU_FETCH ? VM_SLP_FETCH
+                                           : VM_SLP_READ;
+    uint32_t busy = 1;
+    if ((f & SHADOW_PAGE_CONVERTIBLE) && sm->ve_info)
+        guest_ram_read(sm->mem, sm->ve_info + 4, &busy, 4);
+    if (busy) {
+        out->kind = SHADOW_SLP_EXIT;
+        sm->stats.slp_exits++;
+        return true;
+    }
+    uint32_t qual = VE_QUAL_GLA_VALID | VE_QUAL_TRANSLATED;
+    qual |= out->slp_access == VM_SLP_WRITE   ? VE_QUAL_WRITE
+            : out->slp_access == VM_SLP_FETCH ? VE_QUAL_FETCH
+                                              : VE_QUAL_READ;
+    if (!(f & SHADOW_PAGE_SLP_NONE))
+        qual |= VE_QUAL_READABLE | VE_QUAL_EXECUTABLE;
+    struct {
+        uint32_t exit_reason, busy;
+        uint64_t qualification, gla, gpa;
+        uint16_t eptp_index;
+    } __attribute__((packed))
+    info = {VE_EXIT_REASON_EPT_VIOLATION, 0xFFFFFFFFu, qual, out->gla, out->gpa, 0};
+    guest_ram_write(sm->mem, sm->ve_info, &info, sizeof(info));
+    shadow_table_written(sm, sm->ve_info, sizeof(info)); /* as any store */
+    out->kind = SHADOW_VE;
+    sm->stats.ve_delivered++;
+    return true;
+}
+
 static uint8_t rights_of(const struct mmu_paging *pg, const struct mmu_walk *w)
 {
     uint8_t rights = 0;
@@ -259,6 +310,8 @@ static void trace_fault(struct shadow_mmu *sm, const struct shadow_fault *f, uns
         [SHADOW_MMIO] = "MMIO",
         [SHADOW_OUTSIDE_WINDOW] = "outside the window",
         [SHADOW_HOST_ERROR] = "host refused a mapping",
+        [SHADOW_SLP_EXIT] = "second-level violation, exit",
+        [SHADOW_VE] = "second-level violation, #VE",
     };
     struct trace_event *ev = sm->trace ? trace_ring_push(sm->trace) : NULL;
     if (!ev)
@@ -347,6 +400,8 @@ static void classify(struct shadow_mmu *sm, uint64_t gla, unsigned access, struc
         }
     }
     size_t page = shadow_ram_page(w->gpa);
+    if (second_level_violation(sm, page, access, out))
+        return;
     if ((access & MMU_WRITE) && sm->trace_count[page]) {
         /* A store to one of the guest's page tables: the backend emulates it, and the
          * report of that store zaps what the written entries translated. */
@@ -412,6 +467,34 @@ int shadow_mmu_code_page(struct shadow_mmu *sm, uint64_t gla_page, uint64_t *gpa
 void shadow_mmu_untrace(struct shadow_mmu *sm, uint64_t gpa_page)
 {
     shadow_untrace(sm, gpa_page);
+}
+
+int shadow_mmu_set_slp(struct shadow_mmu *sm, uint64_t gpa_page, unsigned permission,
+                       bool convertible)
+{
+    if (!guest_ram_contains(sm->mem, gpa_page & ~0xFFFULL, 4096) || permission > VM_SLP_NO_ACCESS)
+        return -EINVAL;
+    size_t page = shadow_ram_page(gpa_page);
+    uint8_t f = sm->page_flags[page] &
+                ~(SHADOW_PAGE_SLP_RO | SHADOW_PAGE_SLP_NONE | SHADOW_PAGE_CONVERTIBLE);
+    if (permission == VM_SLP_READ_ONLY)
+        f |= SHADOW_PAGE_SLP_RO;
+    else if (permission == VM_SLP_NO_ACCESS)
+        f |= SHADOW_PAGE_SLP_NONE;
+    if (convertible && permission != VM_SLP_FULL)
+        f |= SHADOW_PAGE_CONVERTIBLE;
+    sm->page_flags[page] = f;
+    if (permission != VM_SLP_FULL) /* lifting is lazy: the next fault maps with full rights */
+        shadow_window_restrict_page(sm, page);
+    return 0;
+}
+
+int shadow_mmu_set_ve_info(struct shadow_mmu *sm, uint64_t gpa)
+{
+    if (gpa && !guest_ram_contains(sm->mem, gpa, 40))
+        return -EINVAL;
+    sm->ve_info = gpa;
+    return 0;
 }
 
 void shadow_mmu_protect_code(struct shadow_mmu *sm, uint64_t gpa_page)
@@ -490,4 +573,6 @@ void shadow_mmu_emit_stats(const struct shadow_mmu *sm,
     emit(ctx, "shadow_root_cache_misses", s->root_cache_misses, "switches");
     emit(ctx, "shadow_mmap_calls", s->mmap_calls, "calls");
     emit(ctx, "shadow_traced_tables", s->tables_traced, "pages");
+    emit(ctx, "shadow_slp_exits", s->slp_exits, "violations");
+    emit(ctx, "shadow_ve_delivered", s->ve_delivered, "violations");
 }

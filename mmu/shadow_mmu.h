@@ -50,6 +50,7 @@
 
 #include "emu/emu.h"
 #include "vmm/guest_memory.h"
+#include "vmm/vm_exit.h"
 
 #define SHADOW_MAX_ROOTS 16    /* --shadow-roots accepts 0..SHADOW_MAX_ROOTS */
 #define SHADOW_DEFAULT_ROOTS 4 /* the CR3-target list of VT-x has 4 entries too */
@@ -83,7 +84,10 @@ enum shadow_fault_kind {
     SHADOW_MMIO,           /* the guest maps gla outside RAM: an MMIO access at gpa */
     SHADOW_OUTSIDE_WINDOW, /* the guest maps gla, which the host window cannot hold */
     SHADOW_HOST_ERROR,     /* the host refused a mapping (host_errno) */
-    SHADOW_FAULT_KIND_MAX_VALUE = SHADOW_HOST_ERROR
+    SHADOW_SLP_EXIT,       /* a second-level permission forbids it: exit to the VMM */
+    SHADOW_VE,             /* ... convertible: the #VE information area is filled, deliver
+                              vector 20 (no error code, a fault) */
+    SHADOW_FAULT_KIND_MAX_VALUE = SHADOW_VE
 };
 
 struct shadow_fault {
@@ -92,6 +96,7 @@ struct shadow_fault {
     uint64_t gpa;        /* TABLE_WRITE, CODE_WRITE, MMIO */
     uint32_t error_code; /* GUEST_PF */
     int host_errno;      /* HOST_ERROR */
+    uint8_t slp_access;  /* SLP_EXIT, VE: enum vm_slp_access of the violating access */
 };
 
 /* A native access at `gla` (enum mmu_access: MMU_READ, MMU_WRITE or MMU_FETCH) faulted in the
@@ -131,6 +136,17 @@ void shadow_mmu_set_listener(struct shadow_mmu *sm, const struct shadow_listener
 int shadow_mmu_code_page(struct shadow_mmu *sm, uint64_t gla_page, uint64_t *gpa_page,
                          uint32_t *error);
 
+/* Second-level permissions (vmm/guest_layout.h, PORT_SLP_CONTROL): how the guest may access
+ * one guest-physical RAM page (enum vm_slp_permission), and whether a violation is
+ * convertible into #VE. Enforced on the guest's native accesses (not on the emulation core's,
+ * nor on its own page walks: a documented simplification). 0 or -EINVAL outside RAM. */
+int shadow_mmu_set_slp(struct shadow_mmu *sm, uint64_t gpa_page, unsigned permission,
+                       bool convertible);
+/* The guest-physical address of the #VE information area (0: none, violations are exits).
+ * Filled as Intel SDM vol. 3C 25.5.7.2 describes; a #VE is delivered only while the dword at
+ * offset 4 is 0, and sets it to 0xFFFFFFFF. 0 or -EINVAL. */
+int shadow_mmu_set_ve_info(struct shadow_mmu *sm, uint64_t gpa);
+
 /* dbt: write-protect a guest-physical page wherever the guest maps it (translated code was
  * read from it), and lift that again. Async-signal-safe. */
 void shadow_mmu_protect_code(struct shadow_mmu *sm, uint64_t gpa_page);
@@ -146,6 +162,8 @@ struct shadow_stats {
     uint64_t root_cache_misses; /* ... whose shadow started empty */
     uint64_t mmap_calls;        /* host mmap/mprotect calls on the window */
     uint64_t tables_traced;     /* guest page-table pages write-protected so far */
+    uint64_t slp_exits;         /* second-level violations handed to the VMM */
+    uint64_t ve_delivered;      /* second-level violations converted into #VE */
 };
 const struct shadow_stats *shadow_mmu_stats(const struct shadow_mmu *sm);
 /* --stats lines: emit(ctx, name, value, unit) per counter. */

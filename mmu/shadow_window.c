@@ -7,6 +7,8 @@
  *            traced page table and dbt did not translate code from it
  *   execute  only for trap_emulate (dbt never runs guest code where it lies) and only if
  *            the guest allows fetches
+ *   anything not where the guest asked for a second-level permission (read-only, none) that
+ *            forbids it
  *
  * Every call is counted (stats.mmap_calls): they are the host's share of the cost.
  */
@@ -18,9 +20,12 @@
 
 int shadow_page_prot(const struct shadow_mmu *sm, const struct shadow_entry *e, size_t page)
 {
+    uint8_t flags = sm->page_flags[page];
+    if (flags & SHADOW_PAGE_SLP_NONE)
+        return PROT_NONE;
     int prot = PROT_READ;
     if ((e->rights & SHADOW_RIGHT_W) && (e->rights & SHADOW_RIGHT_D) && !sm->trace_count[page] &&
-        !(sm->page_flags[page] & SHADOW_PAGE_CODE))
+        !(flags & (SHADOW_PAGE_CODE | SHADOW_PAGE_SLP_RO)))
         prot |= PROT_WRITE;
     if ((e->rights & SHADOW_RIGHT_X) && sm->executable)
         prot |= PROT_EXEC;

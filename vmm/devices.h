@@ -18,6 +18,7 @@ enum device_result {
     DEVICE_GUEST_EXIT,       /* the guest wrote PORT_EXIT: exit_status holds the value */
     DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gla */
     DEVICE_UNASSIGNED_MMIO,  /* access to guest space with no device */
+    DEVICE_SLP_REQUEST,      /* the guest asked for a second-level permission: slp_request */
 };
 
 #define DEVICE_FIFO_SIZE 4096
@@ -44,6 +45,15 @@ struct devices {
     uint32_t mark_value[DEVICE_MAX_MARKS];
     uint64_t mark_ns[DEVICE_MAX_MARKS];
     uint64_t marks_dropped;
+    /* second-level permissions: the last request, and the violations handled as exits */
+    struct {
+        bool ve_info; /* the request sets the #VE information area (gpa), else a permission */
+        uint64_t gpa;
+        unsigned permission; /* enum vm_slp_permission */
+        bool convertible;
+    } slp_request;
+    uint32_t slp_exits;
+    uint64_t slp_last_gpa;
 };
 
 void devices_init(struct devices *dev, FILE *console, uint64_t now_ns);

@@ -163,6 +163,33 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
     r->status = VMLAB_STATUS_EXCEPTION;
 }
 
+/* A second-level permission the guest asked for (PORT_SLP_*), or the lifting of one after a
+ * violation exit. 0, or 1 with the run ended: a backend that cannot do it says so, never
+ * silently ignores it. A backend that cannot deliver #VE (vtx: KVM does not expose it to a
+ * userspace VMM) leaves the information area unset: violations are then exits, which is what
+ * the guest can observe. */
+static int second_level(struct run_loop *L, bool ve_info, uint64_t gpa, unsigned permission,
+                        bool convertible)
+{
+    struct vm *vm = L->vcpu->vm;
+    const struct backend_ops *ops = vm->ops;
+    int rc;
+    if (ve_info) {
+        rc = ops->vcpu_set_ve_info ? ops->vcpu_set_ve_info(L->vcpu, gpa) : -EOPNOTSUPP;
+        if (rc == 0 || rc == -EOPNOTSUPP)
+            return 0;
+    } else {
+        rc = ops->vm_set_slp ? ops->vm_set_slp(vm, gpa, permission, convertible) : -EOPNOTSUPP;
+        if (rc == 0)
+            return 0;
+    }
+    L->result->status = VMLAB_STATUS_INTERNAL;
+    snprintf(L->result->message, sizeof(L->result->message),
+             "backend %s cannot set the second-level %s of guest-physical 0x%" PRIx64 ": %s",
+             ops->name, ve_info ? "#VE information area" : "permission", gpa, strerror(-rc));
+    return 1;
+}
+
 /* One exit: 1 = the run is over, 0 = go on. */
 static int handle_exit(struct run_loop *L, struct vm_exit *e)
 {
@@ -180,6 +207,9 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         case DEVICE_EXCEPTION_REPORT:
             finish_exception_report(L, e);
             return 1;
+        case DEVICE_SLP_REQUEST:
+            return second_level(L, L->dev.slp_request.ve_info, L->dev.slp_request.gpa,
+                                L->dev.slp_request.permission, L->dev.slp_request.convertible);
         default:
             return 0;
         }
@@ -190,6 +220,16 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         r->status = VMLAB_STATUS_MMIO;
         vm_exit_describe(e, r->message, sizeof(r->message));
         return 1;
+    case VM_EXIT_SLP_VIOLATION:
+        /* What a VMM does with write protection for dirty logging: note it, lift the
+         * restriction from that page, and let the access complete. */
+        L->dev.slp_exits++;
+        L->dev.slp_last_gpa = e->slp.gpa;
+        if (second_level(L, false, e->slp.gpa & ~0xFFFULL, VM_SLP_FULL, false)) {
+            r->last_exit = *e;
+            return 1;
+        }
+        return 0;
     case VM_EXIT_HLT:
         if (e->hlt.interrupts_enabled && (L->dev.timer_period_ns || L->dev.timer_pending)) {
             /* Wait for the next tick like an idle CPU; the loop injects it. */

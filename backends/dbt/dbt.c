@@ -460,6 +460,16 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     return 0;
 }
 
+static int dbt_vm_set_slp(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible)
+{
+    return shadow_mmu_set_slp(((struct dbt_vm *)vm)->shadow, gpa, permission, convertible);
+}
+
+static int dbt_vcpu_set_ve_info(struct vcpu *vc, uint64_t gpa)
+{
+    return shadow_mmu_set_ve_info(((struct dbt_vcpu *)vc)->shadow, gpa);
+}
+
 int dbt_block_host_code(struct vcpu *vc, uint64_t guest_rip, const uint8_t **code, size_t *len)
 {
     struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
@@ -486,4 +496,6 @@ const struct backend_ops dbt_backend_ops = {
     .vcpu_run = dbt_vcpu_run,
     .vcpu_inject_interrupt = dbt_vcpu_inject_interrupt,
     .vcpu_stats = dbt_vcpu_stats,
+    .vm_set_slp = dbt_vm_set_slp,
+    .vcpu_set_ve_info = dbt_vcpu_set_ve_info,
 };

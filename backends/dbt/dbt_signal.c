@@ -259,6 +259,16 @@ static void on_page_fault(struct dbt_vcpu *v, greg_t *g, uint64_t rip, uint64_t 
     case SHADOW_MMIO:
         on_mmio(v, rip, f.gpa);
         break;
+    case SHADOW_VE: /* a convertible second-level violation: #VE, a fault (SDM 3C 25.5.7) */
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 20, false, 0);
+        break;
+    case SHADOW_SLP_EXIT: /* the VMM's: the instruction runs again once it returns */
+        dbt_set_exit(v, VM_EXIT_SLP_VIOLATION);
+        v->exit->slp.gpa = f.gpa;
+        v->exit->slp.gla = addr;
+        v->exit->slp.gla_valid = 1;
+        v->exit->slp.access = f.slp_access;
+        break;
     default: /* a mapping the window cannot hold, or the host refused one */
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
         v->exit->internal.suberror = VM_INTERNAL_SHADOW;

@@ -265,6 +265,16 @@ static int trap_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
     return 0;
 }
 
+static int trap_vm_set_slp(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible)
+{
+    return shadow_mmu_set_slp(((struct trap_vm *)vm)->shadow, gpa, permission, convertible);
+}
+
+static int trap_vcpu_set_ve_info(struct vcpu *vc, uint64_t gpa)
+{
+    return shadow_mmu_set_ve_info(((struct trap_vcpu *)vc)->shadow, gpa);
+}
+
 static int trap_vcpu_stats(struct vcpu *vc,
                            void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
@@ -371,4 +381,6 @@ const struct backend_ops trap_emulate_backend_ops = {
     .vcpu_run = trap_vcpu_run,
     .vcpu_inject_interrupt = trap_vcpu_inject_interrupt,
     .vcpu_stats = trap_vcpu_stats,
+    .vm_set_slp = trap_vm_set_slp,
+    .vcpu_set_ve_info = trap_vcpu_set_ve_info,
 };

@@ -43,6 +43,7 @@ enum {
     VEC_MF = 16,
     VEC_AC = 17,
     VEC_XM = 19,
+    VEC_VE = 20,
 };
 
 /* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
@@ -340,6 +341,15 @@ static int handle_page_fault(struct trap_vcpu *v, uint64_t addr, uint32_t host_e
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, f.error_code);
     case SHADOW_TABLE_WRITE:
         return emulate_table_write(v, f.gpa);
+    case SHADOW_VE: /* a convertible second-level violation: #VE, a fault (SDM 3C 25.5.7) */
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_VE, false, 0);
+    case SHADOW_SLP_EXIT: /* the VMM's: the instruction runs again once it returns */
+        set_exit(v, VM_EXIT_SLP_VIOLATION);
+        v->exit->slp.gpa = f.gpa;
+        v->exit->slp.gla = addr;
+        v->exit->slp.gla_valid = 1;
+        v->exit->slp.access = f.slp_access;
+        return 1;
     case SHADOW_MMIO:
         if (access != MMU_FETCH && decode_at_rip(v, &insn) == 0)
             return handle_mmio(v, &insn, f.gpa);

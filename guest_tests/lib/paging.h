@@ -38,6 +38,19 @@
 
 #define PAGE_ALIGNED __attribute__((aligned(4096)))
 
+/* Second-level permissions (vmm/guest_layout.h): OUT to SLP_CONTROL a page address | the
+ * permission [| SLP_CONVERTIBLE]; SLP_VE_INFO the #VE information area; IN from SLP_EXITS
+ * the violations the VMM handled as exits, SLP_LAST_GPA the last one's address. */
+#define GUEST_PORT_SLP_CONTROL 0x540
+#define GUEST_PORT_SLP_VE_INFO 0x544
+#define GUEST_PORT_SLP_EXITS 0x548
+#define GUEST_PORT_SLP_LAST_GPA 0x54C
+#define SLP_FULL 0
+#define SLP_READ_ONLY 1
+#define SLP_NO_ACCESS 2
+#define SLP_CONVERTIBLE 4
+#define VECTOR_VE 20
+
 static inline void invlpg(uint64_t va)
 {
     __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory");

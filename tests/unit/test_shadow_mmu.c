@@ -324,6 +324,52 @@ static void code_translations_and_their_listener(void **state)
     assert_int_equal(spaces_changed, before + 1);
 }
 
+/* Second-level permissions: exits, or #VE with the information area (SDM vol. 3C 25.5.7.2). */
+static void second_level_permissions_exit_or_ve(void **state)
+{
+    (void)state;
+    struct shadow_fault f;
+    assert_int_equal(fault(DATA, MMU_WRITE, &f), SHADOW_RETRY);
+    assert_true(writable(DATA + 0x7000));
+    assert_int_equal(shadow_mmu_set_slp(sm, DATA + 0x7000, VM_SLP_READ_ONLY, false), 0);
+    assert_false(writable(DATA + 0x7000)); /* restricted at once where it is mapped */
+    assert_true(readable(DATA + 0x7000));
+    assert_int_equal(fault(DATA + 0x7010, MMU_WRITE, &f), SHADOW_SLP_EXIT);
+    assert_int_equal(f.gpa, DATA + 0x7010);
+    assert_int_equal(f.slp_access, VM_SLP_WRITE);
+    assert_int_equal(shadow_mmu_set_slp(sm, DATA + 0x7000, VM_SLP_FULL, false), 0);
+    assert_int_equal(fault(DATA + 0x7010, MMU_WRITE, &f), SHADOW_RETRY);
+    assert_true(writable(DATA + 0x7000));
+    assert_int_equal(shadow_mmu_set_slp(sm, DATA + 0x8000, VM_SLP_NO_ACCESS, false), 0);
+    assert_false(readable(DATA + 0x8000));
+    assert_int_equal(fault(DATA + 0x8000, MMU_READ, &f), SHADOW_SLP_EXIT);
+    assert_int_equal(f.slp_access, VM_SLP_READ);
+    /* convertible, with an information area that is not busy: #VE, the area filled */
+    uint64_t area = GUEST_RAM_BASE + 0x600000;
+    assert_int_equal(shadow_mmu_set_ve_info(sm, area), 0);
+    assert_int_equal(shadow_mmu_set_slp(sm, DATA + 0x9000, VM_SLP_READ_ONLY, true), 0);
+    assert_int_equal(fault(DATA + 0x9008, MMU_WRITE, &f), SHADOW_VE);
+    const uint8_t *info = guest_ram_ptr(mem, area, 40);
+    uint32_t reason, busy;
+    uint64_t qual, gla, gpa;
+    memcpy(&reason, info, 4);
+    memcpy(&busy, info + 4, 4);
+    memcpy(&qual, info + 8, 8);
+    memcpy(&gla, info + 16, 8);
+    memcpy(&gpa, info + 24, 8);
+    assert_int_equal(reason, 48);
+    assert_int_equal(busy, 0xFFFFFFFF);
+    assert_int_equal(qual, 0x2 | 0x8 | 0x20 | 0x80 | 0x100); /* write; R, X allowed; GLA */
+    assert_int_equal(gla, DATA + 0x9008);
+    assert_int_equal(gpa, DATA + 0x9008);
+    /* busy: the next violation is an exit, as on the processor */
+    assert_int_equal(fault(DATA + 0x9008, MMU_WRITE, &f), SHADOW_SLP_EXIT);
+    const struct shadow_stats *s = shadow_mmu_stats(sm);
+    assert_int_equal(s->ve_delivered, 1);
+    assert_int_equal(s->slp_exits, 3);
+    assert_int_equal(shadow_mmu_set_slp(sm, GUEST_MMIO_BASE, VM_SLP_READ_ONLY, false), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(outside_window_mmio_and_paging_controls, setup4, teardown),
         cmocka_unit_test_setup_teardown(code_pages_are_write_protected_for_dbt, setup4, teardown),
         cmocka_unit_test_setup_teardown(code_translations_and_their_listener, setup4, teardown),
+        cmocka_unit_test_setup_teardown(second_level_permissions_exit_or_ve, setup4, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
