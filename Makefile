@@ -1,5 +1,6 @@
 # vmlab - the two entry points of the README, plus helpers.
 #   make report   install what is missing, build, run the benchmarks, write report/out/
+#   make report-quick   the same, fewer iterations and repetitions (a minute or two; CI)
 #   make test     install what is missing, build, run the whole test suite (CI: .ci/run)
 #   make grade LAB=N [SOLUTION=1] [STUDENT=dir]   grade a lab of the course kit (labs/README.md)
 #   make handout LAB=N                            the student tarball of lab N (build/handout/)
@@ -15,17 +16,14 @@ build:
 	cmake -S . -B build >/dev/null
 	cmake --build build -j$$(nproc)
 
-report:
+# The report (report/README.md): the benchmarks write report/out/ (created if missing), then
+# scripts/check-report.sh checks that every page, data file and linked figure is there.
+report report-quick:
 	scripts/install-deps.sh report
 	cmake -S . -B build >/dev/null
 	cmake --build build -j$$(nproc)
-	build/tools/vmlab/vmlab bench --out report/out
-
-report-quick:
-	scripts/install-deps.sh report
-	cmake -S . -B build >/dev/null
-	cmake --build build -j$$(nproc)
-	build/tools/vmlab/vmlab bench --quick --out report/out
+	build/tools/vmlab/vmlab bench $(if $(filter report-quick,$@),--quick) --out report/out
+	scripts/check-report.sh report/out
 
 test:
 	scripts/install-deps.sh all
@@ -50,4 +48,4 @@ handout:
 	labs/handout.sh $(LAB)
 
 clean:
-	rm -rf build build-asan build-fuzz build-lab
+	rm -rf build build-asan build-fuzz build-lab build-lab-ci

@@ -18,8 +18,10 @@
  *        struct memory_state { bool measured; char why_not[BENCH_WHY_SIZE]; ... };
  *
  *        static void memory_measure(struct bench_ctx *ctx, void *state)
- *        {   // fresh guests through bench_run_guest(); repetitions: ctx->opt->repetitions;
- *            // what cannot be measured is recorded with the reason, never estimated
+ *        {   // fresh guests through bench_run_guest_marks() (CPU time: .cpu_time = true);
+ *            // repetitions: ctx->opt->repetitions; another experiment's results:
+ *            // bench_state(ctx, "classes"); what cannot be measured is recorded with the
+ *            // reason, never estimated; progress via bench_progress()
  *        }
  *        static void memory_write_files(struct bench_ctx *ctx, const void *state)
  *        {   FILE *f = bench_file_open(ctx, "memory.csv"); ... bench_file_close(ctx, f);
@@ -53,11 +55,14 @@
  * to the peers table, figure, CSV and JSON.
  *
  * METHOD of the generated guests: a guest is raw machine code (struct bench_code). It writes
- * to PORT_BENCH_MARK (bench_emit_mark) around each phase; the VMM timestamps every mark on the
- * host (CLOCK_MONOTONIC) when it handles the exit, so the guest's own clock (trapped or
- * virtual on some backends) never enters a figure. Cost per instruction = (loop with the
- * instruction - the same loop without it) / N. Each measurement is repeated in fresh guest
- * processes; the report gives medians and the spread (Q1-Q3, min-max).
+ * to PORT_BENCH_MARK (bench_emit_mark) around each phase; the VMM records every mark on the
+ * host when it handles the exit - CLOCK_MONOTONIC always (mark_ns), the CPU time of the guest
+ * thread on request (mark_cpu_ns: what the report uses, so that other processes of a shared
+ * machine stay out), a backend statistic on request (mark_stat, e.g. dbt's translate_cycles)
+ * - so the guest's own clock (trapped or virtual on some backends) never enters a figure.
+ * Cost per instruction = (loop with the instruction - the same loop without it) / N. Each
+ * measurement is repeated in fresh guest processes; the report gives medians and the spread
+ * (Q1-Q3, min-max).
  *
  * Library rules apply: measurement code prints only progress (bench_progress: only when
  * stderr is a terminal) and never exits.
@@ -91,13 +96,18 @@ double bench_median(const double *samples, unsigned n);
 /* First sweep point m[i] at which the dbt total is no longer above the trap total (dbt[i] <=
  * trap[i]); 0 if dbt never catches up within the sweep. */
 double bench_crossover_first(const double *m, const double *trap, const double *dbt, unsigned n);
-/* The crossover of two cost curves sampled on the same increasing grid m[0..n-1]: the m at
- * which dbt - trap changes sign from > 0 to <= 0, interpolated linearly in log m between the
- * two grid points around it (the curves are lines in m, the grid is logarithmic). Returns 0 if
- * dbt is already no slower at m[0] (*below = true) or never catches up within the grid
- * (*below = false). */
+/* Where the crossover of two cost curves lies relative to the sweep that sampled them. */
+enum bench_crossing {
+    BENCH_CROSS_INSIDE, /* between two grid points */
+    BENCH_CROSS_BELOW,  /* dbt already no slower at the first grid point */
+    BENCH_CROSS_ABOVE,  /* dbt never catches up within the grid */
+};
+/* The crossover of two cost curves sampled on the same increasing grid m[0..n-1]: the first m
+ * at which dbt - trap goes from > 0 to <= 0, interpolated linearly in m between the two grid
+ * points around it (both curves are lines in m: a fixed cost plus a cost per execution).
+ * Returns that m (INSIDE), m[0] (BELOW) or 0 (ABOVE, or n = 0). */
 double bench_crossover_interpolated(const double *m, const double *trap, const double *dbt,
-                                    unsigned n, bool *below);
+                                    unsigned n, enum bench_crossing *where);
 
 /* ---- options and host facts (bench_harness.c, bench_host.c) ------------------------------ */
 
@@ -206,7 +216,7 @@ const struct bench_experiment *const *bench_experiments(unsigned *count);
 /* ---- generated guests (bench_guest.c) ------------------------------------------------------ */
 
 struct bench_code {
-    uint8_t b[1u << 17]; /* raw code at GUEST_IMAGE_BASE */
+    uint8_t b[1u << 19]; /* raw code at GUEST_IMAGE_BASE */
     size_t n;
     bool overflow; /* an emit did not fit: the guest must not be run */
 };
@@ -234,11 +244,23 @@ void bench_emit_exit(struct bench_code *c);
 struct machine_result *bench_run_guest(const struct backend_ops *ops, const struct bench_code *c,
                                        double timeout_s, unsigned min_marks, char *why,
                                        size_t why_size);
+/* What the VMM records at each mark beyond its CLOCK_MONOTONIC time (result->mark_ns). */
+struct bench_marks {
+    bool cpu_time;         /* result->mark_cpu_ns: the guest thread's CPU time */
+    const char *stat_name; /* result->mark_stat: a backend statistic (dbt: "translate_cycles"),
+                            * and mark_stat_ns: what sampling it cost */
+};
+struct machine_result *bench_run_guest_marks(const struct backend_ops *ops,
+                                             const struct bench_code *c, double timeout_s,
+                                             unsigned min_marks, const struct bench_marks *marks,
+                                             char *why, size_t why_size);
 /* A backend statistic of a finished run by name ("translate_ns", "kvm.insn_emulation"); false
  * if the backend did not report it. */
 bool bench_result_stat(const struct machine_result *r, const char *name, double *value);
 
 double bench_now_s(void); /* CLOCK_MONOTONIC */
+/* Instructions in `len` bytes of generated code (Zydis, linear sweep). */
+unsigned bench_count_insns(const uint8_t *code, size_t len);
 
 /* ---- compute workloads (bench/workloads.def) --------------------------------------------- */
 

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <Zydis/Zydis.h>
+
 #include "bench.h"
 #include "tools/vmlab/isolated_run.h"
 #include "vmm/guest_layout.h"
@@ -67,6 +69,14 @@ struct machine_result *bench_run_guest(const struct backend_ops *ops, const stru
                                        double timeout_s, unsigned min_marks, char *why,
                                        size_t why_size)
 {
+    return bench_run_guest_marks(ops, c, timeout_s, min_marks, NULL, why, why_size);
+}
+
+struct machine_result *bench_run_guest_marks(const struct backend_ops *ops,
+                                             const struct bench_code *c, double timeout_s,
+                                             unsigned min_marks, const struct bench_marks *marks,
+                                             char *why, size_t why_size)
+{
     if (c->overflow) {
         snprintf(why, why_size, "generated guest does not fit its buffer");
         return NULL;
@@ -77,6 +87,10 @@ struct machine_result *bench_run_guest(const struct backend_ops *ops, const stru
     config.raw_code = c->b;
     config.raw_size = c->n;
     config.timeout_s = timeout_s;
+    if (marks) {
+        config.mark_cpu_time = marks->cpu_time;
+        config.mark_stat = marks->stat_name;
+    }
     struct machine_result *r = calloc(1, sizeof(*r));
     if (!r) {
         snprintf(why, why_size, "out of memory");
@@ -99,4 +113,18 @@ bool bench_result_stat(const struct machine_result *r, const char *name, double 
             return true;
         }
     return false;
+}
+
+unsigned bench_count_insns(const uint8_t *code, size_t len)
+{
+    ZydisDecoder d;
+    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    ZydisDecodedInstruction insn;
+    unsigned n = 0;
+    for (size_t off = 0; off < len; n++) {
+        if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&d, NULL, code + off, len - off, &insn)))
+            break;
+        off += insn.length;
+    }
+    return n;
 }

@@ -52,3 +52,21 @@ double bench_median(const double *samples, unsigned n)
     bench_stats_of(samples, n, &s);
     return s.median;
 }
+
+double bench_crossover_interpolated(const double *m, const double *trap, const double *dbt,
+                                    unsigned n, enum bench_crossing *where)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (dbt[i] > trap[i])
+            continue;
+        if (i == 0) {
+            *where = BENCH_CROSS_BELOW;
+            return m[0];
+        }
+        double g0 = dbt[i - 1] - trap[i - 1], g1 = dbt[i] - trap[i]; /* g0 > 0 >= g1 */
+        *where = BENCH_CROSS_INSIDE;
+        return m[i - 1] + (m[i] - m[i - 1]) * g0 / (g0 - g1);
+    }
+    *where = BENCH_CROSS_ABOVE;
+    return 0;
+}

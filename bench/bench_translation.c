@@ -207,12 +207,6 @@ static void translation_write_json(struct bench_ctx *ctx, const void *state, FIL
     fputc(']', f);
 }
 
-double bench_translation_cold_ns_per_insn(const void *state)
-{
-    const struct translation_state *tr = state;
-    return tr && tr->measured ? tr->ns_per_insn[B_COLD].median : 0;
-}
-
 const struct bench_experiment bench_experiment_translation = {
     .name = "translation",
     .summary = "dbt's translation cost B per block and per instruction (three cases)",

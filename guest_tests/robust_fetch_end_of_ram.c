@@ -5,9 +5,10 @@
  * ... the linear address that generated the exception"). */
 #include "guest.h"
 
-GUEST_EXPECT_XFAIL(
-    "vtx", "kvm_pvm", "internal",
-    "PVM reports an emulation failure for a fetch from guest memory without a memory slot");
+GUEST_EXPECT_XFAIL("vtx", "", "internal",
+                   "KVM cannot fetch an instruction from guest-physical memory without a memory "
+                   "slot (its emulator treats it as MMIO and fails): emulation failure instead "
+                   "of #PF (PVM and kvm_amd alike)");
 
 #define RAM_END 0x44000000ULL
 

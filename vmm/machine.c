@@ -190,14 +190,51 @@ static int second_level(struct run_loop *L, bool ve_info, uint64_t gpa, unsigned
     return 1;
 }
 
+struct stat_probe {
+    const char *name;
+    uint64_t value;
+};
+
+static void probe_stat(void *ctx, const char *name, uint64_t value, const char *unit)
+{
+    (void)unit;
+    struct stat_probe *p = ctx;
+    if (!strcmp(name, p->name))
+        p->value = value;
+}
+
+/* Benchmark mark `i` was just timestamped: config.mark_cpu_time and config.mark_stat. */
+static void sample_mark(struct run_loop *L, unsigned i)
+{
+    const struct backend_ops *ops = L->config->backend;
+    if (i >= 64)
+        return;
+    if (L->config->mark_cpu_time) {
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        L->result->mark_cpu_ns[i] = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    }
+    if (L->config->mark_stat && ops->vcpu_stats) {
+        uint64_t t0 = emu_time_ns();
+        struct stat_probe p = {.name = L->config->mark_stat};
+        ops->vcpu_stats(L->vcpu, probe_stat, &p);
+        L->result->mark_stat[i] = p.value;
+        L->result->mark_stat_ns[i] = emu_time_ns() - t0;
+    }
+}
+
 /* One exit: 1 = the run is over, 0 = go on. */
 static int handle_exit(struct run_loop *L, struct vm_exit *e)
 {
     struct machine_result *r = L->result;
     uint64_t now = emu_time_ns();
     switch (e->reason) {
-    case VM_EXIT_IO:
-        switch (devices_io(&L->dev, e, now)) {
+    case VM_EXIT_IO: {
+        unsigned marks = L->dev.mark_count;
+        enum device_result action = devices_io(&L->dev, e, now);
+        if (L->dev.mark_count != marks)
+            sample_mark(L, marks);
+        switch (action) {
         case DEVICE_GUEST_EXIT:
             r->guest_exited = true;
             r->status = L->dev.exit_status;
@@ -213,6 +250,7 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         default:
             return 0;
         }
+    }
     case VM_EXIT_MMIO:
         if (devices_mmio(&L->dev, e) == DEVICE_CONTINUE)
             return 0;

@@ -51,6 +51,13 @@ struct machine_config {
     /* trace filters and summary (vmm/trace_print.h); NULL: every event. expect_trap >= 0
      * also single-steps the guest to count what did not trap (trap_emulate). */
     const struct trace_options *trace_options;
+    /* Benchmarks: also record the CPU time of the thread running the guest at every
+     * PORT_BENCH_MARK write (mark_cpu_ns): the cost of the work, without the time other
+     * processes of a shared machine take. */
+    bool mark_cpu_time;
+    /* Benchmarks: a backend statistic (a vcpu_stats name, e.g. dbt's "translate_cycles") to
+     * sample at every PORT_BENCH_MARK write, after its timestamps; NULL: none. */
+    const char *mark_stat;
 };
 
 struct machine_result {
@@ -65,6 +72,13 @@ struct machine_result {
     unsigned mark_count;
     uint32_t mark_value[64];
     uint64_t mark_ns[64];
+    /* With config.mark_cpu_time: the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, ns) at each
+     * mark. With config.mark_stat: the statistic's value at each mark, and the host time the
+     * sampling took (after both timestamps: a benchmark subtracts it from the interval that
+     * starts at that mark). */
+    uint64_t mark_cpu_ns[64];
+    uint64_t mark_stat[64];
+    uint64_t mark_stat_ns[64];
     /* Backend-specific stats captured at the end (name, value, unit). */
     unsigned backend_stat_count;
     struct {

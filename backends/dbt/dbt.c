@@ -427,12 +427,13 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "blocks_translated", s->blocks_translated, "blocks");
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
-    /* translate_ns from the TSC, at the TSC rate measured over this vCPU's lifetime */
+    /* B of this run (docs/REPORT.md): all the translator spent, translate_cycles from the TSC,
+     * in ns at the TSC rate measured over this vCPU's lifetime */
     uint64_t dc = tsc() - s->created_cycles, dn = emu_time_ns() - s->created_ns;
     uint64_t tns = dc ? (uint64_t)((double)s->translate_cycles * dn / dc) : 0;
     emit(ctx, "translate_ns", tns, "ns");
     emit(ctx, "translate_cycles", s->translate_cycles, "cycles");
-    /* B, the translation cost the break-even analysis uses, per block and per instruction */
+    /* B per block and per guest instruction translated (averages over the run) */
     uint64_t nb = s->blocks_translated, ni = s->guest_insns_translated;
     emit(ctx, "translate_ns_per_block", nb ? tns / nb : 0, "ns");
     emit(ctx, "translate_ns_per_insn", ni ? tns / ni : 0, "ns");

@@ -24,12 +24,15 @@
  * the interrupt shadow (SDM vol. 3A 6.8.3) and runs before any interrupt is delivered. A POPF
  * that sets TF leaves too: the dispatcher single-steps from the next instruction on (dbt.c).
  */
+#include "dbt_inline.h"
+
 #include "dbt_emit.h"
 
 /* mov qword [vif], imm */
-void dbt_emit_cli(struct emitter *e)
+bool dbt_emit_cli(struct emitter *e)
 {
     emit_ctx_store_imm(e, DBT_CTX_VIF, 0);
+    return true;
 }
 
 /* Leave after the instruction (at guest RIP `next`) when the context field `field` is nonzero
@@ -44,13 +47,14 @@ static void emit_leave_if(struct emitter *e, uint64_t next, uint32_t via, unsign
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
 }
 
-void dbt_emit_sti(struct emitter *e, uint64_t next)
+bool dbt_emit_sti(struct emitter *e, uint64_t next)
 {
     emit_ctx_store_imm(e, DBT_CTX_VIF, (uint32_t)DBT_IF);
     emit_leave_if(e, next, e->c->exit_shadow, DBT_CTX_WANT_WINDOW);
+    return true;
 }
 
-void dbt_emit_pushf(struct emitter *e)
+bool dbt_emit_pushf(struct emitter *e)
 {
     EMIT(e, 0x9c); /* pushfq */
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
@@ -63,6 +67,7 @@ void dbt_emit_pushf(struct emitter *e)
     EMIT(e, 0x48, 0x89, 0x04, 0x24); /* mov [rsp], rax */
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
+    return true;
 }
 
 /* mov ecx, eax; and ecx, mask; mov [field], rcx */
@@ -73,7 +78,7 @@ static void emit_image_bits(struct emitter *e, uint32_t mask, unsigned field)
     emit_ctx_move(e, RCX, field, true);
 }
 
-void dbt_emit_popf(struct emitter *e, uint64_t next)
+bool dbt_emit_popf(struct emitter *e, uint64_t next)
 {
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
@@ -90,4 +95,5 @@ void dbt_emit_popf(struct emitter *e, uint64_t next)
     emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
     emit_leave_if(e, next, e->c->exit_continue, DBT_CTX_WANT_WINDOW);
     emit_leave_if(e, next, e->c->exit_continue, DBT_CTX_POPF_TF);
+    return true;
 }

@@ -32,12 +32,9 @@
 #include <sys/mman.h>
 
 #include "dbt_emit.h"
+#include "dbt_inline.h"
 #include "vmm/guest_layout.h"
 
-void dbt_emit_cli(struct emitter *e);
-void dbt_emit_sti(struct emitter *e, uint64_t next);
-void dbt_emit_pushf(struct emitter *e);
-void dbt_emit_popf(struct emitter *e, uint64_t next);
 void dbt_emit_indirect_lookup(struct emitter *e);
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 
@@ -109,6 +106,20 @@ static void emit_two_way(struct emitter *e, uint32_t patch, bool wide, uint64_t 
     }
 }
 
+/* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
+ * dbt computes their target) as Intel does, where 66H does not change a near branch in 64-bit
+ * mode; AMD truncates the new RIP to 16 bits instead (APM vol. 3, LOOP), so on an AMD host the
+ * copied prefix sent the taken branch to a host address below 64 KiB (chaos test). */
+static void emit_short_branch(struct emitter *e, const struct x86_decoded_insn *in)
+{
+    uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    size_t n = 0;
+    for (unsigned i = 0; i < in->length; i++)
+        if (!(i < in->info.raw.prefix_count && in->bytes[i] == 0x66))
+            b[n++] = in->bytes[i];
+    emit_bytes(e, b, n);
+}
+
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -173,17 +184,18 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         if (!have_operands && x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;
         bool q = in->info.operand_width == 64;
-        bool inlined = true;
+        bool inlined = false;
+        uint32_t at = e->pos;
         if (cls == EMU_CLASS_CLI)
-            dbt_emit_cli(e);
+            inlined = dbt_emit_cli(e);
         else if (cls == EMU_CLASS_STI)
-            dbt_emit_sti(e, next);
+            inlined = dbt_emit_sti(e, next);
         else if (cls == EMU_CLASS_PUSHF && q)
-            dbt_emit_pushf(e);
+            inlined = dbt_emit_pushf(e);
         else if (cls == EMU_CLASS_POPF && q)
-            dbt_emit_popf(e, next);
-        else
-            inlined = false;
+            inlined = dbt_emit_popf(e, next);
+        if (!inlined)
+            e->pos = at; /* an emitter that declined emitted nothing (dbt_inline.h) */
         if (inlined) {
             v->common.stats.emulated[cls]++; /* inline sites count once, when translated */
             v->stats.inline_sensitive++;
@@ -222,6 +234,19 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
         emit_u32(e, (uint32_t)next);
         dbt_emit_indirect_lookup(e);
         return STEP_END;
+    case ZYDIS_MNEMONIC_RDPKRU:
+    case ZYDIS_MNEMONIC_WRPKRU:
+        /* #UD: vmlab's virtual CPU has no protection keys (CPUID.7:ECX.PKU = 0, CR4.PKE
+         * reserved). Native, a guest WRPKRU would set the host thread's PKRU. */
+        goto refuse;
+    case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTOR64:
+        /* Where the host's XCR0 includes PKRU, a native XRSTOR could load it from a guest
+         * image (SDM vol. 1 13.8): refused (#UD). Elsewhere it only loads the guest's own
+         * x87/SSE/AVX state. */
+        if (c->pkru_in_xcr0)
+            goto refuse;
+        break;
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
             goto refuse;
@@ -233,7 +258,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_LOOPNE:
     case ZYDIS_MNEMONIC_JRCXZ:
     case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, pointed at the taken stub */
-        emit_bytes(e, in->bytes, in->length);
+        emit_short_branch(e, in);
         emit_two_way(e, e->pos - 1, false, branch_target(in), next);
         return STEP_END;
     default:

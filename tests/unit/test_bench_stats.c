@@ -43,9 +43,40 @@ static void crossover_synthetic(void **unused)
     assert_true(bench_crossover_first(m, t, d, 0) == 0);
 }
 
+/* Interpolated crossover: the curves are lines in m, so the root of dbt - trap between two
+ * grid points is exact. trap = 100 m, dbt = 250 + 10 m cross at 250 / 90 = 2.78. */
+static void crossover_interpolated_exact(void **unused)
+{
+    (void)unused;
+    double m[6] = {1, 2, 4, 8, 16, 32}, t[6], d[6];
+    for (int i = 0; i < 6; i++) {
+        t[i] = 100 * m[i];
+        d[i] = 250 + 10 * m[i];
+    }
+    enum bench_crossing w;
+    double x = bench_crossover_interpolated(m, t, d, 6, &w);
+    assert_int_equal(w, BENCH_CROSS_INSIDE);
+    assert_true(x > 2.7777 && x < 2.7778);
+    /* dbt already faster at the first point: below the sweep */
+    x = bench_crossover_interpolated(m + 2, t + 2, d + 2, 4, &w);
+    assert_int_equal(w, BENCH_CROSS_BELOW);
+    assert_true(x == 4);
+    /* never within the sweep: above it */
+    x = bench_crossover_interpolated(m, t, d, 2, &w);
+    assert_int_equal(w, BENCH_CROSS_ABOVE);
+    assert_true(x == 0);
+    /* an exact tie at a grid point is the crossover itself */
+    d[3] = t[3];
+    d[2] = t[2] + 50;
+    x = bench_crossover_interpolated(m, t, d, 6, &w);
+    assert_int_equal(w, BENCH_CROSS_INSIDE);
+    assert_true(x == 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(quartiles_interpolate),
-                                       cmocka_unit_test(crossover_synthetic)};
+                                       cmocka_unit_test(crossover_synthetic),
+                                       cmocka_unit_test(crossover_interpolated_exact)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

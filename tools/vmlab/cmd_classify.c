@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "output.h"
 #include "emu/x86_decode.h"
 #include "vmm/elf_loader.h"
 #include "vmm/machine.h"
@@ -32,32 +33,6 @@ static int bad(const char *path, int status, const char *why)
 {
     fprintf(stderr, "vmlab classify: %s: %s\n", path, why);
     return status;
-}
-
-/* A JSON string body (RFC 8259 section 7): quote, backslash and control characters escaped. */
-static void put_json(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-}
-
-/* A CSV field (RFC 4180): always quoted, inner quotes doubled. */
-static void put_csv(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
 }
 
 static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char *section,
@@ -93,17 +68,17 @@ static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char 
                    info->name, pg_category_name(info->category));
         else if (fmt == FMT_CSV) {
             printf("%#" PRIx64 ",", insn.rip);
-            put_csv(section);
+            out_csv_field(stdout, section);
             printf(",%s,", bytes);
-            put_csv(text);
+            out_csv_field(stdout, text);
             printf(",%s,%s\n", info->name, pg_category_name(info->category));
         } else {
-            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": \"",
-                   *first_json ? "" : ",\n", insn.rip);
-            put_json(section);
-            printf("\", \"bytes\": \"%s\", \"instruction\": \"", bytes);
-            put_json(text);
-            printf("\", \"class\": \"%s\", \"category\": \"%s\"}", info->name,
+            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": ", *first_json ? "" : ",\n",
+                   insn.rip);
+            out_json_string(stdout, section);
+            printf(", \"bytes\": \"%s\", \"instruction\": ", bytes);
+            out_json_string(stdout, text);
+            printf(", \"class\": \"%s\", \"category\": \"%s\"}", info->name,
                    pg_category_name(info->category));
             *first_json = false;
         }
@@ -131,7 +106,7 @@ int cmd_classify(int argc, char **argv)
         else if (c == 's')
             list = false;
         else if (c == 'h') {
-            printf("usage: vmlab classify [--format text|csv|json] [--summary] FILE\n");
+            fputs(command_usage("classify"), stdout);
             return 0;
         } else {
             fprintf(stderr, "vmlab classify: bad option or --format (text, csv, json)\n");
@@ -187,9 +162,9 @@ int cmd_classify(int argc, char **argv)
     if (fmt == FMT_CSV && list)
         printf("address,section,bytes,instruction,class,category\n");
     if (fmt == FMT_JSON) {
-        printf("{\n  \"file\": \"");
-        put_json(path);
-        printf("\",\n  \"instructions\": [\n");
+        printf("{\n  \"file\": ");
+        out_json_string(stdout, path);
+        printf(",\n  \"instructions\": [\n");
     }
     /* Without section headers: the executable PT_LOAD segments (sstrip'ed files). */
     for (unsigned i = 0; eh.e_shoff == 0 && i < eh.e_phnum; i++) {
@@ -248,20 +223,31 @@ int cmd_classify(int argc, char **argv)
                 printf("%s\"%s\": %" PRIu64, k > 1 ? ", " : "", pg_category_name(k),
                        t->per_category[k]);
             printf("}}\n}\n");
-        } else {
-            FILE *o = stdout;
-            fprintf(o,
-                    "%ssummary for %s: %" PRIu64 " executable sections, %" PRIu64
+        } else if (fmt == FMT_CSV) {
+            /* CSV output is CSV only: the summary as CSV rows when asked for (--summary),
+             * otherwise one line of totals on stderr */
+            if (!list) {
+                printf("category,class,count\n");
+                for (unsigned k = 1; k <= PG_CATEGORY_MAX_VALUE; k++)
+                    for (unsigned cl = 1; cl < EMU_CLASS_COUNT; cl++)
+                        if (t->per_class[cl] && emu_class_info(cl)->category == (enum pg_category)k)
+                            printf("%s,%s,%" PRIu64 "\n", pg_category_name(k),
+                                   emu_class_info(cl)->name, t->per_class[cl]);
+            }
+            fprintf(stderr,
+                    "vmlab classify: %s: %" PRIu64 " executable sections, %" PRIu64
                     " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
-                    fmt == FMT_CSV ? "# " : "\n", path, t->sections, t->decoded,
-                    t->undecodable_bytes);
+                    path, t->sections, t->decoded, t->undecodable_bytes);
+        } else {
+            printf("\nsummary for %s: %" PRIu64 " executable sections, %" PRIu64
+                   " instructions decoded, %" PRIu64 " undecodable bytes skipped\n",
+                   path, t->sections, t->decoded, t->undecodable_bytes);
             for (unsigned k = 1; k <= PG_CATEGORY_MAX_VALUE; k++) {
-                fprintf(o, "%s  %-24s %8" PRIu64 "\n", fmt == FMT_CSV ? "#" : "",
-                        pg_category_name(k), t->per_category[k]);
+                printf("  %-24s %8" PRIu64 "\n", pg_category_name(k), t->per_category[k]);
                 for (unsigned cl = 1; cl < EMU_CLASS_COUNT; cl++)
                     if (t->per_class[cl] && emu_class_info(cl)->category == (enum pg_category)k)
-                        fprintf(o, "%s      %-20s %8" PRIu64 "\n", fmt == FMT_CSV ? "#" : "",
-                                emu_class_info(cl)->name, t->per_class[cl]);
+                        printf("      %-20s %8" PRIu64 "\n", emu_class_info(cl)->name,
+                               t->per_class[cl]);
             }
         }
     }

@@ -36,7 +36,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "b:t:s", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:sh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             o->config.backend = backend_find(optarg);
@@ -111,12 +111,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
             }
             break;
         case 'h':
-            printf("usage: vmlab %s [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-                   "[--no-trap-rdtsc] [--shadow-roots N]%s IMAGE\n",
-                   cmd,
-                   trace ? " [--only CLASS,...] [--exclude-port P,...] [--summary]\n"
-                           "       [--expect-trap CLASS]"
-                         : "");
+            fputs(command_usage(cmd), stdout);
             exit(0);
         default:
             fprintf(stderr, "vmlab %s: bad option '%s'\n", cmd, argv[optind - 1]);

@@ -38,15 +38,23 @@ static const struct command {
 } commands[] = {
     {"run", cmd_run, "run a guest (console on stdout)",
      "usage: vmlab run [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-     "[--no-trap-rdtsc] IMAGE\n"
+     "[--no-trap-rdtsc] [--shadow-roots N] IMAGE\n"
      "Runs the guest ELF IMAGE; its console (port 0xE9) goes to stdout. Exit status: the value\n"
      "the guest wrote to port 0xF4, or one of vmlab's endings (64-86, see "
      "README.md).\n" RUN_OPTIONS},
     {"trace", cmd_trace, "run, printing every trap/exit disassembled",
      "usage: vmlab trace [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-     "[--no-trap-rdtsc] IMAGE\n"
+     "[--no-trap-rdtsc] [--shadow-roots N]\n"
+     "                   [--only CLASS,...] [--exclude-port P,...] [--summary] "
+     "[--expect-trap CLASS] IMAGE\n"
      "As run, and prints every trap or exit on stderr: guest RIP, bytes, Capstone disassembly\n"
-     "and what the emulator did.\n" RUN_OPTIONS},
+     "and what the emulator did.\n" RUN_OPTIONS
+     "  --only LIST      keep these classes (names as in classify) and the kinds exit,\n"
+     "                   interrupt, exception, block, pagefault\n"
+     "  --exclude-port P drop port I/O on these ports (decimal or 0x hex, at most 16)\n"
+     "  --summary        only counts per class and per exit reason\n"
+     "  --expect-trap C  trap_emulate: single-step the guest (RFLAGS.TF) and report how often\n"
+     "                   class C executed and how often it trapped (slow)\n"},
     {"check", cmd_check, "run and judge against the guest's declared expectation",
      "usage: vmlab check [--backend B] [--timeout SEC] [--no-trap-cpuid] [--no-trap-rdtsc] "
      "IMAGE\n"
