@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "../mmu/page_walk.h"
 #include "../vmm/guest_layout.h"
 #include "emu_mmio_internal.h"
 
@@ -112,14 +113,28 @@ static bool in_mmio_window(uint64_t a)
     return a >= GUEST_RAM_END && a < GUEST_SPACE_END;
 }
 
-/* 1: [a, a+n) is MMIO, 0: it is not (RAM, or nothing: a direct access then faults as it
- * should), -1: it straddles the MMIO window's edge. */
-int emu_mmio_location(uint64_t a, unsigned n)
+int emu_mmio_locate(const struct emu_ctx *ctx, uint64_t a, unsigned n, bool write, uint64_t *gpa)
 {
-    bool first = in_mmio_window(a), last = in_mmio_window(a + n - 1);
-    if (first && last && a + n - 1 >= a)
-        return 1;
-    return first || last ? -1 : 0;
+    /* the walk the access itself makes (accessed/dirty flags included, SDM vol. 3A 4.8) */
+    struct mmu_paging pg;
+    mmu_paging_from_state(ctx->state, &pg);
+    unsigned access = write ? MMU_WRITE : MMU_READ;
+    struct mmu_walk first, last;
+    if (mmu_walk(ctx->mem, &pg, a, access, &first) != MMU_WALK_OK)
+        return 0; /* the direct access raises the fault */
+    uint64_t end = a + n - 1, last_gpa = first.gpa + n - 1;
+    if ((a >> 12) != (end >> 12)) { /* crosses a page: the second part has its own walk */
+        if (mmu_walk(ctx->mem, &pg, end, access, &last) != MMU_WALK_OK)
+            return in_mmio_window(first.gpa) ? -1 : 0;
+        last_gpa = last.gpa;
+    }
+    bool mmio_first = in_mmio_window(first.gpa), mmio_last = in_mmio_window(last_gpa);
+    if (!mmio_first && !mmio_last)
+        return 0;
+    if (!mmio_first || !mmio_last || last_gpa != first.gpa + n - 1)
+        return -1;
+    *gpa = first.gpa;
+    return 1;
 }
 
 static int explicit_memory_operand(const struct x86_decoded_insn *insn)
@@ -159,9 +174,11 @@ static enum emu_mmio_status plan_string(struct emu_ctx *ctx, struct emu_mmio *m)
         break;
     case 0xA6: /* CMPS: two loads, the MMIO one by exit, the other directly */
         m->load = true;
-        if (emu_mmio_location(src, bytes) == 1 && emu_mmio_location(dst, bytes) == 1)
+        uint64_t unused;
+        int src_mmio = emu_mmio_locate(ctx, src, bytes, false, &unused);
+        if (src_mmio == 1 && emu_mmio_locate(ctx, dst, bytes, false, &unused) == 1)
             return emu_mmio_unsupported(m, "two MMIO operands");
-        m->cmps_src_by_exit = emu_mmio_location(src, bytes) == 1;
+        m->cmps_src_by_exit = src_mmio == 1;
         m->load_addr = m->cmps_src_by_exit ? src : dst;
         m->other_addr = m->cmps_src_by_exit ? dst : src; /* the other load, from RAM */
         break;
@@ -392,13 +409,14 @@ static enum emu_mmio_status do_store(struct emu_ctx *ctx, struct emu_mmio *m,
         if (m->store_mmio) {
             m->phase = PH_WRITE;
             memset(&m->access, 0, sizeof(m->access));
-            m->access.gpa = m->store_addr;
+            m->access.gpa = m->store_gpa;
             m->access.len = m->store_size;
             m->access.is_write = true;
             memcpy(m->access.data, &v, m->store_size);
             return EMU_MMIO_ACCESS;
         }
-        struct emu_ctx c = {.state = &m->next, .mem = ctx->mem};
+        struct emu_ctx c = *ctx;
+        c.state = &m->next;
         if (!emu_write(&c, m->store_addr, &v, m->store_size, res))
             return EMU_MMIO_EXCEPTION;
     }
@@ -428,29 +446,31 @@ enum emu_mmio_status emu_mmio_start(struct emu_ctx *ctx, const struct x86_decode
     enum emu_mmio_status st = plan(ctx, m, res);
     if (st != EMU_MMIO_DONE)
         return st;
-    if (m->form == F_CACHE) {
-        if (emu_mmio_location(m->load_addr, 1) != 1)
+    if (m->form == F_CACHE) { /* no access at all; only a device address is ours */
+        uint64_t unused;
+        if (emu_mmio_locate(ctx, m->load_addr, 1, false, &unused) != 1)
             return emu_mmio_unsupported(m, "its MMIO access is not one vmlab models");
         ctx->state->rip = insn->rip + insn->length;
         return EMU_MMIO_DONE;
     }
-    int l = m->load ? emu_mmio_location(m->load_addr, m->load_size) : 0;
-    int s = m->store ? emu_mmio_location(m->store_addr, m->store_size) : 0;
+    int l = m->load ? emu_mmio_locate(ctx, m->load_addr, m->load_size, false, &m->load_gpa) : 0;
+    int s = m->store ? emu_mmio_locate(ctx, m->store_addr, m->store_size, true, &m->store_gpa) : 0;
     if (l < 0 || s < 0)
         return emu_mmio_unsupported(m, "access straddles RAM and MMIO");
     m->load_mmio = l == 1;
     m->store_mmio = s == 1;
-    if (!m->load_mmio && !m->store_mmio)
-        return emu_mmio_unsupported(m, "its MMIO access is not one vmlab models");
+    /* Neither is MMIO (a fault to deliver, or an access the backend's fault did not tell
+     * apart): the steps below then do every access directly, faults included. */
     if (m->load && m->load_mmio) {
         m->phase = PH_READ;
         memset(&m->access, 0, sizeof(m->access));
-        m->access.gpa = m->load_addr;
+        m->access.gpa = m->load_gpa;
         m->access.len = m->load_size;
         return EMU_MMIO_ACCESS;
     }
     if (m->load) {
-        struct emu_ctx c = {.state = &m->next, .mem = ctx->mem};
+        struct emu_ctx c = *ctx;
+        c.state = &m->next;
         if (!emu_read(&c, m->load_addr, &m->value, m->load_size, res))
             return EMU_MMIO_EXCEPTION;
     }

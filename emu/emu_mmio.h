@@ -63,7 +63,8 @@ struct emu_mmio {
     uint8_t phase, form;
     bool load, store, load_mmio, store_mmio, cmps_src_by_exit;
     unsigned load_size, store_size;
-    uint64_t load_addr, store_addr, other_addr;
+    uint64_t load_addr, store_addr, other_addr; /* linear */
+    uint64_t load_gpa, store_gpa;               /* guest-physical, of an MMIO access */
     uint64_t value, result;
 };
 

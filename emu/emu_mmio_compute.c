@@ -66,7 +66,8 @@ static enum emu_mmio_status compute_string(struct emu_ctx *ctx, struct emu_mmio 
         break;
     case 0xA6: { /* CMPS: [RSI] - [RDI] */
         uint64_t other = 0;
-        struct emu_ctx c = {.state = n, .mem = ctx->mem};
+        struct emu_ctx c = *ctx;
+        c.state = n;
         if (!emu_read(&c, m->other_addr, &other, bytes, res))
             return EMU_MMIO_EXCEPTION;
         regs[0] = m->cmps_src_by_exit ? m->value : other;

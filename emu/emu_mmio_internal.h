@@ -85,9 +85,10 @@ FOP(shrd)
 uint8_t emu_mmio_form_of(ZydisMnemonic mnemonic, const uint8_t **fop);
 /* Name the instruction in m->why; returns EMU_MMIO_UNSUPPORTED. */
 enum emu_mmio_status emu_mmio_unsupported(struct emu_mmio *m, const char *what);
-/* 1: [a, a+n) is MMIO, 0: it is not (RAM, or nothing: a direct access faults as it should),
- * -1: it straddles the MMIO window's edge. */
-int emu_mmio_location(uint64_t a, unsigned n);
+/* Where the linear range [a, a+n) leads through the guest's page tables: 1 MMIO (*gpa, the
+ * guest-physical address the device sees), 0 not MMIO (RAM, or a fault the direct access
+ * then raises), -1 partly MMIO (it straddles the window's edge or a page boundary). */
+int emu_mmio_locate(const struct emu_ctx *ctx, uint64_t a, unsigned n, bool write, uint64_t *gpa);
 /* emu_mmio_compute.c: m->value loaded -> m->next, m->result (to store). */
 enum emu_mmio_status emu_mmio_compute(struct emu_ctx *ctx, struct emu_mmio *m,
                                       struct emu_result *res);

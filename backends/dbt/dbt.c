@@ -1,8 +1,11 @@
 /* dbt.c - dynamic binary translation: guest code never runs where it was loaded.
  *
- * Guest RAM is the fixed window (guest-virtual == host-virtual) mapped read/write but NOT
- * executable: guest code only ever runs as its translation in the code cache, so a jump out
- * of translated code into guest RAM faults instead of running untranslated code. Before a
+ * Translated code accesses guest memory at guest-virtual addresses in the fixed window, which
+ * is the shadow page table the shadow MMU keeps from the guest's own tables (mmu/shadow_mmu.h)
+ * and which is never executable: guest code only ever runs as its translation in the code
+ * cache, so a jump out of translated code into guest RAM faults instead of running
+ * untranslated code. The translator reads guest code through the guest's page tables
+ * (dbt_paging.c: a block is valid only in the address space it was read in). Before a
  * guest basic block first runs, the translator (dbt_translate.c) decodes it with Zydis and
  * writes a translation into the cache (dbt_cache.c): innocuous instructions are copied byte
  * for byte, sensitive ones are rewritten. While translated code runs, the guest GPRs are the
@@ -33,10 +36,11 @@
  * cache. Indirect jumps, calls and returns probe a lookup table
  * inline (dbt_lookup.c) and leave only on a miss, which the dispatcher fills.
  *
- * Self-modifying code. The guest pages a block was read from are write-protected. A write to
- * one (from translated code, a callout, or the VMM) faults; the handler (dbt_signal.c)
- * invalidates and unchains the blocks of that page, unprotects it, and the store re-executes
- * against a fresh translation.
+ * Self-modifying code. The guest pages a block was read from are write-protected through the
+ * shadow MMU. A write to one from translated code faults; the shadow MMU tells dbt_paging.c,
+ * which invalidates and unchains the blocks of that page, and the store re-executes against a
+ * fresh translation; a store by the emulation core (a callout, the VMM's IN data) is reported
+ * to the shadow MMU and handled the same way.
  *
  * Faults and kicks. A guest fault in translated code arrives as a signal whose host RIP maps
  * back to the exact guest instruction; the exception goes through the guest IDT. The VMM's
@@ -47,9 +51,9 @@
  */
 #define _GNU_SOURCE
 #include "dbt.h"
+#include "mmu/page_walk.h"
 
 #include <asm/processor-flags.h>
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +71,7 @@ static int dbt_probe(char *reason, size_t size)
 
 struct dbt_vm {
     struct vm common;
+    struct shadow_mmu *shadow;
 };
 
 static int dbt_vm_create(const struct vm_config *config, struct vm **out)
@@ -78,12 +83,24 @@ static int dbt_vm_create(const struct vm_config *config, struct vm **out)
         return -ENOMEM;
     vm->common.ops = &dbt_backend_ops;
     vm->common.config = *config;
+    /* Translated code accesses memory at guest-virtual addresses: the window is the shadow
+     * page table (mmu/shadow_mmu.h), never executable (code runs from the cache only). */
+    struct shadow_config sc = {.mem = config->mem,
+                               .roots = config->shadow_roots_set ? config->shadow_roots
+                                                                 : SHADOW_DEFAULT_ROOTS,
+                               .executable = false};
+    int rc = shadow_mmu_create(&sc, &vm->shadow);
+    if (rc < 0) {
+        free(vm);
+        return rc;
+    }
     *out = &vm->common;
     return 0;
 }
 
 static void dbt_vm_destroy(struct vm *vm)
 {
+    shadow_mmu_destroy(((struct dbt_vm *)vm)->shadow);
     free(vm);
 }
 
@@ -96,49 +113,32 @@ static uint64_t tsc(void)
 
 bool dbt_bench_without_xstate;
 
-/* XGETBV with ECX = 1 returns XCR0 & XINUSE, the components not in their initial
- * configuration (SDM vol. 1 13.6; CPUID.(EAX=0DH,ECX=1):EAX[2]). */
-static bool probe_xinuse(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
-        return false;
-    return __get_cpuid_count(0xD, 1, &a, &b, &c, &d) && (a & 4);
-}
-
-/* Whether the x87 state (registers, status, tags, pointers) is not in its initial
- * configuration; without XINUSE, assume it is. */
-static bool x87_in_use(const struct dbt_vcpu *v)
-{
-    if (!v->xinuse)
-        return true;
-    uint32_t lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-    return lo & 1;
-}
-
 /* Host code between two vcpu_run calls (the VMM, other vCPUs, other backends) owns the x87
- * unit: the guest's is put aside when vcpu_run returns and back when it is called. Within
- * vcpu_run the guest's x87 registers stay live (dbt_stubs.c). FNSAVE also reinitializes the
- * unit (SDM vol. 2A FSAVE), so the VMM gets a clean one. An x87 unit in its initial
- * configuration is not saved: that is most guests, and XGETBV(1) costs less than FNSAVE. */
+ * unit; within vcpu_run the guest's x87 registers stay live (dbt_stubs.c). A guest that uses
+ * the x87 unit - the translator saw an x87, MMX or FXSAVE/XSAVE-family instruction:
+ * dbt_x87_first_use() - has it put aside with FNSAVE when vcpu_run returns (which also
+ * reinitializes it for the VMM, SDM vol. 2A FSAVE) and back with FRSTOR when vcpu_run is
+ * called. A guest that never touched it pays nothing: most guests, and the VMM exits they
+ * make. (XINUSE cannot tell instead: on AMD its x87 bit stays set once any code of the
+ * process used the x87 unit, so every VMM exit paid FNSAVE and FRSTOR.) */
 __attribute__((noinline)) static void x87_enter(struct dbt_vcpu *v)
 {
-    if (!v->cache.save_xstate)
-        return;
-    if (v->x87_saved)
+    if (v->x87_used && v->cache.save_xstate)
         __asm__ volatile("frstor %0" ::"m"(v->x87));
-    else if (x87_in_use(v))
-        __asm__ volatile("fninit");
 }
 
 __attribute__((noinline)) static void x87_leave(struct dbt_vcpu *v)
 {
-    if (!v->cache.save_xstate)
-        return;
-    v->x87_saved = x87_in_use(v);
-    if (v->x87_saved)
+    if (v->x87_used && v->cache.save_xstate)
         __asm__ volatile("fnsave %0" : "=m"(v->x87));
+}
+
+/* The translator met the guest's first x87/MMX instruction (before it runs): from now on the
+ * x87 unit is the guest's, starting in its initial state (FNINIT: FCW 037FH, empty stack). */
+__attribute__((noinline)) void dbt_x87_first_use(struct dbt_vcpu *v)
+{
+    v->x87_used = true;
+    __asm__ volatile("fninit");
 }
 
 static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
@@ -150,13 +150,14 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
     v->queued_interrupt = -1;
     v->stats.created_ns = emu_time_ns();
     v->stats.created_cycles = tsc();
-    v->xinuse = probe_xinuse();
     x86_decoder_init(&v->decoder);
     int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate);
     if (rc < 0) {
         free(v);
         return rc;
     }
+    dbt_paging_attach(v, ((struct dbt_vm *)vm)->shadow);
+    shadow_mmu_bind_state(v->shadow, &v->state);
     dbt_cache_flush(&v->cache, vm->config.mem);
     v->cache.host->callout_fn = (uint64_t)(uintptr_t)dbt_callout_run;
     v->cache.host->vcpu = (uint64_t)(uintptr_t)v;
@@ -193,7 +194,9 @@ static int dbt_vcpu_get_state(struct vcpu *vc, struct vcpu_state *out)
 
 static int dbt_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
 {
-    ((struct dbt_vcpu *)vc)->state = *in;
+    struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    v->state = *in;
+    shadow_mmu_reset(v->shadow); /* new paging state: nothing derived from the old holds */
     return 0;
 }
 
@@ -220,7 +223,7 @@ static enum dbt_emulate_result step_trap(struct dbt_vcpu *v)
  * trap, deliver an interrupt. */
 static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     bool in_fault = false;
@@ -307,12 +310,22 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         int err = 0;
         struct dbt_block *b = dbt_block_get(v, v->state.rip, single, &err);
         if (!b) {
-            if (err == -EFAULT) { /* the guest jumped outside RAM: #PF on the fetch */
+            if (err == -EFAULT) { /* the fetch faults (not mapped, XD, not RAM): #PF */
                 if (dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
                     return 0;
                 chain_from = 0;
                 fill_ibl = false;
                 continue;
+            }
+            if (err == -ERANGE || err == -ENOMEM) { /* what the shadow MMU cannot hold */
+                struct shadow_fault f = {.kind = SHADOW_HOST_ERROR, .host_errno = -err};
+                if (err == -ERANGE) /* the walk again, for the message's guest-physical address */
+                    shadow_mmu_fault(v->shadow, v->state.rip, MMU_FETCH, &f);
+                f.gla = v->state.rip;
+                dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+                exit->internal.suberror = VM_INTERNAL_SHADOW;
+                shadow_fault_describe(&f, exit->internal.message, sizeof(exit->internal.message));
+                return 0;
             }
             dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
             exit->internal.suberror = VM_INTERNAL_TRANSLATION;
@@ -386,6 +399,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
 static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    shadow_mmu_set_trace(v->shadow, vc->trace);
     if (!run_prologue(v, exit))
         return 0;
     x87_enter(v);
@@ -427,7 +441,23 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "smc_reexecutions", s->smc_reexecutions, "instructions");
     emit(ctx, "dispatcher_emulations", s->dispatcher_emulations, "instructions");
     emit(ctx, "cache_flushes", s->cache_flushes, "flushes");
+    emit(ctx, "table_stores_emulated", s->table_stores_emulated, "stores");
+    emit(ctx, "adaptive_retranslations", s->adaptive_retranslations, "instructions");
+    emit(ctx, "adaptive_stores", s->adaptive_stores, "stores");
+    emit(ctx, "code_pages_revalidated", s->code_pages_revalidated, "pages");
+    emit(ctx, "code_pages_dropped", s->code_pages_dropped, "pages");
+    shadow_mmu_emit_stats(v->shadow, emit, ctx);
     return 0;
+}
+
+static int dbt_vm_set_slp(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible)
+{
+    return shadow_mmu_set_slp(((struct dbt_vm *)vm)->shadow, gpa, permission, convertible);
+}
+
+static int dbt_vcpu_set_ve_info(struct vcpu *vc, uint64_t gpa)
+{
+    return shadow_mmu_set_ve_info(((struct dbt_vcpu *)vc)->shadow, gpa);
 }
 
 int dbt_block_host_code(struct vcpu *vc, uint64_t guest_rip, const uint8_t **code, size_t *len)
@@ -456,4 +486,6 @@ const struct backend_ops dbt_backend_ops = {
     .vcpu_run = dbt_vcpu_run,
     .vcpu_inject_interrupt = dbt_vcpu_inject_interrupt,
     .vcpu_stats = dbt_vcpu_stats,
+    .vm_set_slp = dbt_vm_set_slp,
+    .vcpu_set_ve_info = dbt_vcpu_set_ve_info,
 };

@@ -17,10 +17,15 @@
  *   JRCXZ                       the dispatcher chains them to the target block later.
  *   JMP/CALL r/m, RET           the target goes to ctx.next_rip and the inline lookup
  *                               (dbt_lookup.c) continues there.
+ *   a store that keeps faulting a store callout: the emulation core performs it
+ *   on a guest page table      (adaptive translation, dbt_paging.c)
  *
- * Each guest instruction's host offset is recorded, so a fault, a kick or an SMC write in
- * translated code maps back to the exact guest instruction. Guest pages a block was read from
- * are write-protected, so that writing to them (self-modifying code) is noticed.
+ * Guest code is read through the guest's page tables: the pages a block's addresses map to in
+ * the current address space (at most two), found with the shadow MMU. Each guest
+ * instruction's host offset is recorded, so a fault, a kick or an SMC write in translated
+ * code maps back to the exact guest instruction. Guest pages a block was read from are
+ * write-protected through the shadow MMU, so that writing to them (self-modifying code) is
+ * noticed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -115,6 +120,32 @@ static void emit_short_branch(struct emitter *e, const struct x86_decoded_insn *
     emit_bytes(e, b, n);
 }
 
+/* Does the instruction read or write the x87 unit (x87 and MMX instructions share it; the
+ * FXSAVE and XSAVE families save and load it)? */
+static bool uses_x87(const struct x86_decoded_insn *in)
+{
+    if (in->info.meta.isa_ext == ZYDIS_ISA_EXT_X87 || in->info.meta.isa_ext == ZYDIS_ISA_EXT_MMX ||
+        in->info.meta.isa_ext == ZYDIS_ISA_EXT_AMD3DNOW)
+        return true;
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_FXSAVE:
+    case ZYDIS_MNEMONIC_FXSAVE64:
+    case ZYDIS_MNEMONIC_FXRSTOR:
+    case ZYDIS_MNEMONIC_FXRSTOR64:
+    case ZYDIS_MNEMONIC_XSAVE:
+    case ZYDIS_MNEMONIC_XSAVE64:
+    case ZYDIS_MNEMONIC_XSAVEC:
+    case ZYDIS_MNEMONIC_XSAVEC64:
+    case ZYDIS_MNEMONIC_XSAVEOPT:
+    case ZYDIS_MNEMONIC_XSAVEOPT64:
+    case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTOR64:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -141,6 +172,7 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     struct dbt_cache *c = &v->cache;
     struct dbt_callout_rec *rec = &c->callouts[c->callout_count];
     rec->insn = *in;
+    rec->store = false;
     emit_ctx_store_imm(e, DBT_CTX_CALLOUT_ID, c->callout_count++);
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
@@ -159,6 +191,17 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     struct dbt_cache *c = &v->cache;
     uint64_t next = in->rip + in->length;
     bool have_operands = false;
+    if (!v->x87_used && uses_x87(in))
+        dbt_x87_first_use(v);
+    if (dbt_adaptive_wants(v, in->rip)) {
+        /* a store that kept faulting on a traced page table: the core performs it, no signal
+         * (adaptive translation, dbt_paging.c) */
+        if (x86_decode_operands(&v->decoder, zctx, in) < 0)
+            goto refuse;
+        emit_callout(v, e, in, EMU_CLASS_NONE);
+        c->callouts[c->callout_count - 1].store = true;
+        return STEP_CONTINUE;
+    }
     if (x86_classify_needs_operands(in) || dbt_has_fs_gs_override(in)) {
         if (x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;
@@ -276,28 +319,64 @@ refuse:
     return STEP_END;
 }
 
-static void protect_guest_code(struct dbt_vcpu *v, uint64_t start, uint64_t end)
-{
-    const struct guest_memory *mem = v->common.vm->config.mem;
-    for (uint64_t p = start & ~4095ULL; p < end; p += 4096) {
-        size_t page = (p - GUEST_RAM_BASE) / 4096;
-        if (page >= GUEST_RAM_SIZE / 4096 || v->cache.protected_pages[page])
-            continue;
-        /* Self-modifying code: a write to a page holding translated code now faults and
-         * invalidates its translations (dbt_signal.c). */
-        if (mprotect(mem->ram + page * 4096, 4096, PROT_READ) == 0)
-            v->cache.protected_pages[page] = 1;
-    }
-}
-
 static bool cache_has_room(const struct dbt_cache *c)
 {
     return c->block_count + 1 < DBT_MAX_BLOCKS && c->used + DBT_BLOCK_RESERVE <= DBT_CACHE_SIZE &&
            c->map_count + DBT_MAX_BLOCK_INSNS + 1 < c->map_capacity &&
-           c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS;
+           c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS &&
+           c->code_page_count + 2 <= DBT_MAX_CODE_PAGES;
 }
 
-static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
+/* Where the translator reads guest code: the guest-physical pages the current address space
+ * maps the block's addresses to (a block of at most 64 instructions spans at most two). */
+struct code_source {
+    const struct guest_memory *mem;
+    unsigned pages;
+    uint64_t gva[2], gpa[2];
+};
+
+/* Translate the code page holding pc if needed. false if it cannot be fetched. */
+static bool source_page(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, unsigned *which)
+{
+    uint64_t page = pc & ~4095ULL;
+    for (unsigned i = 0; i < src->pages; i++)
+        if (src->gva[i] == page) {
+            *which = i;
+            return true;
+        }
+    uint32_t error;
+    if (src->pages == 2 || dbt_code_page(v, page, &src->gpa[src->pages], &error) < 0)
+        return false;
+    src->gva[src->pages] = page;
+    *which = src->pages++;
+    return true;
+}
+
+/* Up to 15 bytes of guest code at pc, through the page tables: the number available (fewer
+ * where the next page cannot be fetched; 0 if pc itself cannot be). */
+static unsigned source_bytes(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, uint8_t *buf,
+                             const uint8_t **bytes)
+{
+    unsigned i;
+    if (!source_page(v, src, pc, &i))
+        return 0;
+    const uint8_t *p = src->mem->ram + (src->gpa[i] - GUEST_RAM_BASE) + (pc & 4095);
+    unsigned in_page = 4096 - (unsigned)(pc & 4095);
+    if (in_page >= ZYDIS_MAX_INSTRUCTION_LENGTH) {
+        *bytes = p;
+        return ZYDIS_MAX_INSTRUCTION_LENGTH;
+    }
+    memcpy(buf, p, in_page);
+    *bytes = buf;
+    if (!source_page(v, src, pc + in_page, &i))
+        return in_page;
+    memcpy(buf + in_page, src->mem->ram + (src->gpa[i] - GUEST_RAM_BASE),
+           ZYDIS_MAX_INSTRUCTION_LENGTH - in_page);
+    return ZYDIS_MAX_INSTRUCTION_LENGTH;
+}
+
+static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
+                        const struct code_source *src)
 {
     struct trace_event *ev = trace_ring_push(v->common.trace);
     if (!ev)
@@ -309,6 +388,8 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
     ev->aux = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
     ev->old_value = b->host_size;  /* bytes of host code */
     ev->new_value = b->guest_size; /* bytes of guest code */
+    for (unsigned i = 0; i < src->pages; i++) /* where the printer reads the guest code */
+        ev->extra[i] = src->gpa[i];
 }
 
 struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, int *err)
@@ -322,8 +403,13 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
             return hit;
         }
     }
-    if (!guest_ram_contains(mem, rip, 1)) {
-        *err = -EFAULT;
+    /* The first page is translated before anything else: a fetch fault, code outside RAM
+     * (-EFAULT: the dispatcher raises the #PF) or outside the window (-ERANGE). */
+    struct code_source src = {.mem = mem, .pages = 1, .gva = {rip & ~4095ULL}};
+    uint32_t fetch_error;
+    int rc = dbt_code_page(v, src.gva[0], &src.gpa[0], &fetch_error);
+    if (rc < 0) {
+        *err = rc == -ERANGE || rc == -ENOMEM ? rc : -EFAULT;
         return NULL;
     }
     if (!cache_has_room(c)) {
@@ -349,14 +435,13 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
                         .out_base = c->used,
                         .pos = c->used,
                         .limit = c->used + DBT_BLOCK_RESERVE};
-    uint64_t pc = rip, ram_end = GUEST_RAM_BASE + mem->ram_size;
+    uint64_t pc = rip;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
     for (unsigned n = 0;; n++) {
         struct x86_decoded_insn in;
         ZydisDecoderContext zctx;
-        uint64_t avail = ram_end - pc;
-        if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-            avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+        uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+        const uint8_t *bytes = NULL;
         struct dbt_map_entry *m = &c->map[c->map_count++];
         m->host_offset = e.pos;
         m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
@@ -364,8 +449,8 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
             emit_exit(&e, pc, c->exit_continue, !single);
             break;
         }
-        if (pc >= ram_end || x86_decode_instruction(&v->decoder, mem->ram + (pc - GUEST_RAM_BASE),
-                                                    avail, pc, &in, &zctx) < 0) {
+        unsigned avail = source_bytes(v, &src, pc, buf, &bytes);
+        if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0) {
             emit_exit(&e, pc, c->exit_sensitive, false); /* the dispatcher raises #UD / #PF */
             break;
         }
@@ -385,8 +470,12 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     b->map_count = c->map_count - b->map_first;
     b->guest_size = (uint32_t)(pc - rip);
     c->used = (e.pos + 15) & ~15u;
-    if (!single) /* a single block runs once: never re-protect the page it may write */
-        protect_guest_code(v, rip, pc);
+    /* The pages the block was read from, write-protected (a single block runs once: never
+     * re-protect the page it may write). Only bytes the block used count: a page the last
+     * instruction's decode merely looked into does not. */
+    for (unsigned i = 0; !single && i < src.pages; i++)
+        if (src.gva[i] < pc)
+            dbt_code_pages_add(v, src.gva[i], src.gpa[i]);
     b->live = !single; /* a shadow block runs once and is never looked up */
     if (!single)
         dbt_cache_insert(c, index);
@@ -394,6 +483,6 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     v->stats.blocks_translated++;
     v->stats.translate_cycles += cycles() - c0;
     if (v->common.trace)
-        trace_block(v, b);
+        trace_block(v, b, &src);
     return b;
 }
