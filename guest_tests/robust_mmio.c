@@ -8,6 +8,11 @@
  * are checked by tests/unit/test_mmio_emulate.c only). */
 #include "guest.h"
 
+GUEST_EXPECT_XFAIL("vtx", "qemu_tcg", "exit:1 disagree on 'shldq",
+                   "nested test only: the CPU under kvm_amd is QEMU TCG, whose own SHLD on RAM "
+                   "gives 0x8000000000000010 for 0x8000000000000001 << 4 (KVM's emulation of the "
+                   "MMIO case gives the right 0x10): TCG, not vmlab, not AMD-V");
+
 #define ARITH 0x8D5ULL
 #define CELL_RAM (&ram_cell)
 #define CELL_MMIO ((volatile uint64_t *)GUEST_MMIO_SCRATCH)
@@ -46,7 +51,7 @@ static unsigned checked;
                          text, (unsigned long long)_ram.mem, (unsigned long long)_ram.reg,         \
                          (unsigned long long)_ram.flags, (unsigned long long)_mmio.mem,            \
                          (unsigned long long)_mmio.reg, (unsigned long long)_mmio.flags);          \
-            GUEST_ASSERT(0);                                                                       \
+            guest_fail(__FILE__, __LINE__, "RAM and MMIO disagree on '" text "'");                 \
         }                                                                                          \
         checked++;                                                                                 \
     } while (0)
