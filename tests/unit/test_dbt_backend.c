@@ -522,9 +522,9 @@ static void kick_case(const uint8_t *start_, const uint8_t *end_)
         uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
         kick_timer_arm(&kt, now + 2000000); /* 2 ms */
         r.vcpu->kick_pending = 0;
-        /* The guest spins on this thread's CPU: had the first kick not brought it back, the
-         * thread would burn CPU time until a 10 ms repeat did. Thread CPU time, not wall time,
-         * so that a loaded machine (the thread waiting for a core) cannot fail the test. */
+        /* The guest spins on this thread's CPU, so a kick that does not bring it back shows
+         * as CPU time burnt until a 10 ms repeat does. Thread CPU time, not wall time, so that
+         * a loaded machine (the thread waiting for a core) cannot fail the test. */
         struct timespec cpu0, cpu1;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
         assert_int_equal(dbt_backend_ops.vcpu_run(r.vcpu, &r.exit), 0);
