@@ -51,6 +51,7 @@
 #include <asm/processor-flags.h>
 #include <cpuid.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,65 @@ static uint64_t tsc(void)
 }
 
 bool dbt_bench_without_xstate;
+
+/* ---- the speed techniques (dbt.h struct dbt_options) ---- */
+
+static const struct {
+    const char *name;
+    size_t offset;
+    bool on_by_default;
+} option_table[] = {
+    {"stubs_apart", offsetof(struct dbt_options, stubs_apart), true},
+    {"ibl_shared", offsetof(struct dbt_options, ibl_shared), true},
+    {"ret_cache", offsetof(struct dbt_options, ret_cache), true},
+    {"ret_rsb", offsetof(struct dbt_options, ret_rsb), false},
+    {"align_blocks", offsetof(struct dbt_options, align_blocks), false},
+    {"huge_pages", offsetof(struct dbt_options, huge_pages), false},
+};
+#define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
+
+int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size)
+{
+    for (unsigned i = 0; i < OPTION_COUNT; i++)
+        *(bool *)((char *)out + option_table[i].offset) = option_table[i].on_by_default;
+    if (!text)
+        return 0;
+    while (*text) {
+        size_t len = strcspn(text, ",");
+        const char *eq = memchr(text, '=', len);
+        bool ok = false;
+        if (eq) {
+            size_t nlen = (size_t)(eq - text), vlen = len - nlen - 1;
+            bool on = vlen == 2 && !strncmp(eq + 1, "on", 2);
+            bool off = vlen == 3 && !strncmp(eq + 1, "off", 3);
+            for (unsigned i = 0; i < OPTION_COUNT && (on || off); i++)
+                if (strlen(option_table[i].name) == nlen &&
+                    !strncmp(option_table[i].name, text, nlen)) {
+                    *(bool *)((char *)out + option_table[i].offset) = on;
+                    ok = true;
+                }
+        }
+        if (!ok && len) {
+            snprintf(err, err_size,
+                     "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
+                     "ibl_shared, ret_cache, ret_rsb, align_blocks, huge_pages",
+                     (int)len, text);
+            return -EINVAL;
+        }
+        text += len + (text[len] == ',');
+    }
+    return 0;
+}
+
+void dbt_options_format(const struct dbt_options *o, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < OPTION_COUNT && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s=%s", i ? "," : "", option_table[i].name,
+                              *(const bool *)((const char *)o + option_table[i].offset) ? "on"
+                                                                                        : "off");
+}
 
 /* XGETBV with ECX = 1 returns XCR0 & XINUSE, the components not in their initial
  * configuration (SDM vol. 1 13.6; CPUID.(EAX=0DH,ECX=1):EAX[2]). */
@@ -151,7 +211,14 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
     v->stats.created_cycles = tsc();
     v->xinuse = probe_xinuse();
     x86_decoder_init(&v->decoder);
-    int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate);
+    struct dbt_options opt;
+    char why[256];
+    if (dbt_options_parse(getenv("VMLAB_DBT"), &opt, why, sizeof(why)) < 0) {
+        fprintf(stderr, "vmlab: %s\n", why);
+        free(v);
+        return -EINVAL;
+    }
+    int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate, &opt);
     if (rc < 0) {
         free(v);
         return rc;
@@ -275,7 +342,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
     struct vcpu *vc = &v->common;
     struct dbt_cache *c = &v->cache;
     void (*enter)(void) = (void (*)(void))(void *)(c->rx + c->entry);
-    uint32_t chain_from = 0, chain_epoch = 0;
+    uint32_t chain_from = 0, chain_epoch = 0; /* chain_from: exit stub id + 1, 0 = none */
     bool fill_ibl = false;
     for (;;) {
         if (vc->kick_pending) {
@@ -319,7 +386,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                 v->stats.indirect_misses++;
             }
             if (chain_from) {
-                dbt_cache_chain(c, chain_from, (uint32_t)(b - c->blocks));
+                dbt_cache_chain(c, chain_from - 1, (uint32_t)(b - c->blocks));
                 v->stats.chained_jumps++;
             }
         }
@@ -352,9 +419,16 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                 continue;
             }
         } else {
+            /* A direct exit stub names itself (dbt.h struct dbt_stub); the guest can write the
+             * context page, so the id is checked. */
+            uint32_t id = (uint32_t)c->ctx->last_stub & ~DBT_STUB_ID;
+            bool stub = kind == DBT_EXIT_CONTINUE && ((uint32_t)c->ctx->last_stub & DBT_STUB_ID) &&
+                        id < c->stub_count;
+            if (stub)
+                c->ctx->next_rip = c->stubs[id].guest_rip;
             dbt_state_from_ctx(v);
-            if (kind == DBT_EXIT_CONTINUE)
-                chain_from = (uint32_t)c->ctx->last_stub;
+            if (stub)
+                chain_from = id + 1;
             fill_ibl = kind == DBT_EXIT_IBL_MISS;
             v->state.interrupt_shadow = kind == DBT_EXIT_SHADOW;
             if (kind == DBT_EXIT_SENSITIVE && dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE) {
@@ -386,6 +460,28 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     return rc;
 }
 
+/* KiB of the mapping at `start` mapped with huge pages (/proc/self/smaps), for huge_pages:
+ * the kernel may refuse them (shmem_enabled=never: the code cache is a memfd). */
+static uint64_t huge_kb(uint64_t start)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    bool in = false;
+    uint64_t kb = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, v;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            in = lo == start;
+        else if (in && (sscanf(line, "ShmemPmdMapped: %lu", &v) == 1 ||
+                        sscanf(line, "FilePmdMapped: %lu", &v) == 1))
+            kb += v;
+    }
+    fclose(f);
+    return kb;
+}
+
 static int dbt_vcpu_stats(struct vcpu *vc,
                           void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
@@ -394,6 +490,22 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "blocks_translated", s->blocks_translated, "blocks");
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
+    /* Code expansion: host bytes written (blocks, with their exit stubs when these are not
+     * kept apart; exit stubs kept apart) per guest byte translated, in percent */
+    emit(ctx, "host_block_bytes", s->host_block_bytes, "bytes");
+    emit(ctx, "host_stub_bytes", s->host_stub_bytes, "bytes");
+    uint64_t gb = s->guest_bytes_translated;
+    emit(ctx, "code_expansion_pct", gb ? (s->host_block_bytes + s->host_stub_bytes) * 100 / gb : 0,
+         "% of guest bytes");
+    const struct dbt_options *o = &v->cache.opt;
+    emit(ctx, "opt_stubs_apart", o->stubs_apart, "on/off");
+    emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
+    emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
+    emit(ctx, "opt_ret_rsb", o->ret_rsb, "on/off");
+    emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
+    emit(ctx, "opt_huge_pages", o->huge_pages, "on/off");
+    if (o->huge_pages)
+        emit(ctx, "code_cache_huge_kb", huge_kb((uint64_t)(uintptr_t)v->cache.rx), "KiB");
     /* B of this run (docs/REPORT.md): all the translator spent, translate_cycles from the TSC,
      * in ns at the TSC rate measured over this vCPU's lifetime */
     uint64_t dc = tsc() - s->created_cycles, dn = emu_time_ns() - s->created_ns;

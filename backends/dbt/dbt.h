@@ -2,7 +2,11 @@
  *
  * One region per vCPU, placed below 2 GiB right after the guest window:
  *
- *   [context page: struct dbt_ctx][lookup table: DBT_IBL_SIZE entries][code cache, RX view]
+ *   [context page: struct dbt_ctx][lookup table: DBT_IBL_SIZE entries]
+ *   [return-address cache: DBT_RET_SIZE entries] ... [code cache, RX view: 2 MiB in]
+ *
+ * The code cache: the fixed stubs (dbt_stubs.c), then blocks growing upwards; with exit stubs
+ * kept apart (dbt_options.stubs_apart), the blocks' exit stubs grow downwards from its end.
  *
  * Translated code reaches the context page RIP-relative (rel32) and the lookup table with an
  * absolute disp32 (both below 2 GiB), and guest RAM is within rel32 of the cache, so guest
@@ -88,6 +92,27 @@ struct dbt_host {
 #define DBT_HOST_VREGS 64
 #define DBT_HOST_KREGS (64 + 32 * 64)
 
+/* The speed techniques, each of which can be switched off (VMLAB_DBT, dbt_options_parse) so
+ * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
+ * ret_rsb, align_blocks and huge_pages. */
+struct dbt_options {
+    bool stubs_apart;  /* exit stubs in their own area at the end of the cache, not after each
+                        * block's code: hot code stays dense */
+    bool ibl_shared;   /* indirect branches jump to one out-of-line lookup routine instead of
+                        * carrying their own ~90-byte copy of it */
+    bool ret_cache;    /* returns jump through a return-address cache to a return point after
+                        * the CALL, instead of taking the lookup (dbt_lookup.c) */
+    bool ret_rsb;      /* with ret_cache: guest CALL/RET become host CALL/RET, so that the
+                        * processor's return stack buffer predicts guest returns */
+    bool align_blocks; /* blocks start 16-byte aligned (as dbt did before) */
+    bool huge_pages;   /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+};
+/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, ret_rsb,
+ * align_blocks, huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message. */
+int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
+/* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
+void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
+
 #define DBT_IF 0x200ULL    /* RFLAGS.IF (SDM vol. 1 3.4.3) */
 #define DBT_IOPL 0x3000ULL /* RFLAGS.IOPL */
 /* RFLAGS bits the guest sets that never become native: IOPL, TF (a native TF would
@@ -108,6 +133,12 @@ struct dbt_ibl_entry {
     uint64_t host;
 };
 
+/* Return-address cache (dbt_options.ret_cache, dbt_lookup.c): guest return address -> host
+ * address of its "return point", the code after the translated CALL, direct-mapped by the low
+ * 16 bits like the lookup table. Empty entries hold the miss routine. Read-only for translated
+ * code (a second writable view for the dispatcher), like the lookup table. */
+#define DBT_RET_SIZE 65536
+
 /* Why translated code returned to the dispatcher (ctx.exit_kind). */
 enum dbt_exit_kind {
     DBT_EXIT_CONTINUE = 1,  /* run on at next_rip; last_stub names a chainable stub or 0 */
@@ -126,9 +157,12 @@ enum dbt_exit_kind {
 #define DBT_HASH_SIZE 16384
 #define DBT_MAX_BLOCKS 65536
 #define DBT_MAX_LINKS (4 * DBT_MAX_BLOCKS)
+#define DBT_MAX_STUBS (4 * DBT_MAX_BLOCKS)
+#define DBT_MAX_RETURN_POINTS (2 * DBT_MAX_BLOCKS)
 #define DBT_MAX_CALLOUTS 16384
 #define DBT_MAX_BLOCK_INSNS 64
 #define DBT_BLOCK_RESERVE 8192 /* cache bytes one block may need at most */
+#define DBT_STUB_RESERVE 4096  /* exit-stub bytes one block may need at most */
 
 struct dbt_block {
     uint64_t guest_rip;
@@ -136,8 +170,9 @@ struct dbt_block {
     uint32_t map_first, map_count; /* entries in dbt_cache.map */
     uint32_t guest_size;
     int32_t hash_next;
-    int32_t links_in; /* chained stubs jumping here (dbt_cache.links), -1 = none */
-    bool live;        /* false once invalidated (SMC) or never hashed (shadow blocks) */
+    int32_t links_in;              /* chained stubs jumping here (dbt_cache.links), -1 = none */
+    uint32_t ret_first, ret_count; /* its return points (dbt_cache.returns) */
+    bool live; /* false once invalidated (SMC) or never hashed (shadow blocks) */
 };
 
 /* One guest instruction's translation starts at host_offset (faults map back through it). */
@@ -151,13 +186,31 @@ struct dbt_map_entry {
 #define DBT_MAP_SEG_FIXUP 0x80000000u
 #define DBT_MAP_SEG_REG_SHIFT 27
 
-/* A direct exit stub patched into a jump to a block (block chaining). */
+/* A direct exit: a JMP or Jcc rel32 in a block that leads to an exit stub until the
+ * dispatcher points it at the target block (chaining). The stub is
+ *     mov dword [last_stub], id | DBT_STUB_ID ; jmp exit_continue
+ * and this record (indexed by id) says where the exit goes and which branch to patch. */
+struct dbt_stub {
+    uint64_t guest_rip; /* where the exit goes */
+    uint32_t stub;      /* cache offset of the stub */
+    uint32_t branch;    /* cache offset of the rel32 of the branch that jumps to it */
+};
+#define DBT_STUB_ID 0x40000000u /* in ctx.last_stub: a stub id, not a cache offset */
+
+/* A branch pointed at a block (chaining), undone when the block goes (SMC) or a kick wants
+ * the branch's own block to stop at its end. */
 struct dbt_link {
-    uint32_t stub;     /* cache offset of the stub */
-    uint32_t target;   /* block index */
-    uint32_t jcc_disp; /* cache offset of the Jcc rel32 also pointed at the block, or 0 */
-    int32_t next;      /* next link into the same block */
+    uint32_t branch; /* cache offset of the rel32 */
+    uint32_t stub;   /* cache offset of its exit stub (unchaining points it back there) */
+    uint32_t target; /* block index */
+    int32_t next;    /* next link into the same block */
     bool live;
+};
+
+/* A return point (dbt_options.ret_cache): host code right after a translated CALL. */
+struct dbt_return_point {
+    uint32_t guest_rip_low; /* guest return address - GUEST_RAM_BASE */
+    uint32_t host;          /* cache offset of the return point */
 };
 
 /* A sensitive instruction translated into a call of the emulation core: decoded once, at
@@ -175,7 +228,10 @@ struct dbt_cache {
     struct dbt_ctx *ctx;          /* region start */
     struct dbt_ibl_entry *ibl;    /* read-only view inside the region (translated code) */
     struct dbt_ibl_entry *ibl_rw; /* the same pages, writable, elsewhere (the dispatcher) */
-    uint8_t *rx, *rw;             /* the same memfd pages, mapped twice (W^X) */
+    uint64_t *ret, *ret_rw;       /* return-address cache: read-only and writable views */
+    int ret_memfd;
+    struct dbt_options opt;
+    uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
     int memfd, ibl_memfd;
     struct dbt_host *host;  /* page of its own, ASLR-placed */
     enum dbt_vregs vregs;   /* what the stubs save */
@@ -185,8 +241,11 @@ struct dbt_cache {
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
-    uint32_t callout_stub, kick_stub;
+    uint32_t callout_stub, callout_end, kick_stub;
+    uint32_t ibl_jump, ret_miss; /* shared lookup routines (dbt_lookup.c) */
     uint32_t stubs_end;
+    uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
+    uint64_t block_bytes, stub_bytes; /* host code written since the last flush */
     int32_t hash[DBT_HASH_SIZE];
     struct dbt_block *blocks;
     uint32_t block_count;
@@ -194,6 +253,10 @@ struct dbt_cache {
     uint32_t map_count, map_capacity;
     struct dbt_link *links;
     uint32_t link_count;
+    struct dbt_stub *stubs;
+    uint32_t stub_count;
+    struct dbt_return_point *returns;
+    uint32_t return_count;
     struct dbt_callout_rec *callouts;
     uint32_t callout_count;
     uint8_t *protected_pages; /* one byte per guest RAM page: holds translated code */
@@ -206,6 +269,7 @@ struct dbt_stats {
     uint64_t created_ns, created_cycles; /* TSC rate over the vCPU's life, for translate_ns */
     uint64_t invalidations, invalidated_blocks, cache_flushes, block_exits, chained_jumps;
     uint64_t indirect_misses, dispatcher_emulations, smc_reexecutions;
+    uint64_t host_block_bytes, host_stub_bytes; /* over the vCPU's life (flushes included) */
 };
 
 struct dbt_vcpu {
@@ -240,15 +304,14 @@ struct dbt_vcpu {
 /* ---- dbt_cache.c: the code cache ---- */
 /* save_xstate false is for the benchmark's "before" figure only: the stubs then leave the
  * guest's vector registers, MXCSR and x87 control word to host code, as they once did. */
-int dbt_cache_init(struct dbt_cache *c, bool save_xstate);
+int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_options *opt);
 void dbt_cache_destroy(struct dbt_cache *c);
 /* Drop every translation and unprotect guest pages (also when the cache is full). */
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
 struct dbt_block *dbt_cache_lookup(struct dbt_cache *c, uint64_t guest_rip);
 void dbt_cache_insert(struct dbt_cache *c, uint32_t block_index); /* into the hash table */
-/* Patch the direct exit stub named by `last_stub` (ctx.last_stub: its offset, with
- * DBT_STUB_JCC for the taken stub of a Jcc) into a jump to block `target`. */
-void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target);
+/* Point the branch of exit stub `id` at block `target`. */
+void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target);
 /* Undo the chaining of every stub inside `b` (a kick leaves the block at its end). */
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b);
 /* Self-modifying code: unprotect the guest page, invalidate and unchain its blocks.
@@ -265,6 +328,10 @@ const struct dbt_map_entry *dbt_cache_map_entry_of(const struct dbt_cache *c, ui
  * guest state in the registers is then exact). */
 uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host);
 void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, const struct dbt_block *b);
+/* Enter the return points of a new block into the return-address cache. */
+void dbt_cache_ret_fill(struct dbt_cache *c, const struct dbt_block *b);
+/* Whether host address `host` lies in the exit-stub area (stubs kept apart). */
+bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host);
 
 /* ---- dbt_stubs.c: entry/exit/callout stubs at the start of the cache ---- */
 int dbt_stubs_build(struct dbt_cache *c); /* -EINVAL if the encoder refused a stub */

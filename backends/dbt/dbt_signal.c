@@ -118,11 +118,15 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
         dbt_cache_unchain_from(c, b);
         return;
     }
+    if (dbt_cache_in_stub_area(c, host))
+        return; /* an exit stub kept apart: on its way out */
     uint64_t rx = (uint64_t)(uintptr_t)c->rx;
-    if (!in_cache(c, host) || host < rx + c->exit_common || host >= rx + c->callout_stub) {
+    if (!in_cache(c, host) || host < rx + c->exit_common ||
+        (host >= rx + c->callout_stub && host < rx + c->callout_end)) {
         /* Not yet in translated code (the dispatcher after its check, the entry stub, a
          * callout whose continuation is already written): go to the kick stub instead. On
-         * the way out (exit_common and the exit stubs) nothing needs doing. */
+         * the way out (exit_common and the exit stubs) nothing needs doing, and the shared
+         * lookup routines (dbt_lookup.c) miss once ctx.kick is set. */
         c->ctx->next_rip = v->state.rip;
         c->ctx->target = (uint64_t)(uintptr_t)(c->rx + c->kick_stub);
     }

@@ -24,14 +24,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <sys/mman.h>
 
 #include "dbt_emit.h"
 #include "dbt_inline.h"
 #include "vmm/guest_layout.h"
-
-void dbt_emit_indirect_lookup(struct emitter *e);
-void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 
 static inline uint64_t cycles(void)
 {
@@ -81,24 +79,32 @@ static uint64_t branch_target(const struct x86_decoded_insn *in)
     return in->rip + in->length + (uint64_t)in->info.raw.imm[0].value.s;
 }
 
-/* Two-way branch: `head` (a Jcc rel32 or a LOOP/JRCXZ rel8 already emitted, its displacement
- * at `patch` of width `wide`) goes to the taken stub; the fall-through stub comes first. */
-static void emit_two_way(struct emitter *e, uint32_t patch, bool wide, uint64_t taken,
-                         uint64_t next)
+/* A CALL with the return-address cache: the push of the return address and the jump (with
+ * ret_rsb: a host CALL rel32 to its trampoline, written after the block's code), then the
+ * return point (dbt_lookup.c). The block goes on after it. */
+static void emit_cached_call(struct emitter *e, const struct x86_decoded_insn *in, bool indirect,
+                             uint64_t target)
 {
-    emit_exit(e, next, e->c->exit_continue, true);
-    uint32_t at = e->pos;
-    /* A Jcc rel32 right before a standard fall-through stub can be linked directly */
-    emit_exit_jcc(e, taken, e->c->exit_continue, true,
-                  wide && patch + DBT_JCC_DISP_BEFORE_STUB == at);
-    if (e->overflow)
+    if (e->call_count == DBT_MAX_PENDING_CALLS) {
+        e->overflow = true;
         return;
-    if (wide) {
-        int32_t rel = (int32_t)(at - (patch + 4));
-        memcpy(e->out + (patch - e->out_base), &rel, 4);
-    } else {
-        e->out[patch - e->out_base] = (uint8_t)(at - (patch + 1));
     }
+    uint64_t ret_rip = in->rip + in->length;
+    if (e->c->opt.ret_rsb) {
+        struct dbt_pending_call *pc = &e->calls[e->call_count++];
+        EMIT(e, 0xe8);
+        pc->call = e->pos;
+        pc->ret_rip = ret_rip;
+        pc->target = target;
+        pc->indirect = indirect;
+        emit_u32(e, 0); /* the trampoline's, once placed */
+    } else {
+        dbt_emit_call_push(e, ret_rip, indirect, target);
+    }
+    struct dbt_return_point *rp = &e->rets[e->ret_count++];
+    rp->guest_rip_low = (uint32_t)(ret_rip - GUEST_RAM_BASE);
+    rp->host = e->pos;
+    dbt_emit_return_point(e, ret_rip);
 }
 
 static bool ends_block(enum emu_class cls)
@@ -131,7 +137,7 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
     if (ends_block(cls))
-        emit_exit(e, in->rip + in->length, c->exit_continue, true);
+        emit_jmp_exit(e, in->rip + in->length);
 }
 
 enum step { STEP_CONTINUE, STEP_END };
@@ -181,29 +187,32 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     switch (in->info.mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (relative_branch(in)) {
-            emit_exit(e, branch_target(in), c->exit_continue, true);
+            emit_jmp_exit(e, branch_target(in));
             return STEP_END;
         }
-        if (in->info.operand_width != 64 || !emit_relocated(e, in, 6)) /* FF /4 -> push FF /6 */
+        if (in->info.operand_width != 64 || !dbt_emit_indirect_jump(e, in, emit_relocated))
             goto refuse;
-        EMIT(e, 0x8f, 0x05); /* pop qword [next_rip] */
-        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);
-        dbt_emit_indirect_lookup(e);
         return STEP_END;
     case ZYDIS_MNEMONIC_CALL:
+        if (c->opt.ret_cache) { /* the block goes on at the return point */
+            if (relative_branch(in)) {
+                emit_cached_call(e, in, false, branch_target(in));
+                return STEP_CONTINUE;
+            }
+            if (in->info.operand_width != 64 ||
+                !dbt_emit_indirect_call_target(e, in, emit_relocated))
+                goto refuse;
+            emit_cached_call(e, in, true, 0);
+            return STEP_CONTINUE;
+        }
         if (relative_branch(in)) {
             EMIT(e, 0x68); /* push imm32 (sign-extended; guest RIPs are below 2 GiB) */
             emit_u32(e, (uint32_t)next);
-            emit_exit(e, branch_target(in), c->exit_continue, true);
+            emit_jmp_exit(e, branch_target(in));
             return STEP_END;
         }
-        if (in->info.operand_width != 64 || !emit_relocated(e, in, 6)) /* FF /2 -> FF /6 */
+        if (in->info.operand_width != 64 || !dbt_emit_indirect_call(e, in, emit_relocated))
             goto refuse;
-        EMIT(e, 0x8f, 0x05);
-        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);
-        EMIT(e, 0x68);
-        emit_u32(e, (uint32_t)next);
-        dbt_emit_indirect_lookup(e);
         return STEP_END;
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
@@ -215,17 +224,20 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_LOOPE:
     case ZYDIS_MNEMONIC_LOOPNE:
     case ZYDIS_MNEMONIC_JRCXZ:
-    case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, pointed at the taken stub */
+    case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, over the fall-through jump */
         emit_bytes(e, in->bytes, in->length);
-        emit_two_way(e, e->pos - 1, false, branch_target(in), next);
+        if (!e->overflow)
+            e->out[e->pos - 1 - e->out_base] = 5; /* rel8: skip the 5-byte jmp below */
+        emit_jmp_exit(e, next);
+        emit_jmp_exit(e, branch_target(in));
         return STEP_END;
     default:
         break;
     }
     if (in->info.meta.category == ZYDIS_CATEGORY_COND_BR) { /* Jcc -> 0F 8x rel32 */
-        uint8_t jcc[6] = {0x0f, (uint8_t)(0x80 | (in->info.opcode & 0x0f))};
-        emit_bytes(e, jcc, 6);
-        emit_two_way(e, e->pos - 4, true, branch_target(in), next);
+        uint8_t jcc[2] = {0x0f, (uint8_t)(0x80 | (in->info.opcode & 0x0f))};
+        emit_branch_exit(e, jcc, 2, branch_target(in));
+        emit_jmp_exit(e, next);
         return STEP_END;
     }
     switch (dbt_emit_segment_access(e, in)) {
@@ -265,9 +277,54 @@ static void protect_guest_code(struct dbt_vcpu *v, uint64_t start, uint64_t end)
 
 static bool cache_has_room(const struct dbt_cache *c)
 {
-    return c->block_count + 1 < DBT_MAX_BLOCKS && c->used + DBT_BLOCK_RESERVE <= DBT_CACHE_SIZE &&
+    return c->block_count + 1 < DBT_MAX_BLOCKS &&
+           c->used + DBT_BLOCK_RESERVE + DBT_STUB_RESERVE <= c->stub_low &&
            c->map_count + DBT_MAX_BLOCK_INSNS + 1 < c->map_capacity &&
-           c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS;
+           c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS &&
+           c->stub_count + DBT_MAX_PENDING_EXITS < DBT_MAX_STUBS &&
+           c->return_count + DBT_MAX_PENDING_CALLS < DBT_MAX_RETURN_POINTS;
+}
+
+#define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
+
+static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
+{
+    int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
+    memcpy(e->out + (at - e->out_base), &rel, 4);
+}
+
+/* After the block's last instruction: the trampolines of its CALLs, then an exit stub for every
+ * direct exit - after the code too, or (stubs_apart) in the stub area at the end of the cache,
+ * staged in `se`. */
+static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter *se)
+{
+    for (unsigned i = 0; i < e->call_count && !e->overflow; i++) {
+        const struct dbt_pending_call *pc = &e->calls[i];
+        patch_rel32(e, pc->call, e->pos);
+        dbt_emit_call_trampoline(e, pc->ret_rip, pc->indirect, pc->target);
+    }
+    if (e->overflow)
+        return;
+    struct emitter *out = c->opt.stubs_apart ? se : e;
+    if (c->opt.stubs_apart) {
+        uint32_t total = e->exit_count * STUB_BYTES;
+        se->out_base = se->pos = c->stub_low - total;
+        se->limit = c->stub_low;
+    }
+    for (unsigned i = 0; i < e->exit_count && !e->overflow && !out->overflow; i++) {
+        uint32_t id = c->stub_count + i;
+        struct dbt_stub *st = &c->stubs[id];
+        st->guest_rip = e->exits[i].rip;
+        st->stub = out->pos;
+        st->branch = e->exits[i].branch;
+        patch_rel32(e, st->branch, out->pos);
+        EMIT(out, 0xc7, 0x05); /* mov dword [last_stub], id | DBT_STUB_ID */
+        emit_ctx_rel(out, DBT_CTX_LAST_STUB, 4);
+        emit_u32(out, id | DBT_STUB_ID);
+        emit_jmp(out, c->exit_continue);
+    }
+    if (out->overflow)
+        e->overflow = true;
 }
 
 static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
@@ -316,12 +373,16 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
      * stores against code it has fetched: Intel SDM vol. 3A 11.6; measured here, a store a
      * line after just-executed code costs ~190 cycles, 1 KiB further ~65), so one copy beats
      * dozens of small emitter stores: B fell by about 10% with it. */
-    static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE];
-    struct emitter e = {.c = c,
-                        .out = stage,
-                        .out_base = c->used,
-                        .pos = c->used,
-                        .limit = c->used + DBT_BLOCK_RESERVE};
+    static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE], stub_stage[DBT_STUB_RESERVE];
+    static _Thread_local struct emitter e, se;
+    memset(&e, 0, offsetof(struct emitter, exits));
+    e.c = c;
+    e.out = stage;
+    e.out_base = e.pos = c->used;
+    e.limit = c->used + DBT_BLOCK_RESERVE;
+    memset(&se, 0, offsetof(struct emitter, exits));
+    se.c = c;
+    se.out = stub_stage;
     uint64_t pc = rip, ram_end = GUEST_RAM_BASE + mem->ram_size;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
     for (unsigned n = 0;; n++) {
@@ -334,7 +395,10 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         m->host_offset = e.pos;
         m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
         if (n == max) {
-            emit_exit(&e, pc, c->exit_continue, !single);
+            if (single)
+                emit_exit(&e, pc, c->exit_continue, false);
+            else
+                emit_jmp_exit(&e, pc);
             break;
         }
         if (pc >= ram_end || x86_decode_instruction(&v->decoder, mem->ram + (pc - GUEST_RAM_BASE),
@@ -348,6 +412,7 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         if (translate_one(v, &e, &in, &zctx) == STEP_END)
             break;
     }
+    finish_block(c, &e, &se);
     if (e.overflow) {
         c->map_count = b->map_first;
         *err = -ENOSPC;
@@ -355,14 +420,35 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     }
     b->host_size = e.pos - b->host_offset;
     memcpy(c->rw + b->host_offset, stage, b->host_size);
+    uint32_t stub_bytes = e.exit_count * STUB_BYTES;
+    if (c->opt.stubs_apart) {
+        memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
+        c->stub_low = se.out_base;
+        c->stub_bytes += stub_bytes;
+        v->stats.host_stub_bytes += stub_bytes;
+    }
+    c->stub_count += e.exit_count;
+    c->block_bytes += b->host_size;
+    v->stats.host_block_bytes += b->host_size;
     b->map_count = c->map_count - b->map_first;
     b->guest_size = (uint32_t)(pc - rip);
-    c->used = (e.pos + 15) & ~15u;
-    if (!single) /* a single block runs once: never re-protect the page it may write */
+    c->used = c->opt.align_blocks ? (e.pos + 15) & ~15u : e.pos;
+    b->ret_first = c->return_count;
+    b->ret_count = 0;
+    if (!single) { /* a single block runs once: never re-protect the page it may write */
         protect_guest_code(v, rip, pc);
+        for (unsigned i = 0; i < e.ret_count; i++) {
+            struct dbt_return_point *rp = &c->returns[c->return_count++];
+            rp->guest_rip_low = e.rets[i].guest_rip_low;
+            rp->host = e.rets[i].host;
+        }
+        b->ret_count = e.ret_count;
+    }
     b->live = !single; /* a shadow block runs once and is never looked up */
-    if (!single)
+    if (!single) {
         dbt_cache_insert(c, index);
+        dbt_cache_ret_fill(c, b);
+    }
     c->block_count++;
     v->stats.blocks_translated++;
     v->stats.translate_cycles += cycles() - c0;

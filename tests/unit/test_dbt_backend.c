@@ -276,17 +276,38 @@ static void test_loop_is_chained(void **unused)
     stop(&r);
 }
 
+/* Without the return-address cache (VMLAB_DBT ret_cache=off) every RET probes the lookup
+ * table, and hits it. */
 static void test_returns_hit_lookup(void **unused)
 {
     (void)unused;
     struct run r;
+    setenv("VMLAB_DBT", "ret_cache=off", 1);
     start(&r, f_calls_start, f_calls_end);
+    unsetenv("VMLAB_DBT");
     go(&r);
     assert_true(final_out(&r));
     assert_int_equal(r.st.gpr[X86_RAX], 1000);
     assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
     assert_true(stat(&r, "indirect_hits") >= 990);
     assert_int_equal(stat(&r, "indirect_lookups"), 1000);
+    stop(&r);
+}
+
+/* With it (the default) the RETs go through the return-address cache: no lookup, no exit. */
+static void test_returns_hit_return_cache(void **unused)
+{
+    (void)unused;
+    struct run r;
+    setenv("VMLAB_DBT", "ret_cache=on", 1);
+    start(&r, f_calls_start, f_calls_end);
+    unsetenv("VMLAB_DBT");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 1000);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "indirect_lookups") <= 2); /* the first return misses the cache */
+    assert_true(stat(&r, "block_exits") < 10);
     stop(&r);
 }
 
@@ -473,7 +494,8 @@ static void test_compute_kernel_matches_native(void **unused)
     go(&r);
     assert_true(final_out(&r));
     assert_int_equal(r.st.gpr[X86_RAX], want);
-    assert_true(stat(&r, "indirect_hits") > 0); /* returns stayed in translated code */
+    /* returns stayed in translated code (the return-address cache, or the lookup table) */
+    assert_true(stat(&r, "block_exits") < 2 * stat(&r, "blocks_translated") + 10);
     stop(&r);
 }
 
@@ -769,6 +791,7 @@ int main(void)
         cmocka_unit_test_teardown(test_popf_slow_path, teardown),
         cmocka_unit_test_teardown(test_loop_is_chained, teardown),
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
+        cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
