@@ -106,7 +106,6 @@ static const struct {
     {"stubs_apart", offsetof(struct dbt_options, stubs_apart), true},
     {"ibl_shared", offsetof(struct dbt_options, ibl_shared), true},
     {"ret_cache", offsetof(struct dbt_options, ret_cache), true},
-    {"ret_rsb", offsetof(struct dbt_options, ret_rsb), false},
     {"align_blocks", offsetof(struct dbt_options, align_blocks), false},
     {"huge_pages", offsetof(struct dbt_options, huge_pages), false},
 };
@@ -136,7 +135,7 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
         if (!ok && len) {
             snprintf(err, err_size,
                      "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
-                     "ibl_shared, ret_cache, ret_rsb, align_blocks, huge_pages",
+                     "ibl_shared, ret_cache, align_blocks, huge_pages",
                      (int)len, text);
             return -EINVAL;
         }
@@ -364,7 +363,9 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         v->state.interrupt_shadow = false;
         v->smc_retry = 0;
         int err = 0;
-        struct dbt_block *b = dbt_block_get(v, v->state.rip, single, &err);
+        /* A block first reached by an indirect branch gets its lookup entry in front */
+        bool ibl_target = fill_ibl && c->epoch == chain_epoch && !single;
+        struct dbt_block *b = dbt_block_get(v, v->state.rip, single, ibl_target, &err);
         if (!b) {
             if (err == -EFAULT) { /* the guest jumped outside RAM: #PF on the fetch */
                 if (dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
@@ -393,6 +394,8 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         dbt_state_to_ctx(v, (uint64_t)(uintptr_t)(c->rx + b->host_offset));
         c->ctx->want_window = vc->request_interrupt_window;
         c->ctx->kick = 0;
+        if (c->tables_revoked) /* by the last kick (dbt_signal.c) */
+            dbt_cache_restore_tables(c);
         v->in_guest = 1;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (vc->kick_pending) { /* a kick after the check above, before in_guest was set */
@@ -501,7 +504,6 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "opt_stubs_apart", o->stubs_apart, "on/off");
     emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
     emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
-    emit(ctx, "opt_ret_rsb", o->ret_rsb, "on/off");
     emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
     emit(ctx, "opt_huge_pages", o->huge_pages, "on/off");
     if (o->huge_pages)
@@ -521,8 +523,6 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "cache_hits", s->cache_hits, "lookups");
     emit(ctx, "block_exits", s->block_exits, "exits");
     emit(ctx, "chained_jumps", s->chained_jumps, "stubs patched");
-    emit(ctx, "indirect_lookups", s->indirect_misses + v->cache.ctx->ibl_hits, "lookups");
-    emit(ctx, "indirect_hits", v->cache.ctx->ibl_hits, "hits");
     emit(ctx, "indirect_misses", s->indirect_misses, "misses");
     emit(ctx, "callouts", s->callouts, "instructions");
     emit(ctx, "inline_sensitive", s->inline_sensitive, "translations");

@@ -41,12 +41,11 @@ struct dbt_ctx {
     uint64_t last_stub;   /* 184: cache offset of the direct exit stub taken, 0 if none */
     uint64_t save_rax;    /* 192: scratch for inline sequences */
     uint64_t save_rcx;    /* 200 */
-    uint64_t ibl_target;  /* 208: host address found by the inline lookup */
-    uint64_t ibl_hits;    /* 216: indirect branches that stayed in translated code */
+    uint64_t unused[2];   /* 208 */
     uint64_t callout_id;  /* 224: callout record the callout stub is to run */
     uint64_t seg_base[2]; /* 232: the guest's FS and GS bases */
     uint64_t want_window; /* 248: nonzero: STI/POPF leave so the VMM can inject */
-    uint64_t kick;        /* 256: nonzero: a kick is pending, indirect lookups miss */
+    uint64_t kick;        /* 256: nonzero: a kick is pending (not read by translated code) */
     uint64_t popf_tf;     /* 264: nonzero: the last inline POPF set TF (leave to single-step) */
     uint64_t seg_save2;   /* 272: second scratch register of an FS/GS-relative access */
 };
@@ -61,8 +60,6 @@ struct dbt_ctx {
 #define DBT_CTX_LAST_STUB 184
 #define DBT_CTX_SAVE_RAX 192
 #define DBT_CTX_SAVE_RCX 200
-#define DBT_CTX_IBL_TARGET 208
-#define DBT_CTX_IBL_HITS 216
 #define DBT_CTX_CALLOUT_ID 224
 #define DBT_CTX_SEG_BASE(i) (232 + 8 * (i)) /* 0 = FS, 1 = GS */
 #define DBT_CTX_WANT_WINDOW 248
@@ -94,7 +91,7 @@ struct dbt_host {
 
 /* The speed techniques, each of which can be switched off (VMLAB_DBT, dbt_options_parse) so
  * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
- * ret_rsb, align_blocks and huge_pages. */
+ * align_blocks and huge_pages. */
 struct dbt_options {
     bool stubs_apart;  /* exit stubs in their own area at the end of the cache, not after each
                         * block's code: hot code stays dense */
@@ -102,13 +99,11 @@ struct dbt_options {
                         * carrying their own ~90-byte copy of it */
     bool ret_cache;    /* returns jump through a return-address cache to a return point after
                         * the CALL, instead of taking the lookup (dbt_lookup.c) */
-    bool ret_rsb;      /* with ret_cache: guest CALL/RET become host CALL/RET, so that the
-                        * processor's return stack buffer predicts guest returns */
     bool align_blocks; /* blocks start 16-byte aligned (as dbt did before) */
     bool huge_pages;   /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
 };
-/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, ret_rsb,
- * align_blocks, huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message. */
+/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, align_blocks,
+ * huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message in err. */
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
 /* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
 void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
@@ -124,14 +119,10 @@ void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
 #define DBT_DF 0x400ULL
 #define DBT_NATIVE_FLAGS (DBT_ARITH_FLAGS | DBT_DF)
 
-/* Indirect-branch lookup table (DynamoRIO's "IBL"): direct-mapped by the low 16 bits of the
- * guest RIP, probed inline by translated code without touching RFLAGS. An empty entry holds
- * guest_rip 0 and the miss stub as host, so even a false hit leaves correctly. */
+/* Indirect-branch lookup table (DynamoRIO's "IBL", dbt_lookup.c): direct-mapped by the low
+ * 16 bits of the guest RIP; each slot holds the host address of a block's lookup entry, which
+ * checks the RIP, or of the miss routine. Read-only for translated code. */
 #define DBT_IBL_SIZE 65536
-struct dbt_ibl_entry {
-    uint64_t guest_rip;
-    uint64_t host;
-};
 
 /* Return-address cache (dbt_options.ret_cache, dbt_lookup.c): guest return address -> host
  * address of its "return point", the code after the translated CALL, direct-mapped by the low
@@ -170,7 +161,8 @@ struct dbt_block {
     uint32_t map_first, map_count; /* entries in dbt_cache.map */
     uint32_t guest_size;
     int32_t hash_next;
-    int32_t links_in;              /* chained stubs jumping here (dbt_cache.links), -1 = none */
+    int32_t links_in;   /* chained stubs jumping here (dbt_cache.links), -1 = none */
+    uint32_t ibl_entry; /* cache offset of its lookup entry (dbt_lookup.c), 0 = none yet */
     uint32_t ret_first, ret_count; /* its return points (dbt_cache.returns) */
     bool live; /* false once invalidated (SMC) or never hashed (shadow blocks) */
 };
@@ -224,11 +216,14 @@ struct dbt_callout_rec {
 enum dbt_vregs { DBT_VREGS_XMM, DBT_VREGS_YMM, DBT_VREGS_ZMM };
 
 struct dbt_cache {
-    void *region;                 /* the whole reservation */
-    struct dbt_ctx *ctx;          /* region start */
-    struct dbt_ibl_entry *ibl;    /* read-only view inside the region (translated code) */
-    struct dbt_ibl_entry *ibl_rw; /* the same pages, writable, elsewhere (the dispatcher) */
-    uint64_t *ret, *ret_rw;       /* return-address cache: read-only and writable views */
+    void *region;           /* the whole reservation */
+    struct dbt_ctx *ctx;    /* region start */
+    uint64_t *ibl;          /* lookup table: read-only view inside the region (translated code) */
+    uint64_t *ibl_rw;       /* the same pages, writable, elsewhere (the dispatcher) */
+    uint64_t *ret, *ret_rw; /* return-address cache: read-only and writable views */
+    /* A kick made both read-only views inaccessible (dbt_signal.c); the dispatcher gives them
+     * back before translated code runs again. */
+    volatile sig_atomic_t tables_revoked;
     int ret_memfd;
     struct dbt_options opt;
     uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
@@ -242,7 +237,7 @@ struct dbt_cache {
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, callout_end, kick_stub;
-    uint32_t ibl_jump, ret_miss; /* shared lookup routines (dbt_lookup.c) */
+    uint32_t ibl_jump, ibl_miss, ret_miss; /* shared lookup routines (dbt_lookup.c) */
     uint32_t stubs_end;
     uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
     uint64_t block_bytes, stub_bytes; /* host code written since the last flush */
@@ -327,7 +322,12 @@ const struct dbt_map_entry *dbt_cache_map_entry_of(const struct dbt_cache *c, ui
 /* Like dbt_cache_guest_rip_of, but only where a guest instruction's translation starts (the
  * guest state in the registers is then exact). */
 uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host);
-void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, const struct dbt_block *b);
+void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, struct dbt_block *b);
+/* Make both tables inaccessible to translated code (a kick) / accessible again. */
+void dbt_cache_revoke_tables(struct dbt_cache *c);
+void dbt_cache_restore_tables(struct dbt_cache *c);
+/* Whether `addr` lies in the read-only view of the lookup table or the return-address cache. */
+bool dbt_cache_in_tables(const struct dbt_cache *c, uint64_t addr);
 /* Enter the return points of a new block into the return-address cache. */
 void dbt_cache_ret_fill(struct dbt_cache *c, const struct dbt_block *b);
 /* Whether host address `host` lies in the exit-stub area (stubs kept apart). */
@@ -339,8 +339,11 @@ int dbt_stubs_build(struct dbt_cache *c); /* -EINVAL if the encoder refused a st
 /* ---- dbt_translate.c ---- */
 /* The block for guest_rip, translated if needed (single: one instruction, not cached and its
  * page not write-protected, for the instruction in an interrupt shadow and for a store that
- * wrote translated code); NULL with *err on failure (-EFAULT: not in RAM). */
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, bool single, int *err);
+ * wrote translated code; ibl_target: an indirect branch wants it, so a new translation starts
+ * with the block's lookup entry, which then falls into it); NULL with *err on failure
+ * (-EFAULT: not in RAM). */
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, bool single,
+                                bool ibl_target, int *err);
 
 /* ---- dbt_callout.c ---- */
 enum dbt_emulate_result { DBT_EMULATE_CONTINUE, DBT_EMULATE_LEAVE };

@@ -54,7 +54,7 @@ static_assert(offsetof(struct dbt_host, kregs) == DBT_HOST_KREGS, "host layout")
 static_assert(DBT_HOST_GUEST_MXCSR < 128, "the stubs use disp8 for MXCSR");
 static_assert(sizeof(struct dbt_host) <= 4096, "host state fits its page");
 
-#define IBL_BYTES (DBT_IBL_SIZE * sizeof(struct dbt_ibl_entry))
+#define IBL_BYTES (DBT_IBL_SIZE * sizeof(uint64_t))
 #define RET_BYTES (DBT_RET_SIZE * sizeof(uint64_t))
 /* The code cache starts 2 MiB into the region (DBT_REGION_STEP-aligned), on a huge-page
  * boundary (dbt_options.huge_pages), after the context page and the two tables. */
@@ -227,12 +227,6 @@ void dbt_cache_destroy(struct dbt_cache *c)
     c->memfd = c->ibl_memfd = c->ret_memfd = -1;
 }
 
-static void ibl_clear_entry(struct dbt_cache *c, struct dbt_ibl_entry *ent)
-{
-    ent->guest_rip = 0; /* RIP 0 is never in RAM: its "hit" is the miss stub anyway */
-    ent->host = (uint64_t)(uintptr_t)(c->rx + c->exit_ibl_miss);
-}
-
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
 {
     for (size_t p = 0; p < GUEST_RAM_SIZE / 4096; p++)
@@ -247,8 +241,9 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     c->stub_low = DBT_CACHE_SIZE;
     c->block_bytes = c->stub_bytes = 0;
     (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
+    uint64_t ibl_miss = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);
     for (unsigned i = 0; i < DBT_IBL_SIZE; i++)
-        ibl_clear_entry(c, &c->ibl_rw[i]);
+        c->ibl_rw[i] = ibl_miss;
     uint64_t ret_miss = (uint64_t)(uintptr_t)(c->rx + c->ret_miss);
     for (unsigned i = 0; i < DBT_RET_SIZE; i++)
         c->ret_rw[i] = ret_miss;
@@ -276,11 +271,45 @@ void dbt_cache_insert(struct dbt_cache *c, uint32_t index)
     c->hash[h] = (int32_t)index;
 }
 
-void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, const struct dbt_block *b)
+/* The block's lookup entry (dbt_lookup.c), written into the exit-stub area the first time
+ * the block is the target of an indirect branch; then its slot in the table. Without room
+ * the slot stays empty: the branch keeps reaching the dispatcher, correct and slower. */
+void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, struct dbt_block *b)
 {
-    struct dbt_ibl_entry *ent = &c->ibl_rw[rip & (DBT_IBL_SIZE - 1)];
-    ent->host = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
-    ent->guest_rip = rip;
+    if (!b->ibl_entry) {
+        if (c->stub_low < c->used + DBT_LOOKUP_ENTRY_BYTES)
+            return;
+        uint32_t at = c->stub_low - DBT_LOOKUP_ENTRY_BYTES;
+        struct emitter e = {.c = c, .out = c->rw, .pos = at, .limit = c->stub_low};
+        dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
+        if (e.overflow)
+            return;
+        c->stub_low = at;
+        c->stub_bytes += DBT_LOOKUP_ENTRY_BYTES;
+        b->ibl_entry = at;
+    }
+    (void)rip; /* == b->guest_rip: blocks are looked up by their start */
+    c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)] = (uint64_t)(uintptr_t)(c->rx + b->ibl_entry);
+}
+
+void dbt_cache_revoke_tables(struct dbt_cache *c)
+{
+    mprotect(c->ibl, IBL_BYTES, PROT_NONE);
+    mprotect(c->ret, RET_BYTES, PROT_NONE);
+    c->tables_revoked = 1;
+}
+
+void dbt_cache_restore_tables(struct dbt_cache *c)
+{
+    mprotect(c->ibl, IBL_BYTES, PROT_READ);
+    mprotect(c->ret, RET_BYTES, PROT_READ);
+    c->tables_revoked = 0;
+}
+
+bool dbt_cache_in_tables(const struct dbt_cache *c, uint64_t addr)
+{
+    uint64_t ibl = (uint64_t)(uintptr_t)c->ibl, ret = (uint64_t)(uintptr_t)c->ret;
+    return (addr >= ibl && addr < ibl + IBL_BYTES) || (addr >= ret && addr < ret + RET_BYTES);
 }
 
 /* Return points: each guest return address -> the host code after its CALL. */
@@ -351,14 +380,14 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
     for (int32_t l = b->links_in; l >= 0; l = c->links[l].next)
         link_undo(c, &c->links[l]);
     b->links_in = -1;
-    struct dbt_ibl_entry *ent = &c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)];
-    if (ent->host == (uint64_t)(uintptr_t)(c->rx + b->host_offset))
-        ibl_clear_entry(c, ent);
+    uint64_t *slot = &c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)];
+    if (b->ibl_entry && *slot == (uint64_t)(uintptr_t)(c->rx + b->ibl_entry))
+        *slot = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);
     for (uint32_t i = 0; i < b->ret_count; i++) { /* its return points are stale too */
         const struct dbt_return_point *rp = &c->returns[b->ret_first + i];
-        uint64_t *slot = &c->ret_rw[rp->guest_rip_low & (DBT_RET_SIZE - 1)];
-        if (*slot == (uint64_t)(uintptr_t)(c->rx + rp->host))
-            *slot = (uint64_t)(uintptr_t)(c->rx + c->ret_miss);
+        uint64_t *rslot = &c->ret_rw[rp->guest_rip_low & (DBT_RET_SIZE - 1)];
+        if (*rslot == (uint64_t)(uintptr_t)(c->rx + rp->host))
+            *rslot = (uint64_t)(uintptr_t)(c->rx + c->ret_miss);
     }
     b->live = false;
 }

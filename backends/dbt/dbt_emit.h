@@ -11,20 +11,14 @@
 
 #include "dbt.h"
 
-/* A direct exit waiting for its stub, and a CALL waiting for its trampoline (ret_cache):
- * both are written after the block's last instruction (dbt_translate.c). */
+/* A direct exit waiting for its stub, written after the block's last instruction
+ * (dbt_translate.c). */
 struct dbt_pending_exit {
     uint32_t branch; /* cache offset of the rel32 that is to reach the stub */
     uint64_t rip;    /* guest RIP the exit goes to */
 };
-struct dbt_pending_call {
-    uint32_t call;    /* cache offset of the CALL's rel32 */
-    uint64_t ret_rip; /* the guest return address */
-    uint64_t target;  /* direct CALL: the guest target */
-    bool indirect;    /* CALL r/m: the target is in RAX, the lookup follows */
-};
 #define DBT_MAX_PENDING_EXITS 160
-#define DBT_MAX_PENDING_CALLS 64
+#define DBT_MAX_BLOCK_RETURN_POINTS 64
 
 struct emitter {
     struct dbt_cache *c;
@@ -34,10 +28,9 @@ struct emitter {
     uint32_t limit;
     bool overflow;
     /* Only while a block is translated (zero elsewhere): */
-    unsigned exit_count, call_count, ret_count;
+    unsigned exit_count, ret_count;
     struct dbt_pending_exit exits[DBT_MAX_PENDING_EXITS];
-    struct dbt_pending_call calls[DBT_MAX_PENDING_CALLS];
-    struct dbt_return_point rets[DBT_MAX_PENDING_CALLS];
+    struct dbt_return_point rets[DBT_MAX_BLOCK_RETURN_POINTS];
 };
 
 static inline void emit_bytes(struct emitter *e, const void *bytes, size_t n)
@@ -149,16 +142,15 @@ static inline void emit_jmp_exit(struct emitter *e, uint64_t rip)
  * an instruction with another ModRM.reg (dbt_translate.c). */
 typedef bool dbt_relocate_fn(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg);
 void dbt_emit_lookup_routines(struct emitter *e); /* the shared ones, in the fixed stubs */
+#define DBT_LOOKUP_ENTRY_BYTES 33
+void dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block);
+void dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip);
 bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in,
                             dbt_relocate_fn *relocate);
 bool dbt_emit_indirect_call(struct emitter *e, const struct x86_decoded_insn *in,
                             dbt_relocate_fn *relocate);
-bool dbt_emit_indirect_call_target(struct emitter *e, const struct x86_decoded_insn *in,
-                                   dbt_relocate_fn *relocate);
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip);
-void dbt_emit_call_trampoline(struct emitter *e, uint64_t ret_rip, bool indirect, uint64_t target);
-void dbt_emit_call_push(struct emitter *e, uint64_t ret_rip, bool indirect, uint64_t target);
 
 /* dbt_segment.c: an instruction with an FS or GS override, rewritten to use the guest's base.
  * NONE: it needs no rewriting (no override, or the override does not apply to a memory

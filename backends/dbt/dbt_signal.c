@@ -105,6 +105,9 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
     c->ctx->kick = 1;
     if (!v->in_guest)
         return; /* the dispatcher checks kick_pending before entering */
+    /* The next indirect branch or return faults on the lookup tables (on_table_fault) */
+    if (!c->tables_revoked)
+        dbt_cache_revoke_tables(c);
     uint64_t host = (uint64_t)g[REG_RIP];
     uint64_t at = dbt_cache_guest_rip_at_boundary(c, host);
     if (at) {
@@ -130,6 +133,21 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
         c->ctx->next_rip = v->state.rip;
         c->ctx->target = (uint64_t)(uintptr_t)(c->rx + c->kick_stub);
     }
+}
+
+/* An indirect branch or a return read a lookup table a kick had revoked (dbt_lookup.c): its
+ * target is in ctx.next_rip and the guest's RCX in ctx.save_rcx, everything else in the
+ * registers - the exact state of the guest at the target. Leave from there. */
+static bool on_table_fault(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
+{
+    struct dbt_cache *c = &v->cache;
+    if (!v->in_guest || !c->tables_revoked || !dbt_cache_in_tables(c, addr))
+        return false;
+    g[REG_RCX] = (greg_t)c->ctx->save_rcx;
+    state_from_frame(v, g, c->ctx->next_rip);
+    dbt_set_exit(v, VM_EXIT_INTR);
+    leave_to_dispatcher(v, g);
+    return true;
 }
 
 /* Self-modifying code: returns true if the fault was a write to a page holding translations. */
@@ -199,6 +217,8 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
     }
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
     if (v && sig == SIGSEGV && addr >= GUEST_RAM_BASE && addr < GUEST_RAM_END && on_smc(v, g, addr))
+        return;
+    if (v && sig == SIGSEGV && on_table_fault(v, g, addr))
         return;
     uint64_t host_rip = (uint64_t)g[REG_RIP];
     uint64_t rip = v && v->in_guest ? dbt_cache_guest_rip_of(&v->cache, host_rip) : 0;

@@ -79,28 +79,15 @@ static uint64_t branch_target(const struct x86_decoded_insn *in)
     return in->rip + in->length + (uint64_t)in->info.raw.imm[0].value.s;
 }
 
-/* A CALL with the return-address cache: the push of the return address and the jump (with
- * ret_rsb: a host CALL rel32 to its trampoline, written after the block's code), then the
- * return point (dbt_lookup.c). The block goes on after it. */
-static void emit_cached_call(struct emitter *e, const struct x86_decoded_insn *in, bool indirect,
-                             uint64_t target)
+/* After a CALL with the return-address cache: its return point (dbt_lookup.c), where the
+ * block goes on. */
+static void emit_return_point(struct emitter *e, const struct x86_decoded_insn *in)
 {
-    if (e->call_count == DBT_MAX_PENDING_CALLS) {
+    if (e->ret_count == DBT_MAX_BLOCK_RETURN_POINTS) {
         e->overflow = true;
         return;
     }
     uint64_t ret_rip = in->rip + in->length;
-    if (e->c->opt.ret_rsb) {
-        struct dbt_pending_call *pc = &e->calls[e->call_count++];
-        EMIT(e, 0xe8);
-        pc->call = e->pos;
-        pc->ret_rip = ret_rip;
-        pc->target = target;
-        pc->indirect = indirect;
-        emit_u32(e, 0); /* the trampoline's, once placed */
-    } else {
-        dbt_emit_call_push(e, ret_rip, indirect, target);
-    }
     struct dbt_return_point *rp = &e->rets[e->ret_count++];
     rp->guest_rip_low = (uint32_t)(ret_rip - GUEST_RAM_BASE);
     rp->host = e->pos;
@@ -194,26 +181,17 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
             goto refuse;
         return STEP_END;
     case ZYDIS_MNEMONIC_CALL:
-        if (c->opt.ret_cache) { /* the block goes on at the return point */
-            if (relative_branch(in)) {
-                emit_cached_call(e, in, false, branch_target(in));
-                return STEP_CONTINUE;
-            }
-            if (in->info.operand_width != 64 ||
-                !dbt_emit_indirect_call_target(e, in, emit_relocated))
-                goto refuse;
-            emit_cached_call(e, in, true, 0);
-            return STEP_CONTINUE;
-        }
         if (relative_branch(in)) {
             EMIT(e, 0x68); /* push imm32 (sign-extended; guest RIPs are below 2 GiB) */
             emit_u32(e, (uint32_t)next);
             emit_jmp_exit(e, branch_target(in));
-            return STEP_END;
-        }
-        if (in->info.operand_width != 64 || !dbt_emit_indirect_call(e, in, emit_relocated))
+        } else if (in->info.operand_width != 64 || !dbt_emit_indirect_call(e, in, emit_relocated)) {
             goto refuse;
-        return STEP_END;
+        }
+        if (!c->opt.ret_cache)
+            return STEP_END;
+        emit_return_point(e, in); /* the block goes on there */
+        return STEP_CONTINUE;
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
             goto refuse;
@@ -282,7 +260,7 @@ static bool cache_has_room(const struct dbt_cache *c)
            c->map_count + DBT_MAX_BLOCK_INSNS + 1 < c->map_capacity &&
            c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS &&
            c->stub_count + DBT_MAX_PENDING_EXITS < DBT_MAX_STUBS &&
-           c->return_count + DBT_MAX_PENDING_CALLS < DBT_MAX_RETURN_POINTS;
+           c->return_count + DBT_MAX_BLOCK_RETURN_POINTS < DBT_MAX_RETURN_POINTS;
 }
 
 #define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
@@ -293,16 +271,10 @@ static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
     memcpy(e->out + (at - e->out_base), &rel, 4);
 }
 
-/* After the block's last instruction: the trampolines of its CALLs, then an exit stub for every
- * direct exit - after the code too, or (stubs_apart) in the stub area at the end of the cache,
- * staged in `se`. */
+/* After the block's last instruction: an exit stub for every direct exit - there too, or
+ * (stubs_apart) in the stub area at the end of the cache, staged in `se`. */
 static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter *se)
 {
-    for (unsigned i = 0; i < e->call_count && !e->overflow; i++) {
-        const struct dbt_pending_call *pc = &e->calls[i];
-        patch_rel32(e, pc->call, e->pos);
-        dbt_emit_call_trampoline(e, pc->ret_rip, pc->indirect, pc->target);
-    }
     if (e->overflow)
         return;
     struct emitter *out = c->opt.stubs_apart ? se : e;
@@ -341,7 +313,8 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
     ev->new_value = b->guest_size; /* bytes of guest code */
 }
 
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, int *err)
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, bool ibl_target,
+                                int *err)
 {
     struct dbt_cache *c = &v->cache;
     const struct guest_memory *mem = v->common.vm->config.mem;
@@ -364,9 +337,10 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     uint32_t index = c->block_count;
     struct dbt_block *b = &c->blocks[index];
     b->guest_rip = rip;
-    b->host_offset = c->used;
+    b->host_offset = c->used; /* after the lookup entry, if any (below) */
     b->map_first = c->map_count;
     b->links_in = -1;
+    b->ibl_entry = 0;
     b->hash_next = -1;
     /* The block is written into a staging buffer and copied into the cache in one go. The
      * cache lines next to code that has just run are costly to store to (the processor checks
@@ -380,6 +354,11 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
     e.out = stage;
     e.out_base = e.pos = c->used;
     e.limit = c->used + DBT_BLOCK_RESERVE;
+    if (ibl_target && !single) { /* the lookup entry, falling into the block (dbt_lookup.c) */
+        b->ibl_entry = e.pos;
+        dbt_emit_lookup_prefix(&e, rip);
+        b->host_offset = e.pos;
+    }
     memset(&se, 0, offsetof(struct emitter, exits));
     se.c = c;
     se.out = stub_stage;
@@ -419,7 +398,7 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         return NULL;
     }
     b->host_size = e.pos - b->host_offset;
-    memcpy(c->rw + b->host_offset, stage, b->host_size);
+    memcpy(c->rw + e.out_base, stage, e.pos - e.out_base);
     uint32_t stub_bytes = e.exit_count * STUB_BYTES;
     if (c->opt.stubs_apart) {
         memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
@@ -428,8 +407,8 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         v->stats.host_stub_bytes += stub_bytes;
     }
     c->stub_count += e.exit_count;
-    c->block_bytes += b->host_size;
-    v->stats.host_block_bytes += b->host_size;
+    c->block_bytes += e.pos - e.out_base;
+    v->stats.host_block_bytes += e.pos - e.out_base;
     b->map_count = c->map_count - b->map_first;
     b->guest_size = (uint32_t)(pc - rip);
     c->used = c->opt.align_blocks ? (e.pos + 15) & ~15u : e.pos;
