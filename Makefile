@@ -48,4 +48,4 @@ handout:
 	labs/handout.sh $(LAB)
 
 clean:
-	rm -rf build build-asan build-fuzz build-lab
+	rm -rf build build-asan build-fuzz build-lab build-lab-ci

@@ -190,14 +190,21 @@ static void write_host_section(const struct bench_ctx *ctx, struct bench_doc *d)
                    ctx->opt->quick ? " --quick" : "");
     bench_doc_heading(d, "Backends on this host");
     for (unsigned b = 0; b < h->backend_count; b++) {
-        char note[512];
-        snprintf(note, sizeof(note), "%s", h->backend_note[b]);
-        for (char *c = note; *c; c++)
-            if (*c == '\n')
-                *c = ';';
-        bench_doc_item(
-            d, "**%s**: %s%s", h->backend_name[b],
-            h->backend_available[b] ? "available. " : "not measured: unavailable: ", note);
+        char note[1024] = "";
+        size_t len = 0;
+        for (const char *c = h->backend_note[b]; *c && len + 3 < sizeof(note); c++)
+            if (*c == '\n') {
+                if (c[1]) /* lines become "; "-separated clauses */
+                    len += (size_t)snprintf(note + len, sizeof(note) - len, "; ");
+            } else {
+                note[len++] = *c;
+                note[len] = 0;
+            }
+        if (h->backend_available[b])
+            bench_doc_item(d, "**%s**: available: %s.%s%s", h->backend_name[b],
+                           h->backend[b]->summary, note[0] ? " " : "", note);
+        else
+            bench_doc_item(d, "**%s**: not measured: unavailable: %s", h->backend_name[b], note);
     }
     if (h->kvm_is_pvm)
         bench_doc_para(d, "**This host's /dev/kvm is PVM** (kvm_pvm): a software hypervisor, "

@@ -5,12 +5,13 @@
 #
 #   labs/grade.sh N [--solution] [--student DIR] [--build DIR] [--result FILE] [--quiet]
 #
-# Environment: VMLAB_HIDDEN_TESTS=DIR adds DIR/NN-name/tests (an instructor's hidden tests).
+# Environment: VMLAB_HIDDEN_TESTS=DIR adds DIR/NN-name/tests (an instructor's hidden tests);
+# VMLAB_LAB_CMAKE_ARGS adds cmake options to the lab build (CI: -DVMLAB_WERROR=ON).
 # Exit status: 0 graded (whatever the score), 2 the student's files do not build, 1 grader
 # error (bad lab number, missing file).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 usage() { echo "usage: labs/grade.sh N [--solution] [--student DIR] [--build DIR] [--result FILE] [--quiet]" >&2; exit 1; }
 [ $# -ge 1 ] || usage
@@ -32,7 +33,7 @@ lab_dir=$(ls -d "labs/$(printf %02d "$((10#$num))")"-* 2>/dev/null | head -n1)
 [ -n "$lab_dir" ] && [ -f "$lab_dir/lab.conf" ] || { echo "grade: no lab $num under labs/ (labs/README.md)" >&2; exit 1; }
 lab_name=$(basename "$lab_dir")
 
-TITLE="" HOURS="" NEEDS="" STUDENT_FILES="" REPLACES="" SOLUTION="" TEST_TIMEOUT=120 BUILD_TARGETS=""
+TITLE="" STUDENT_FILES="" REPLACES="" SOLUTION="" TEST_TIMEOUT=120 BUILD_TARGETS=""
 # shellcheck source=/dev/null
 source "$lab_dir/lab.conf"
 
@@ -65,7 +66,8 @@ say "== grading $lab_name ($TITLE): $student"
 # ---- the lab build ----------------------------------------------------------------------
 log=$build/grade/build.log
 targets="vmlab guests $BUILD_TARGETS"
-if ! { cmake -S . -B "$build" -DVMLAB_STUDENT_DIR="$lab_student_dir" &&
+# shellcheck disable=SC2086 # VMLAB_LAB_CMAKE_ARGS: extra cmake options (CI: -DVMLAB_WERROR=ON)
+if ! { cmake -S . -B "$build" -DVMLAB_STUDENT_DIR="$lab_student_dir" ${VMLAB_LAB_CMAKE_ARGS:-} &&
        nice cmake --build "$build" -j"$(nproc)" --target $targets; } >"$log" 2>&1; then
   echo "grade: the lab build failed (full log: $log):"
   grep -E "error|Error" "$log" | head -n 30

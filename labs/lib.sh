@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - helpers for the commands in labs/*/tests (sourced by labs/grade.sh for each test).
 # Variables set by the grader: VMLAB, BUILD, STUDENT, LAB_DIR, WORK, HIDDEN (labs/README.md).
 # Each helper returns 0 (pass), 77 (not gradable on this host) or another status (fail), and

@@ -16,6 +16,12 @@ if [ -s "$dir/results.json" ]; then
   if command -v jq >/dev/null; then
     jq -e 'has("host")' "$dir/results.json" >/dev/null 2>&1 ||
       problem "$dir/results.json is not valid JSON with a \"host\" object"
+    # the break-even sweep, when the report has one: every point has the documented fields
+    jq -e '(.breakeven_sweep // []) | all(has("class") and has("footprint_insns") and
+           has("B_ns") and has("h_ns") and has("p_ns") and has("predicted_m") and
+           has("observed_m") and has("observed_m_min") and has("observed_m_max"))' \
+       "$dir/results.json" >/dev/null 2>&1 ||
+      problem "$dir/results.json: a breakeven_sweep point lacks a documented field"
   else
     problem "jq is not installed (apt-get install jq): cannot check $dir/results.json"
   fi

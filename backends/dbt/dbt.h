@@ -232,6 +232,7 @@ struct dbt_cache {
     enum dbt_vregs vregs;   /* what the stubs save */
     bool kregs, kregs_64;   /* AVX-512 opmask registers (64-bit with AVX512BW) */
     bool save_xstate;       /* false only for the benchmark's "before" figure */
+    bool pkru_in_xcr0;      /* the host's XCR0 enables PKRU (bit 9) */
     uint32_t used;          /* bytes of cache in use */
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;
@@ -334,7 +335,9 @@ void dbt_cache_ret_fill(struct dbt_cache *c, const struct dbt_block *b);
 bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host);
 
 /* ---- dbt_stubs.c: entry/exit/callout stubs at the start of the cache ---- */
-int dbt_stubs_build(struct dbt_cache *c); /* -EINVAL if the encoder refused a stub */
+int dbt_stubs_build(struct dbt_cache *c);
+/* What the stubs save around host code on this host ("zmm0-31, k0-7 and MXCSR", ...). */
+const char *dbt_saved_state_description(void); /* -EINVAL if the encoder refused a stub */
 
 /* ---- dbt_translate.c ---- */
 /* The block for guest_rip, translated if needed (single: one instruction, not cached and its

@@ -74,6 +74,7 @@ static void probe_vregs(struct dbt_cache *c)
         return;
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    c->pkru_in_xcr0 = lo & (1u << 9);
     if ((lo & 0xE6) == 0xE6) {
         c->vregs = DBT_VREGS_ZMM;
         c->kregs = true;
@@ -81,6 +82,16 @@ static void probe_vregs(struct dbt_cache *c)
     } else if (lo & 4) {
         c->vregs = DBT_VREGS_YMM;
     }
+}
+
+const char *dbt_saved_state_description(void)
+{
+    struct dbt_cache c;
+    memset(&c, 0, sizeof(c));
+    probe_vregs(&c);
+    if (c.vregs == DBT_VREGS_ZMM)
+        return c.kregs_64 ? "zmm0-31, k0-7 and MXCSR" : "zmm0-31, k0-7 (16 bits) and MXCSR";
+    return c.vregs == DBT_VREGS_YMM ? "ymm0-15 and MXCSR" : "xmm0-15 and MXCSR";
 }
 
 /* Reserve the first free slot (MAP_FIXED_NOREPLACE: never clobber an existing mapping). */

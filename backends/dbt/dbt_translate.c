@@ -94,6 +94,20 @@ static void emit_return_point(struct emitter *e, const struct x86_decoded_insn *
     dbt_emit_return_point(e, ret_rip);
 }
 
+/* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
+ * dbt computes their target) as Intel does, where 66H does not change a near branch in 64-bit
+ * mode; AMD truncates the new RIP to 16 bits instead (APM vol. 3, LOOP), so on an AMD host the
+ * copied prefix sent the taken branch to a host address below 64 KiB (chaos test). */
+static void emit_short_branch(struct emitter *e, const struct x86_decoded_insn *in)
+{
+    uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    size_t n = 0;
+    for (unsigned i = 0; i < in->length; i++)
+        if (!(i < in->info.raw.prefix_count && in->bytes[i] == 0x66))
+            b[n++] = in->bytes[i];
+    emit_bytes(e, b, n);
+}
+
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -192,6 +206,19 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
             return STEP_END;
         emit_return_point(e, in); /* the block goes on there */
         return STEP_CONTINUE;
+    case ZYDIS_MNEMONIC_RDPKRU:
+    case ZYDIS_MNEMONIC_WRPKRU:
+        /* #UD: vmlab's virtual CPU has no protection keys (CPUID.7:ECX.PKU = 0, CR4.PKE
+         * reserved). Native, a guest WRPKRU would set the host thread's PKRU. */
+        goto refuse;
+    case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTOR64:
+        /* Where the host's XCR0 includes PKRU, a native XRSTOR could load it from a guest
+         * image (SDM vol. 1 13.8): refused (#UD). Elsewhere it only loads the guest's own
+         * x87/SSE/AVX state. */
+        if (c->pkru_in_xcr0)
+            goto refuse;
+        break;
     case ZYDIS_MNEMONIC_RET:
         if (in->info.operand_width != 64)
             goto refuse;
@@ -203,7 +230,7 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_LOOPNE:
     case ZYDIS_MNEMONIC_JRCXZ:
     case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, over the fall-through jump */
-        emit_bytes(e, in->bytes, in->length);
+        emit_short_branch(e, in);
         if (!e->overflow)
             e->out[e->pos - 1 - e->out_base] = 5; /* rel8: skip the 5-byte jmp below */
         emit_jmp_exit(e, next);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Lab 2 helpers (sourced by labs/grade.sh after labs/lib.sh).
 
 # redpill BACKEND: build $STUDENT/redpill.c; three runs on BACKEND must all print

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Lab 3 helpers (sourced by labs/grade.sh after labs/lib.sh).
 
 # inlined GUEST CLASS,...: the guest ran on dbt without a single callout for those classes,

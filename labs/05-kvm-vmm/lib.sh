@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Lab 5 helpers (sourced by labs/grade.sh after labs/lib.sh).
 #
 # The student's VMM runs where KVM is real enough: on this host's /dev/kvm if it can be
@@ -13,7 +14,7 @@ lab5_build() { # -> $WORK/vmm
 
 # Fill $1 (a cache folder) with <case>.out and <case>.rc for every case, in one nested boot.
 lab5_nested_fill() {
-  local cache=$1 job g
+  local cache=$1 job
   job='cd /extra; for g in '"$LAB5_GUESTS"'; do echo "@@@ $g"; ./vmm /guests/$g.elf 2>&1; echo "@@@ rc $?"; done;'
   job+=' echo "@@@ bad_image"; ./vmm /extra/not-an-elf 2>&1; echo "@@@ rc $?";'
   job+=' echo "@@@ usage"; ./vmm 2>&1; echo "@@@ rc $?"'
@@ -50,7 +51,8 @@ lab5_run() {
     echo "no usable /dev/kvm here ($(ls -l /dev/kvm 2>&1 | cut -c1-60)) and no qemu-system-x86 for the nested run"
     return 77
   fi
-  local cache="$BUILD/grade/lab5-nested/$(sha256sum "$WORK/vmm" | cut -c1-16)"
+  local cache
+  cache="$BUILD/grade/lab5-nested/$(sha256sum "$WORK/vmm" | cut -c1-16)"
   if [ ! -f "$cache/usage.rc" ]; then
     lab5_nested_fill "$cache" || return $?
   fi

@@ -1,5 +1,8 @@
 /* diff_native.S - run a generated sequence natively: load the input registers and flags, call
- * the code (it ends with RET), store the resulting registers and flags. RSP stays the host's. */
+ * the code (it ends with RET), store the resulting registers and flags. RSP stays the host's.
+ * The sequence loads and stores its own vector, x87 and MXCSR state (dbt_diff.c); here the
+ * host's MXCSR and x87 control word, callee-saved in the SysV ABI, are kept around the call,
+ * and the x87 unit and upper vector halves are cleaned for the C code that follows. */
     .text
     .globl diff_native_run
     .type diff_native_run, @function
@@ -10,6 +13,9 @@ diff_native_run:                 /* rdi = struct diff_regs *, rsi = code */
     pushq %r13
     pushq %r14
     pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
     movq %rdi, diff_io(%rip)
     movq %rsi, diff_code(%rip)
     pushq 128(%rdi)
@@ -51,6 +57,14 @@ diff_native_run:                 /* rdi = struct diff_regs *, rsi = code */
     pushfq
     popq 128(%rdi)
     cld
+    fninit
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    cmpb $0, diff_have_avx(%rip)
+    je 1f
+    vzeroupper
+1:
+    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -64,4 +78,6 @@ diff_native_run:                 /* rdi = struct diff_regs *, rsi = code */
 diff_io: .quad 0
 diff_code: .quad 0
 diff_tmp: .quad 0
+    .globl diff_have_avx
+diff_have_avx: .byte 0
     .section .note.GNU-stack,"",@progbits

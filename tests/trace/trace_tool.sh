@@ -22,7 +22,6 @@ has "$tmp/sum" '^    sti +1 +privileged$' "summary counts STI"
 has "$tmp/sum" '^    IO +[0-9]+$' "summary counts IO exits"
 hasnt "$tmp/sum" 'rip \+= ' "summary prints no event lines"
 ins=$(awk '$1 == "in" { print $2 }' "$tmp/sum")
-ios=$(awk '$1 == "IO" { print $2 }' "$tmp/sum")
 [ -n "$ins" ] && [ "$ins" -gt 100 ] && ok "summary: $ins clock reads" || bad "summary: expected many IN, got '$ins'"
 
 # --only: CLI and STI lines and the injected interrupt, nothing else

@@ -5,23 +5,9 @@
 #include <string.h>
 
 #include "commands.h"
+#include "output.h"
 #include "vmm/backend.h"
 #include "vmm/machine.h"
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 int cmd_backends(int argc, char **argv)
 {
@@ -57,16 +43,16 @@ int cmd_backends(int argc, char **argv)
             ops->describe_host(host, sizeof(host));
         if (json) {
             printf("%s\n  {\"name\": ", i ? "," : "");
-            json_string(ops->name);
+            out_json_string(stdout, ops->name);
             printf(", \"available\": %s, \"summary\": ", rc == 0 ? "true" : "false");
-            json_string(ops->summary);
+            out_json_string(stdout, ops->summary);
             printf(", \"reason\": ");
-            json_string(reason);
+            out_json_string(stdout, reason);
             printf(", \"host\": [");
             unsigned n = 0;
             for (char *line = strtok(host, "\n"); line; line = strtok(NULL, "\n")) {
                 printf("%s", n++ ? ", " : "");
-                json_string(line);
+                out_json_string(stdout, line);
             }
             printf("]}");
             continue;

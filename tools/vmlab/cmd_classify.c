@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "output.h"
 #include "emu/x86_decode.h"
 #include "vmm/elf_loader.h"
 #include "vmm/machine.h"
@@ -32,32 +33,6 @@ static int bad(const char *path, int status, const char *why)
 {
     fprintf(stderr, "vmlab classify: %s: %s\n", path, why);
     return status;
-}
-
-/* A JSON string body (RFC 8259 section 7): quote, backslash and control characters escaped. */
-static void put_json(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-}
-
-/* A CSV field (RFC 4180): always quoted, inner quotes doubled. */
-static void put_csv(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
 }
 
 static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char *section,
@@ -93,17 +68,17 @@ static void sweep(const uint8_t *code, uint64_t size, uint64_t addr, const char 
                    info->name, pg_category_name(info->category));
         else if (fmt == FMT_CSV) {
             printf("%#" PRIx64 ",", insn.rip);
-            put_csv(section);
+            out_csv_field(stdout, section);
             printf(",%s,", bytes);
-            put_csv(text);
+            out_csv_field(stdout, text);
             printf(",%s,%s\n", info->name, pg_category_name(info->category));
         } else {
-            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": \"",
-                   *first_json ? "" : ",\n", insn.rip);
-            put_json(section);
-            printf("\", \"bytes\": \"%s\", \"instruction\": \"", bytes);
-            put_json(text);
-            printf("\", \"class\": \"%s\", \"category\": \"%s\"}", info->name,
+            printf("%s    {\"address\": \"%#" PRIx64 "\", \"section\": ", *first_json ? "" : ",\n",
+                   insn.rip);
+            out_json_string(stdout, section);
+            printf(", \"bytes\": \"%s\", \"instruction\": ", bytes);
+            out_json_string(stdout, text);
+            printf(", \"class\": \"%s\", \"category\": \"%s\"}", info->name,
                    pg_category_name(info->category));
             *first_json = false;
         }
@@ -187,9 +162,9 @@ int cmd_classify(int argc, char **argv)
     if (fmt == FMT_CSV && list)
         printf("address,section,bytes,instruction,class,category\n");
     if (fmt == FMT_JSON) {
-        printf("{\n  \"file\": \"");
-        put_json(path);
-        printf("\",\n  \"instructions\": [\n");
+        printf("{\n  \"file\": ");
+        out_json_string(stdout, path);
+        printf(",\n  \"instructions\": [\n");
     }
     /* Without section headers: the executable PT_LOAD segments (sstrip'ed files). */
     for (unsigned i = 0; eh.e_shoff == 0 && i < eh.e_phnum; i++) {

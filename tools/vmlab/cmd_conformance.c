@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "output.h"
 #include "verdict.h"
 
 enum format { FORMAT_TEXT, FORMAT_CSV, FORMAT_JSON };
@@ -24,31 +25,6 @@ struct row {
     const char *backend;
     struct verdict v;
 };
-
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(out, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(out, "\\u%04x", *s);
-        else
-            fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
-static void csv_field(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
 
 /* Default guest directory: <build>/guest_tests next to <build>/tools/vmlab/vmlab. */
 static int default_guest_dir(char *buf, size_t size)
@@ -112,11 +88,11 @@ static void print_rows(const struct row *rows, unsigned n, enum format fmt, FILE
         for (unsigned i = 0; i < n; i++) {
             const struct row *r = &rows[i];
             fprintf(out, "%s,%s,", r->test, r->backend);
-            csv_field(out, r->v.expected);
+            out_csv_field(out, r->v.expected);
             fputc(',', out);
-            csv_field(out, r->v.actual);
+            out_csv_field(out, r->v.actual);
             fprintf(out, ",%s,", verdict_name(r->v.kind));
-            csv_field(out, r->v.detail);
+            out_csv_field(out, r->v.detail);
             fputc('\n', out);
         }
         return;
@@ -126,17 +102,17 @@ static void print_rows(const struct row *rows, unsigned n, enum format fmt, FILE
         for (unsigned i = 0; i < n; i++) {
             const struct row *r = &rows[i];
             fprintf(out, "  {\"test\": ");
-            json_string(out, r->test);
+            out_json_string(out, r->test);
             fprintf(out, ", \"backend\": ");
-            json_string(out, r->backend);
+            out_json_string(out, r->backend);
             fprintf(out, ", \"expected\": ");
-            json_string(out, r->v.expected);
+            out_json_string(out, r->v.expected);
             fprintf(out, ", \"actual\": ");
-            json_string(out, r->v.actual);
+            out_json_string(out, r->v.actual);
             fprintf(out, ", \"verdict\": ");
-            json_string(out, verdict_name(r->v.kind));
+            out_json_string(out, verdict_name(r->v.kind));
             fprintf(out, ", \"detail\": ");
-            json_string(out, r->v.detail);
+            out_json_string(out, r->v.detail);
             fprintf(out, "}%s\n", i + 1 < n ? "," : "");
         }
         fprintf(out, "]\n");
