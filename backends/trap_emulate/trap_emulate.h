@@ -18,13 +18,31 @@
 
 struct trap_vcpu;
 
+/* What the fast path of trap_entry.S needs to emulate a guest CLI or STI without any C code
+ * (C needs the host's FS base first): where the virtual IF and friends live, and whether
+ * nothing else must see the instruction. trap_fast_update() keeps it; offsets in the
+ * comments are from the header's start (static asserts in trap_handler.c). */
+struct trap_fast {
+    uint64_t *rflags;       /* 32: &vcpu->state.rflags (the virtual IF is bit 9) */
+    uint64_t *shadow_rip;   /* 40: &vcpu->shadow_rip */
+    uint64_t *cli_count;    /* 48: &vcpu->common.stats.emulated[EMU_CLASS_CLI] */
+    uint64_t *sti_count;    /* 56: ... [EMU_CLASS_STI] */
+    bool *interrupt_shadow; /* 64: &vcpu->state.interrupt_shadow */
+    uint8_t cli_ok;         /* 72: in the guest; no trace, no single step of ours */
+    uint8_t sti_ok;         /* 73: cli_ok, and no interrupt window awaited */
+    uint16_t host_cs;       /* 74: the host's 64-bit code selector */
+};
+
 struct trap_altstack_header {
     uint64_t host_fs_base; /* offset 0: the vCPU thread's own FS base */
     uint8_t fsgsbase;      /* offset 8: RDFSBASE/WRFSBASE usable (AT_HWCAP2) */
     uint8_t restore_fs;    /* offset 9: epilogue writes fs_to_restore */
-    uint8_t pad[6];
+    uint8_t direct_return; /* offset 10: resume without rt_sigreturn (trap_entry.S) */
+    uint8_t pad;
+    int32_t kick_signal;    /* offset 12: VMLAB_SIG_KICK (not an assembler constant) */
     uint64_t fs_to_restore; /* offset 16 */
     struct trap_vcpu *vcpu; /* offset 24 */
+    struct trap_fast fast;  /* offset 32 */
 };
 
 /* Register image loaded by trap_guest_enter (offsets used by trap_entry.S). */
@@ -63,6 +81,13 @@ void trap_faulting_set(bool cpuid, bool rdtsc);
 
 enum trap_pending { TRAP_PENDING_NONE, TRAP_PENDING_IN, TRAP_PENDING_MMIO, TRAP_PENDING_SHUTDOWN };
 
+/* Decoded instructions that trapped, by RIP (trap_handler.c decode_cached). */
+#define TRAP_DECODED_SLOTS 8
+struct trap_decoded_slot {
+    bool valid;
+    struct x86_decoded_insn insn;
+};
+
 struct trap_vcpu {
     struct vcpu common;
     struct vcpu_state state;
@@ -88,6 +113,8 @@ struct trap_vcpu {
     stack_t old_altstack;
     struct sigaction old_actions[8];
     uint8_t sud_selector; /* Syscall User Dispatch selector byte (must stay mapped) */
+    bool fast_path;       /* VMLAB_TRAP fast_path: CLI/STI in trap_entry.S */
+    struct trap_decoded_slot decoded[TRAP_DECODED_SLOTS];
 };
 
 /* trap_entry.S */
@@ -95,10 +122,18 @@ void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, voi
 void trap_guest_exit_landing(void);
 void trap_signal_entry(int sig, siginfo_t *info, void *uc);
 extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
+extern const char trap_tail_start[], trap_tail_end[], trap_tail_kick[];
 
 /* trap_handler.c */
-void trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
+int trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
 void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
+/* VMLAB_TRAP: comma-separated fast_path=on|off (CLI/STI emulated in trap_entry.S) and
+ * direct_return=on|off (resume without rt_sigreturn), both on by default, so that the
+ * benchmark can measure each (bench/bench_trap.c). 0, or -EINVAL with a message. */
+int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, char *err,
+                       size_t err_size);
+/* Arm (the guest is about to run, or resumes) or disarm (it leaves) the fast path. */
+void trap_fast_update(struct trap_vcpu *v, bool guest_runs);
 int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
 
 #endif
