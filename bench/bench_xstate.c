@@ -2,15 +2,15 @@
  *
  * dbt saves the guest's vector registers and MXCSR at every exit from translated code to host
  * code and restores them on the way back (backends/dbt/dbt_stubs.c), and puts the x87 unit
- * aside when vcpu_run returns to the VMM (dbt.c). The cost per callout is measured on two
- * callouts: CPUID (the block continues after the emulation core ran, no VMM exit) and OUT
- * (an exit to the VMM and back). Each guest runs the classes experiment's loop (N callouts,
- * then the same loop without them; cost = difference / N) in several rounds and keeps the
- * fastest of each; guests run alternately on a vCPU that saves the state and on one whose
- * stubs leave it to host code as dbt did before (dbt_bench_without_xstate, read when the vCPU
- * is created in the child process): one run of the benchmark gives both figures. A second table
- * compares, in this process, the plain moves the stubs use with XSAVEOPT/XRSTOR of the same
- * components (TSC, best of many). */
+ * aside when vcpu_run returns to the VMM if the guest has used it (dbt.c). The cost per
+ * callout is measured on CPUID (the block continues after the emulation core ran, no VMM
+ * exit) and OUT (an exit to the VMM and back), the latter also in a guest that used x87. Each guest
+ * runs the classes experiment's loop (N callouts, then the same loop without them; cost =
+ * difference / N) in several rounds and keeps the fastest of each; guests run alternately on a vCPU
+ * that saves the state and on one whose stubs leave it to host code as dbt did before
+ * (dbt_bench_without_xstate, read when the vCPU is created in the child process): one run of the
+ * benchmark gives both figures. A second table compares, in this process, the plain moves the stubs
+ * use with XSAVEOPT/XRSTOR of the same components (TSC, best of many). */
 #include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +19,12 @@
 #include "bench_internal.h"
 #include "vmm/guest_layout.h"
 
-enum { XS_CPUID, XS_OUT, XS_CASES };
-static const char *const xs_case_name[XS_CASES] = {"cpuid", "out"};
+enum { XS_CPUID, XS_OUT, XS_OUT_X87, XS_CASES };
+static const char *const xs_case_name[XS_CASES] = {"cpuid", "out", "out_x87"};
 static const char *const xs_case_note[XS_CASES] = {
     "CPUID leaf 0: a callout after which the block continues (no VMM exit)",
-    "OUT to the scratch port: a callout that exits to the VMM and comes back"};
+    "OUT to the scratch port: a callout that exits to the VMM and comes back",
+    "the same OUT in a guest that has used the x87 unit (FNSAVE/FRSTOR at each VMM exit)"};
 
 struct xstate_state {
     bool measured;
@@ -39,7 +40,7 @@ struct xstate_state {
 
 /* K rounds of (N callouts, the same loop without them), a mark before each loop: the machine
  * is shared, so each run keeps the fastest round of each (preemption only adds time). */
-#define XS_ROUNDS 12
+#define XS_ROUNDS 30
 
 static void build_guest(unsigned which, uint32_t n, struct bench_code *c)
 {
@@ -49,8 +50,10 @@ static void build_guest(unsigned which, uint32_t n, struct bench_code *c)
     static const uint8_t nothing[1] = {0};
     c->n = 0;
     c->overflow = false;
-    if (which == XS_OUT)
+    if (which != XS_CPUID)
         BENCH_EMIT(c, 0x66, 0xba, PORT_SCRATCH & 0xff, PORT_SCRATCH >> 8); /* mov dx, port */
+    if (which == XS_OUT_X87)
+        BENCH_EMIT(c, 0xd9, 0xe8, 0xdd, 0xd8); /* fld1; fstp st(0): the guest used x87 */
     for (unsigned r = 0; r < XS_ROUNDS; r++) {
         bench_emit_mark(c, 1 + 2 * r);
         if (which == XS_CPUID)
@@ -174,8 +177,7 @@ static void xstate_measure(struct bench_ctx *ctx, void *state)
     static struct bench_code code;
     unsigned reps = ctx->opt->repetitions;
     for (unsigned k = 0; k < XS_CASES; k++) {
-        uint32_t n =
-            k == XS_CPUID ? (ctx->opt->quick ? 5000 : 20000) : (ctx->opt->quick ? 2000 : 10000);
+        uint32_t n = k == XS_CPUID ? 2000 : 500; /* per round: short, so rounds fit in slices */
         st->iterations[k] = n;
         build_guest(k, n, &code);
         bench_progress(ctx, "bench: xstate %-6s ", xs_case_name[k]);
@@ -230,7 +232,8 @@ static void xstate_write_section(struct bench_ctx *ctx, const void *state, struc
     bench_doc_para(d,
                    "At every exit from translated code to host code dbt saves the guest's %s "
                    "and loads the host's MXCSR; the x87 unit is put aside only when vcpu_run "
-                   "returns to the VMM. Per callout, measured in one run by alternating vCPUs "
+                   "returns to the VMM, and only in guests that used it. Per callout, measured in "
+                   "one run by alternating vCPUs "
                    "that save the state and vCPUs whose stubs leave it to host code (as dbt "
                    "did before); each run keeps the fastest of %d rounds, %u runs each, "
                    "medians, spread of the added cost Q1-Q3. Data: xstate.csv.",

@@ -49,7 +49,6 @@
 #include "dbt.h"
 
 #include <asm/processor-flags.h>
-#include <cpuid.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -154,49 +153,32 @@ void dbt_options_format(const struct dbt_options *o, char *buf, size_t size)
                                                                                         : "off");
 }
 
-/* XGETBV with ECX = 1 returns XCR0 & XINUSE, the components not in their initial
- * configuration (SDM vol. 1 13.6; CPUID.(EAX=0DH,ECX=1):EAX[2]). */
-static bool probe_xinuse(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
-        return false;
-    return __get_cpuid_count(0xD, 1, &a, &b, &c, &d) && (a & 4);
-}
-
-/* Whether the x87 state (registers, status, tags, pointers) is not in its initial
- * configuration; without XINUSE, assume it is. */
-static bool x87_in_use(const struct dbt_vcpu *v)
-{
-    if (!v->xinuse)
-        return true;
-    uint32_t lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
-    return lo & 1;
-}
-
 /* Host code between two vcpu_run calls (the VMM, other vCPUs, other backends) owns the x87
- * unit: the guest's is put aside when vcpu_run returns and back when it is called. Within
- * vcpu_run the guest's x87 registers stay live (dbt_stubs.c). FNSAVE also reinitializes the
- * unit (SDM vol. 2A FSAVE), so the VMM gets a clean one. An x87 unit in its initial
- * configuration is not saved: that is most guests, and XGETBV(1) costs less than FNSAVE. */
+ * unit; within vcpu_run the guest's x87 registers stay live (dbt_stubs.c). A guest that uses
+ * the x87 unit - the translator saw an x87, MMX or FXSAVE/XSAVE-family instruction:
+ * dbt_x87_first_use() - has it put aside with FNSAVE when vcpu_run returns (which also
+ * reinitializes it for the VMM, SDM vol. 2A FSAVE) and back with FRSTOR when vcpu_run is
+ * called. A guest that never touched it pays nothing: most guests, and the VMM exits they
+ * make. (XINUSE cannot tell instead: on AMD its x87 bit stays set once any code of the
+ * process used the x87 unit, so every VMM exit paid FNSAVE and FRSTOR.) */
 __attribute__((noinline)) static void x87_enter(struct dbt_vcpu *v)
 {
-    if (!v->cache.save_xstate)
-        return;
-    if (v->x87_saved)
+    if (v->x87_used && v->cache.save_xstate)
         __asm__ volatile("frstor %0" ::"m"(v->x87));
-    else if (x87_in_use(v))
-        __asm__ volatile("fninit");
 }
 
 __attribute__((noinline)) static void x87_leave(struct dbt_vcpu *v)
 {
-    if (!v->cache.save_xstate)
-        return;
-    v->x87_saved = x87_in_use(v);
-    if (v->x87_saved)
+    if (v->x87_used && v->cache.save_xstate)
         __asm__ volatile("fnsave %0" : "=m"(v->x87));
+}
+
+/* The translator met the guest's first x87/MMX instruction (before it runs): from now on the
+ * x87 unit is the guest's, starting in its initial state (FNINIT: FCW 037FH, empty stack). */
+__attribute__((noinline)) void dbt_x87_first_use(struct dbt_vcpu *v)
+{
+    v->x87_used = true;
+    __asm__ volatile("fninit");
 }
 
 static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
@@ -208,7 +190,6 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
     v->queued_interrupt = -1;
     v->stats.created_ns = emu_time_ns();
     v->stats.created_cycles = tsc();
-    v->xinuse = probe_xinuse();
     x86_decoder_init(&v->decoder);
     struct dbt_options opt;
     char why[256];

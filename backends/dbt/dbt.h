@@ -285,10 +285,9 @@ struct dbt_vcpu {
      * the dispatcher re-executes that one instruction as an unprotected single-instruction
      * block, else a block on the page it writes would re-protect the page and fault forever. */
     volatile sig_atomic_t smc_retry;
-    /* The guest's x87 unit (FNSAVE image) while the VMM runs. x87_saved: the image is valid
-     * (else the guest's x87 state was in its initial configuration when vcpu_run returned). */
+    /* The guest's x87 unit (FNSAVE image) while the VMM runs, once the guest has used it. */
     uint8_t x87[108] __attribute__((aligned(16)));
-    bool x87_saved, xinuse; /* xinuse: XGETBV(1) tells which state components are in use */
+    bool x87_used;
     /* A guest instruction single-stepped (TF) completed with a VMM exit: its #DB is delivered
      * when vcpu_run is called again (after an IN's data arrived). */
     bool step_trap_pending;
@@ -377,6 +376,8 @@ extern __thread struct dbt_vcpu *dbt_current;
  * use stubs that leave the guest's extended state to host code, as dbt did before it saved it,
  * so that one run can report the cost of saving it. Never set otherwise. */
 extern bool dbt_bench_without_xstate;
+/* The translator met the guest's first instruction that uses the x87 unit. */
+void dbt_x87_first_use(struct dbt_vcpu *v);
 /* Host code of the block translated for guest_rip (trace: guest and host side by side). */
 int dbt_block_host_code(struct vcpu *vcpu, uint64_t guest_rip, const uint8_t **code, size_t *len);
 

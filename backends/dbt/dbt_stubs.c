@@ -118,6 +118,8 @@ static void emit_save_guest(struct emitter *e)
     emit_vregs(e, true);
     EMIT(e, 0x0f, 0xae, 0x58, DBT_HOST_GUEST_MXCSR); /* stmxcsr [rax+guest_mxcsr] */
     EMIT(e, 0x0f, 0xae, 0x50, DBT_HOST_MXCSR);       /* ldmxcsr [rax+host_mxcsr] */
+    if (e->c->vregs != DBT_VREGS_XMM)
+        EMIT(e, 0xc5, 0xf8, 0x77); /* vzeroupper: host SSE code without dirty upper halves */
 }
 
 /* Store the guest GPRs and RFLAGS, switch to the host stack; leaves RAX = &host. */

@@ -108,6 +108,32 @@ static void emit_short_branch(struct emitter *e, const struct x86_decoded_insn *
     emit_bytes(e, b, n);
 }
 
+/* Does the instruction read or write the x87 unit (x87 and MMX instructions share it; the
+ * FXSAVE and XSAVE families save and load it)? */
+static bool uses_x87(const struct x86_decoded_insn *in)
+{
+    if (in->info.meta.isa_ext == ZYDIS_ISA_EXT_X87 || in->info.meta.isa_ext == ZYDIS_ISA_EXT_MMX ||
+        in->info.meta.isa_ext == ZYDIS_ISA_EXT_AMD3DNOW)
+        return true;
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_FXSAVE:
+    case ZYDIS_MNEMONIC_FXSAVE64:
+    case ZYDIS_MNEMONIC_FXRSTOR:
+    case ZYDIS_MNEMONIC_FXRSTOR64:
+    case ZYDIS_MNEMONIC_XSAVE:
+    case ZYDIS_MNEMONIC_XSAVE64:
+    case ZYDIS_MNEMONIC_XSAVEC:
+    case ZYDIS_MNEMONIC_XSAVEC64:
+    case ZYDIS_MNEMONIC_XSAVEOPT:
+    case ZYDIS_MNEMONIC_XSAVEOPT64:
+    case ZYDIS_MNEMONIC_XRSTOR:
+    case ZYDIS_MNEMONIC_XRSTOR64:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -152,6 +178,8 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     struct dbt_cache *c = &v->cache;
     uint64_t next = in->rip + in->length;
     bool have_operands = false;
+    if (!v->x87_used && uses_x87(in))
+        dbt_x87_first_use(v);
     if (x86_classify_needs_operands(in) || dbt_has_fs_gs_override(in)) {
         if (x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;

@@ -47,7 +47,9 @@ fi
 command -v qemu-system-x86_64 >/dev/null || { echo "nested-kvm: SKIPPED: qemu-system-x86_64 not installed (scripts/install-deps.sh test)"; exit 77; }
 [ -x /bin/busybox ] || { echo "nested-kvm: SKIPPED: busybox-static not installed"; exit 77; }
 [ -x "$build/tools/vmlab/vmlab" ] || { echo "nested-kvm: $build/tools/vmlab/vmlab missing: build first"; exit 1; }
-mkdir -p "$work/debs" "$work/kroot"
+mkdir -p "$work/debs" "$work/kroot" "$work/tmp"
+# apt writes temporary files; a student account may not own /tmp's sticky-less copy
+export TMPDIR="$work/tmp"
 if [ ! -d "$work/kroot/boot" ]; then
   find_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
   pkg=$(find_pkg)
@@ -60,6 +62,7 @@ kv=$(ls "$work/kroot/lib/modules" | head -n1)
 kmod=$work/kroot/lib/modules/$kv/kernel
 # One initramfs per run (several may run at once: e.g. ctest and a lab's grader).
 ir=$(mktemp -d "$work/initramfs.XXXXXX")
+unset TMPDIR
 trap 'rm -rf "$ir" "$ir.cpio.gz"' EXIT
 mkdir -p "$ir"/{bin,proc,sys,dev,tmp,lib/modules,lib64,vmlab,guests,extra}
 cp /bin/busybox "$ir/bin/"

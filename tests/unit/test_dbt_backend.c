@@ -136,6 +136,12 @@ FRAGMENT(f_x87,
     "fldcw 0x800(%rsi)\n mov $0x530, %edx\n out %eax, %dx\n cpuid\n mov $0x530, %edx\n"
     "out %eax, %dx\n"
     "fnsave 0x1000(%rsi)\n out %al, $0xf4\n")
+/* The guest's first x87 instruction is in a block translated after a VMM exit during which
+ * the host left its own x87 state behind: the guest must find the x87 unit in its initial
+ * state. */
+FRAGMENT(f_x87_late,
+    "mov $0x40300000, %esi\n mov $0x530, %edx\n out %eax, %dx\n jmp 1f\n 1: fnstcw 0x1000(%rsi)\n"
+    "fnstsw 0x1002(%rsi)\n fnsave 0x1010(%rsi)\n out %al, $0xf4\n")
 /* Stores into the lookup table next to the code cache: it is read-only, a #PF. */
 FRAGMENT(f_write_lookup, "movq $1, 0x60001000\n out %al, $0xf4\n")
 /* The guest overwrites the whole context page (it is guest-writable by construction) and
@@ -771,6 +777,30 @@ static void test_x87_state_survives_vmm_exits(void **unused)
     stop(&r);
 }
 
+__attribute__((noinline)) static void x87_user_leaving_state(void)
+{
+    static const uint16_t cw = 0x0C7F; /* truncating, single precision */
+    __asm__ volatile("fninit\n fldcw %0\n fld1\n fldpi" ::"m"(cw));
+}
+
+static void test_x87_first_use_starts_clean(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_x87_late_start, f_x87_late_end);
+    assert_int_equal(go_to_end(&r, x87_user_leaving_state), 1);
+    x87_user_between_runs(); /* ends with FNINIT: no leftovers of this test */
+    const uint8_t *data = guest_ram_ptr(r.mem, DATA, 0x2000);
+    uint16_t fcw, fsw, ftw;
+    memcpy(&fcw, data + 0x1000, 2);
+    memcpy(&fsw, data + 0x1002, 2);
+    memcpy(&ftw, data + 0x1010 + 8, 2); /* FNSAVE: FCW, FSW, FTW at 0, 4, 8 */
+    assert_int_equal(fcw, 0x037F);
+    assert_int_equal(fsw, 0);
+    assert_int_equal(ftw, 0xFFFF); /* all empty */
+    stop(&r);
+}
+
 /* The lookup table is read-only where translated code sees it: a guest store is a #PF. */
 static void test_guest_cannot_write_lookup_table(void **unused)
 {
@@ -807,7 +837,9 @@ static const char *const x87_allowed[] = {
     "trap_guest_exit_landing", /* trap_emulate: FNINIT and the host control word */
     "x87_enter",
     "x87_leave",             /* dbt: FRSTOR/FNSAVE at the vcpu_run boundary */
+    "dbt_x87_first_use",     /* dbt: FNINIT when the guest first uses the x87 unit */
     "x87_user_between_runs", /* this test: a host that uses the x87 unit between runs */
+    "x87_user_leaving_state",
 };
 
 static bool x87_allowed_name(const char *name)
@@ -913,6 +945,7 @@ int main(void)
         cmocka_unit_test_teardown(test_guest_cannot_write_lookup_table, teardown),
         cmocka_unit_test_teardown(test_guest_trashing_context_is_harmless, teardown),
         cmocka_unit_test(test_host_code_has_no_x87),
+        cmocka_unit_test_teardown(test_x87_first_use_starts_clean, teardown),
         cmocka_unit_test_teardown(test_loop_with_operand_size_prefix, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,7 +81,7 @@ static const struct command {
      "Measures this host and writes the report into DIR (default report/out, created with its\n"
      "parents): index.html, index.md, results.json, CSV, figures. Exit 0 only if every file and\n"
      "figure was written.\n"
-     "  --quick           fewer iterations and repetitions (about a minute)\n"
+     "  --quick           fewer iterations and repetitions (a minute or two)\n"
      "  --repetitions N   fresh guest runs per measurement (default 7, 3 with --quick)\n"
      "  --only NAMES      run only these experiments (comma-separated)\n"},
 };

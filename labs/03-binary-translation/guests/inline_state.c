@@ -190,6 +190,27 @@ int main(void)
         GUEST_ASSERT_EQ(s.df_probe, (img & (1 << 10)) ? 0 : 2);
         GUEST_ASSERT_EQ(virtual_if(), (img & RFLAGS_IF) != 0);
     }
+    if (PART == 0 || PART == 3) {
+        /* AC from POPF is the guest's flag, never the CPU's: at the guest's CPL 0 alignment
+         * is not checked (SDM vol. 3A 6.15, #AC: CPL 3 only), so an unaligned load after it
+         * must not fault - as it would if the translation made AC native (a native POPFQ). */
+        static uint8_t buf[16];
+        uint64_t v;
+        cli();
+        __asm__ volatile("pushq $0x40002\n\t" /* AC */
+                         "popfq\n\t"
+                         "movq (%1), %0\n\t" /* unaligned */
+                         : "=r"(v)
+                         : "r"(buf + 1)
+                         : "memory", "cc");
+        __asm__ volatile("pushq $0x2\n\tpopfq" ::: "memory", "cc");
+        GUEST_ASSERT_EQ(v, 0);
+        /* and the guest sees its AC: PUSHFQ after POPFQ gives it back */
+        uint64_t img;
+        __asm__ volatile("pushq $0x40002\n\tpopfq\n\tpushfq\n\tpopq %0\n\tpushq $0x2\n\tpopfq"
+                         : "=r"(img)::"memory", "cc");
+        GUEST_ASSERT_EQ(img & 0x40000, 0x40000);
+    }
     cli();
     GUEST_DONE();
 }

@@ -4,7 +4,7 @@
 #
 #     CLASS F h_ns p_ns B_ns m_star
 #
-# e.g. "cli 1024 2600.0 0.5 89000 34.25". The grader runs this script (labs/04-break-even/
+# e.g. "cli 1024 2600.0 0.5 89000 34.25" (lines starting with # are ignored). The grader runs this script (labs/04-break-even/
 # tests), then vmlab's break-even sweep, and compares your m_star with the crossover the sweep
 # observes for the same block: one CLASS instruction and F innocuous ones (LEA), executed m
 # times.
@@ -15,7 +15,7 @@
 # Environment: VMLAB (the vmlab to use), BUILD (its build folder), WORK (a scratch folder).
 set -u
 
-for c in cli:64 cli:1024 cli:16384 rdtsc:1024; do
+for c in cli:1024 cli:16384 rdtsc:1024 rdtsc:16384; do
   class=${c%%:*} f=${c##*:}
   # TODO: measure h (trap_emulate's cost for one CLASS instruction), p (dbt's), and B (dbt's
   # cost to translate the block once), then m* = B / (h - p).

@@ -12,8 +12,8 @@
  *    margin both ways. (Under QEMU TCG - the nested kvm_amd run - the CPU itself is a binary
  *    translator, and this tell would call vtx "dbt": the red pill sees the outermost
  *    translator, as red pills do.)
- * Prints "REDPILL: <backend>" and the evidence. (A third tell was tried and dropped: a guest
- * TF is honoured by dbt too - with the wrong RIP and RSP, a bug reported with this lab.)
+ * Prints "REDPILL: <backend>" and the evidence. (A third tell was tried and dropped: single-
+ * stepping with RFLAGS.TF. dbt honours a guest's TF like the hardware does.)
  */
 #include "guest.h"
 

@@ -19,7 +19,7 @@ b_per_insn=$(tr -d '\n' <"$out/results.json" |
   grep -o '"median": [0-9.e+-]*' | head -n1 | awk '{ print $2 }')
 [ -n "$b_per_insn" ] || { echo "no translation cost in $out/results.json" >&2; exit 1; }
 
-for c in cli:64 cli:1024 cli:16384 rdtsc:1024; do
+for c in cli:1024 cli:16384 rdtsc:1024 rdtsc:16384; do
   class=${c%%:*} f=${c##*:}
   h=$(cost "$class" trap_emulate) p=$(cost "$class" dbt)
   [ -n "$h" ] && [ -n "$p" ] || { echo "# $class: not measured here (does it trap?)"; continue; }
