@@ -129,7 +129,7 @@ int trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altsta
 void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
 /* VMLAB_TRAP: comma-separated fast_path=on|off (CLI/STI emulated in trap_entry.S) and
  * direct_return=on|off (resume without rt_sigreturn), both on by default, so that the
- * benchmark can measure each (bench/bench_trap.c). 0, or -EINVAL with a message. */
+ * benchmark can measure each (bench/bench_trap_floor.c). 0, or -EINVAL with a message. */
 int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, char *err,
                        size_t err_size);
 /* Arm (the guest is about to run, or resumes) or disarm (it leaves) the fast path. */
