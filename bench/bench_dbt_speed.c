@@ -3,16 +3,17 @@
  *
  * The techniques (backends/dbt/dbt.h struct dbt_options, VMLAB_DBT): exit stubs kept apart
  * from the blocks' code, one shared out-of-line indirect-branch lookup instead of one tail per
- * site, a return-address cache for returns, 16-byte block alignment, huge pages for the code
- * cache. The guest runs with dbt's defaults, then with one technique flipped at a time, and
- * with all of them off; VMLAB_DBT is set in this process before each guest's child is forked.
+ * site, a return-address cache for returns, 16-byte block alignment, hot traces (with and
+ * without following indirect branches), huge pages for the code cache. The guest runs with dbt's
+ * defaults, then with one technique flipped at a time, and with all of them off; VMLAB_DBT is set
+ * in this process before each guest's child is forked.
  *
- * Method: steady state, translation excluded - the guest calls the workload once for a few
- * iterations (everything gets translated and chained), marks, calls it for N iterations,
- * marks; the cost is the guest thread's CPU time between the marks, per iteration. The native
- * figure is the same two calls in a child process with the blob mapped at the address the
- * guest runs it from, CPU time of the second. Every configuration's checksum must equal the
- * native one or the cell says WRONG RESULT. Configurations alternate within each repetition
+ * Method: steady state, translation excluded - the guest calls the workload once for
+ * DS_WARMUP iterations (everything gets translated and chained, hot loops become traces), marks,
+ * calls it for N iterations, marks; the cost is the guest thread's CPU time between the marks, per
+ * iteration. The native figure is the same two calls in a child process with the blob mapped at the
+ * address the guest runs it from, CPU time of the second. Every configuration's checksum must equal
+ * the native one or the cell says WRONG RESULT. Configurations alternate within each repetition
  * (drift hits all alike); medians. Code expansion is dbt's own statistic
  * (code_expansion_pct: host bytes written per guest byte translated).
  */
@@ -29,7 +30,8 @@
 #include "vmm/guest_layout.h"
 
 #define DS_MAX_WORKLOADS 8
-#define DS_WARMUP 3
+#define DS_WARMUP                                                                                  \
+    100 /* iterations before the timed call: hot loops have become traces (threshold 50) */
 
 static const struct {
     const char *name;    /* column name */
@@ -42,6 +44,11 @@ static const struct {
     {"lookup per site", "ibl_shared=off", "the lookup's jump through the table at every site"},
     {"no return cache", "ret_cache=off", "returns take the lookup like other indirect branches"},
     {"aligned blocks", "align_blocks=on", "every block starts 16-byte aligned"},
+    {"traces", "traces=on",
+     "hot loops become traces (NET): direct branches and returns to the trace's own calls "
+     "followed"},
+    {"traces + indirect", "traces=on,trace_indirect=on",
+     "traces also follow indirect jumps, calls and other returns to the recorded target"},
     {"huge pages", "huge_pages=on", "MADV_HUGEPAGE asked for the code cache"},
     {"all off", "stubs_apart=off,ibl_shared=off,ret_cache=off,align_blocks=on",
      "none of the techniques (stubs inline, lookup per site, no return cache, aligned)"},
@@ -341,13 +348,14 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
     bench_doc_para(d,
                    "Each workload of the peers comparison under dbt with its defaults, then with "
                    "one technique flipped (VMLAB_DBT), and with all of them off: time per "
-                   "iteration relative to native, in steady state (a first short call translates "
-                   "everything; the guest thread's CPU time of the second, longer call; native: "
+                   "iteration relative to native, in steady state (a first call of %u iterations "
+                   "translates everything and forms the traces; the guest thread's CPU time of the "
+                   "second, longer call; native: "
                    "the same two calls in a child process, the blob at the guest's address). "
                    "Medians of %u interleaved repetitions. Code expansion: host bytes written per "
                    "guest byte translated (blocks, exit stubs, lookup entries), dbt's "
                    "code_expansion_pct. Data: dbt_speed.csv.",
-                   ctx->opt->quick ? 3 : ctx->opt->repetitions);
+                   DS_WARMUP, ctx->opt->quick ? 3 : ctx->opt->repetitions);
     bench_doc_table(d, 3, (const char *[]){"setting", "VMLAB_DBT", "what it is"});
     for (unsigned k = 1; k < DS_CONFIGS; k++) {
         bench_doc_cell(d, "%s", ds_configs[k].name);

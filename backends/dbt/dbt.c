@@ -106,6 +106,8 @@ static const struct {
     {"ibl_shared", offsetof(struct dbt_options, ibl_shared), true},
     {"ret_cache", offsetof(struct dbt_options, ret_cache), true},
     {"align_blocks", offsetof(struct dbt_options, align_blocks), false},
+    {"traces", offsetof(struct dbt_options, traces), false},
+    {"trace_indirect", offsetof(struct dbt_options, trace_indirect), false},
     {"huge_pages", offsetof(struct dbt_options, huge_pages), false},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
@@ -134,7 +136,7 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
         if (!ok && len) {
             snprintf(err, err_size,
                      "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
-                     "ibl_shared, ret_cache, align_blocks, huge_pages",
+                     "ibl_shared, ret_cache, align_blocks, traces, trace_indirect, huge_pages",
                      (int)len, text);
             return -EINVAL;
         }
@@ -323,6 +325,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
     struct dbt_cache *c = &v->cache;
     void (*enter)(void) = (void (*)(void))(void *)(c->rx + c->entry);
     uint32_t chain_from = 0, chain_epoch = 0; /* chain_from: exit stub id + 1, 0 = none */
+    bool last_recorded = false; /* the block that just ran was a trace's recording copy */
     bool fill_ibl = false;
     for (;;) {
         if (vc->kick_pending) {
@@ -339,6 +342,9 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         bool shadow = v->state.interrupt_shadow;
         bool stepping = (v->state.rflags & X86_EFLAGS_TF) != 0;
         bool single = shadow || v->smc_retry || stepping;
+        if (single && v->rec.active) /* not a path for a trace */
+            dbt_trace_step(v, 0, false);
+        bool recording = v->rec.active;
         uint64_t exceptions_before = vc->stats.exceptions_delivered, rip_before = v->state.rip;
         v->stats.smc_reexecutions += v->smc_retry != 0;
         v->state.interrupt_shadow = false;
@@ -346,7 +352,11 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         int err = 0;
         /* A block first reached by an indirect branch gets its lookup entry in front */
         bool ibl_target = fill_ibl && c->epoch == chain_epoch && !single;
-        struct dbt_block *b = dbt_block_get(v, v->state.rip, single, ibl_target, &err);
+        struct dbt_block *b = dbt_block_get(v, v->state.rip,
+                                            single      ? DBT_XLATE_SINGLE
+                                            : recording ? DBT_XLATE_RECORD
+                                                        : DBT_XLATE_BLOCK,
+                                            ibl_target && !recording, &err);
         if (!b) {
             if (err == -EFAULT) { /* the guest jumped outside RAM: #PF on the fetch */
                 if (dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
@@ -362,13 +372,13 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                      (unsigned long long)v->state.rip, strerror(-err));
             return 0;
         }
-        if (c->epoch == chain_epoch && !single) {
+        if (c->epoch == chain_epoch && !single && !recording && !last_recorded) {
             if (fill_ibl) { /* an indirect branch missed the inline lookup */
                 dbt_cache_ibl_fill(c, v->state.rip, b);
                 v->stats.indirect_misses++;
             }
             if (chain_from) {
-                dbt_cache_chain(c, chain_from - 1, (uint32_t)(b - c->blocks));
+                dbt_trace_chain(v, chain_from - 1, (uint32_t)(b - c->blocks));
                 v->stats.chained_jumps++;
             }
         }
@@ -391,7 +401,10 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         chain_from = 0;
         fill_ibl = false;
         chain_epoch = c->epoch;
+        last_recorded = recording;
         if (kind == DBT_EXIT_HANDLED) {
+            if (recording)
+                dbt_trace_step(v, 0, false);
             if (exit->reason != VM_EXIT_NONE) {
                 v->step_trap_pending =
                     stepping && step_completed(v, exceptions_before, rip_before) &&
@@ -413,6 +426,12 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
             dbt_state_from_ctx(v);
             if (stub)
                 chain_from = id + 1;
+            uint32_t hot = (uint32_t)c->ctx->last_stub;
+            if (kind == DBT_EXIT_CONTINUE && !stub && (hot & DBT_TRACE_HOT) && !recording)
+                dbt_trace_start(v, hot & ~DBT_TRACE_HOT); /* a trace head: record what follows */
+            else if (recording)
+                dbt_trace_step(v, b->guest_rip,
+                               kind == DBT_EXIT_CONTINUE || kind == DBT_EXIT_IBL_MISS);
             fill_ibl = kind == DBT_EXIT_IBL_MISS;
             v->state.interrupt_shadow = kind == DBT_EXIT_SHADOW;
             if (kind == DBT_EXIT_SENSITIVE && dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE) {
@@ -486,6 +505,12 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
     emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
     emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
+    emit(ctx, "opt_traces", o->traces, "on/off");
+    emit(ctx, "opt_trace_indirect", o->trace_indirect, "on/off");
+    emit(ctx, "trace_heads", s->trace_heads, "heads");
+    emit(ctx, "traces_built", s->traces_built, "traces");
+    emit(ctx, "trace_blocks", s->trace_blocks, "blocks");
+    emit(ctx, "traces_abandoned", s->traces_abandoned, "heads");
     emit(ctx, "opt_huge_pages", o->huge_pages, "on/off");
     if (o->huge_pages)
         emit(ctx, "code_cache_huge_kb", huge_kb((uint64_t)(uintptr_t)v->cache.rx), "KiB");

@@ -93,17 +93,25 @@ struct dbt_host {
  * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
  * align_blocks and huge_pages. */
 struct dbt_options {
-    bool stubs_apart;  /* exit stubs in their own area at the end of the cache, not after each
-                        * block's code: hot code stays dense */
-    bool ibl_shared;   /* indirect branches jump to one out-of-line lookup routine instead of
-                        * carrying their own ~90-byte copy of it */
-    bool ret_cache;    /* returns jump through a return-address cache to a return point after
-                        * the CALL, instead of taking the lookup (dbt_lookup.c) */
-    bool align_blocks; /* blocks start 16-byte aligned (as dbt did before) */
-    bool huge_pages;   /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+    bool stubs_apart;    /* exit stubs in their own area at the end of the cache, not after each
+                          * block's code: hot code stays dense */
+    bool ibl_shared;     /* indirect branches end in a jump to one out-of-line copy of the
+                          * lookup's last three instructions instead of carrying their own
+                          * (dbt_lookup.c) */
+    bool ret_cache;      /* returns jump through a return-address cache to a return point after
+                          * the CALL, instead of taking the lookup (dbt_lookup.c) */
+    bool align_blocks;   /* blocks start 16-byte aligned (as dbt did before) */
+    bool traces;         /* hot loops (targets of backward branches taken 50 times) become
+                          * traces: the path next executed, translated as one block, direct
+                          * branches and returns to its own calls followed (dbt_trace.c) */
+    bool trace_indirect; /* a trace also follows an indirect JMP or CALL, or a RET to outside
+                          * it, to the recorded target behind a compare (off: the trace ends
+                          * there) */
+    bool huge_pages;     /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
 };
 /* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, align_blocks,
- * huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message in err. */
+ * traces, trace_indirect, huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message
+ * in err. */
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
 /* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
 void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
@@ -163,7 +171,9 @@ struct dbt_block {
     int32_t hash_next;
     int32_t links_in;   /* chained stubs jumping here (dbt_cache.links), -1 = none */
     uint32_t ibl_entry; /* cache offset of its lookup entry (dbt_lookup.c), 0 = none yet */
-    uint32_t ret_first, ret_count; /* its return points (dbt_cache.returns) */
+    uint32_t head;      /* trace head number + 1 (dbt_trace.c), 0 = none */
+    uint32_t range_first, range_count; /* a trace: its guest ranges (dbt_cache.ranges) */
+    uint32_t ret_first, ret_count;     /* its return points (dbt_cache.returns) */
     bool live; /* false once invalidated (SMC) or never hashed (shadow blocks) */
 };
 
@@ -186,8 +196,26 @@ struct dbt_stub {
     uint64_t guest_rip; /* where the exit goes */
     uint32_t stub;      /* cache offset of the stub */
     uint32_t branch;    /* cache offset of the rel32 of the branch that jumps to it */
+    bool call;          /* the exit of a CALL */
 };
-#define DBT_STUB_ID 0x40000000u /* in ctx.last_stub: a stub id, not a cache offset */
+#define DBT_STUB_ID 0x40000000u   /* in ctx.last_stub: a stub id, not a cache offset */
+#define DBT_TRACE_HOT 0x20000000u /* in ctx.last_stub: trace head n is hot (dbt_trace.c) */
+
+/* Traces (dbt_options.traces, dbt_trace.c). */
+#define DBT_TRACE_HEADS 4096    /* counters, one per head (a page array in the region) */
+#define DBT_TRACE_THRESHOLD 50  /* runs of a head before its next executing tail is recorded */
+#define DBT_TRACE_MAX_BLOCKS 16 /* blocks in a trace */
+struct dbt_trace_head {
+    uint32_t block;   /* the head block */
+    uint32_t counter; /* cache offset of its counting stub */
+    uint32_t hot;     /* cache offset of the stub's hot exit (a kick goes there) */
+    bool done;        /* a trace was built (or could not be): no more counting */
+};
+/* A guest code range a trace was translated from (its invalidation, dbt_cache.c). */
+struct dbt_range {
+    uint64_t rip;
+    uint32_t size;
+};
 
 /* A branch pointed at a block (chaining), undone when the block goes (SMC) or a kick wants
  * the branch's own block to stop at its end. */
@@ -253,6 +281,11 @@ struct dbt_cache {
     uint32_t stub_count;
     struct dbt_return_point *returns;
     uint32_t return_count;
+    uint64_t *counters; /* trace heads' counters: RW, in the region (translated code counts) */
+    struct dbt_trace_head *heads;
+    uint32_t head_count;
+    struct dbt_range *ranges;
+    uint32_t range_count;
     struct dbt_callout_rec *callouts;
     uint32_t callout_count;
     uint8_t *protected_pages; /* one byte per guest RAM page: holds translated code */
@@ -266,6 +299,7 @@ struct dbt_stats {
     uint64_t invalidations, invalidated_blocks, cache_flushes, block_exits, chained_jumps;
     uint64_t indirect_misses, dispatcher_emulations, smc_reexecutions;
     uint64_t host_block_bytes, host_stub_bytes; /* over the vCPU's life (flushes included) */
+    uint64_t trace_heads, traces_built, trace_blocks, traces_abandoned;
 };
 
 struct dbt_vcpu {
@@ -291,6 +325,13 @@ struct dbt_vcpu {
     /* A guest instruction single-stepped (TF) completed with a VMM exit: its #DB is delivered
      * when vcpu_run is called again (after an IN's data arrived). */
     bool step_trap_pending;
+    /* A trace being recorded (dbt_trace.c): the head and the blocks run since. */
+    struct {
+        bool active;
+        uint32_t head;
+        unsigned length;
+        uint64_t path[DBT_TRACE_MAX_BLOCKS];
+    } rec;
     uint8_t *altstack;
     stack_t old_altstack;
     struct sigaction old_actions[6];
@@ -305,8 +346,13 @@ void dbt_cache_destroy(struct dbt_cache *c);
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
 struct dbt_block *dbt_cache_lookup(struct dbt_cache *c, uint64_t guest_rip);
 void dbt_cache_insert(struct dbt_cache *c, uint32_t block_index); /* into the hash table */
-/* Point the branch of exit stub `id` at block `target`. */
+/* Point the branch of exit stub `id` at block `target` (at host offset `dest` for
+ * dbt_cache_chain_to: a trace head's counting stub). */
 void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target);
+void dbt_cache_chain_to(struct dbt_cache *c, uint32_t id, uint32_t target, uint32_t dest);
+/* Point every branch chained to block `from` at block `to` instead (a trace replaces its
+ * head). */
+void dbt_cache_relink(struct dbt_cache *c, uint32_t from, uint32_t to);
 /* Undo the chaining of every stub inside `b` (a kick leaves the block at its end). */
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b);
 /* Self-modifying code: unprotect the guest page, invalidate and unchain its blocks.
@@ -344,7 +390,13 @@ const char *dbt_saved_state_description(void); /* -EINVAL if the encoder refused
  * wrote translated code; ibl_target: an indirect branch wants it, so a new translation starts
  * with the block's lookup entry, which then falls into it); NULL with *err on failure
  * (-EFAULT: not in RAM). */
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, bool single,
+enum dbt_xlate {
+    DBT_XLATE_BLOCK,  /* a basic block, cached */
+    DBT_XLATE_SINGLE, /* one instruction, run once */
+    DBT_XLATE_RECORD, /* a block run once while a trace is recorded (dbt_trace.c): its
+                       * indirect branches and returns leave for the dispatcher */
+};
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, enum dbt_xlate mode,
                                 bool ibl_target, int *err);
 
 /* ---- dbt_callout.c ---- */
@@ -370,6 +422,23 @@ void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason);
 int dbt_signals_install(struct dbt_vcpu *v);
 void dbt_signals_restore(struct dbt_vcpu *v);
 extern __thread struct dbt_vcpu *dbt_current;
+
+/* ---- dbt_trace.c ---- */
+/* Chain exit stub `id` to block `target`, through a counting stub when the branch goes
+ * backwards (a loop: `target` becomes a trace head). */
+void dbt_trace_chain(struct dbt_vcpu *v, uint32_t id, uint32_t target);
+/* The dispatcher: head `head` is hot (start recording); a recording block ran and the guest
+ * is at state.rip (false: recording ended - trace built or abandoned). */
+void dbt_trace_start(struct dbt_vcpu *v, uint32_t head);
+bool dbt_trace_step(struct dbt_vcpu *v, uint64_t block_rip, bool direct_or_indirect);
+/* A kick at host address `host`: in a head's counting stub, the host address of the stub's
+ * exit to continue at (the guest's RCX is then in ctx.save_rcx, `rcx` stored there if the stub
+ * had not yet); else 0. */
+uint64_t dbt_trace_on_kick(struct dbt_cache *c, uint64_t host, uint64_t rcx);
+/* dbt_translate.c: the trace for `path` (`loop`: the last block goes back to the first);
+ * NULL if the path cannot be made into one. */
+struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, unsigned n,
+                                      bool loop, int *err);
 
 /* ---- dbt.c ---- */
 /* For the extended-state benchmark only (bench/bench_xstate.c): vCPUs created while this is set

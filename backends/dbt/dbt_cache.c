@@ -60,7 +60,9 @@ static_assert(sizeof(struct dbt_host) <= 4096, "host state fits its page");
  * boundary (dbt_options.huge_pages), after the context page and the two tables. */
 #define CACHE_OFFSET (2u << 20)
 #define REGION_BYTES (CACHE_OFFSET + DBT_CACHE_SIZE)
-static_assert(DBT_CTX_PAGE + IBL_BYTES + RET_BYTES <= CACHE_OFFSET, "tables before the cache");
+#define COUNTERS_BYTES (DBT_TRACE_HEADS * sizeof(uint64_t))
+#define COUNTERS_OFFSET (DBT_CTX_PAGE + IBL_BYTES + RET_BYTES)
+static_assert(COUNTERS_OFFSET + COUNTERS_BYTES <= CACHE_OFFSET, "tables before the cache");
 static_assert(REGION_BYTES <= DBT_REGION_STEP, "region fits its slot");
 static_assert(GUEST_SPACE_END <= DBT_REGION_BASE, "region after the guest window");
 
@@ -182,6 +184,13 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->ret_rw = ret_rw;
     if (rc_ibl < 0 || rc_ret < 0)
         goto fail;
+    /* The trace heads' counters: written by translated code, like the context page (a guest
+     * store there can only make a trace form early or late) */
+    void *counters = mmap(base + COUNTERS_OFFSET, COUNTERS_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (counters == MAP_FAILED)
+        goto fail;
+    c->counters = counters;
     if (c->opt.huge_pages) { /* a request: the kernel decides (shmem_enabled, dbt.c stats) */
         madvise(rx, DBT_CACHE_SIZE, MADV_HUGEPAGE);
         madvise(rw, DBT_CACHE_SIZE, MADV_HUGEPAGE);
@@ -194,10 +203,12 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->links = table_alloc(DBT_MAX_LINKS, sizeof(*c->links));
     c->stubs = table_alloc(DBT_MAX_STUBS, sizeof(*c->stubs));
     c->returns = table_alloc(DBT_MAX_RETURN_POINTS, sizeof(*c->returns));
+    c->heads = table_alloc(DBT_TRACE_HEADS, sizeof(*c->heads));
+    c->ranges = table_alloc(DBT_MAX_BLOCKS, sizeof(*c->ranges));
     c->callouts = table_alloc(DBT_MAX_CALLOUTS, sizeof(*c->callouts));
     c->protected_pages = table_alloc(GUEST_RAM_SIZE / 4096, 1);
     if (!c->blocks || !c->map || !c->links || !c->callouts || !c->protected_pages || !c->stubs ||
-        !c->returns)
+        !c->returns || !c->heads || !c->ranges)
         goto fail;
     if (dbt_stubs_build(c) < 0) { /* the same stubs every flush builds */
         dbt_cache_destroy(c);
@@ -232,6 +243,8 @@ void dbt_cache_destroy(struct dbt_cache *c)
     table_free(c->links, DBT_MAX_LINKS, sizeof(*c->links));
     table_free(c->stubs, DBT_MAX_STUBS, sizeof(*c->stubs));
     table_free(c->returns, DBT_MAX_RETURN_POINTS, sizeof(*c->returns));
+    table_free(c->heads, DBT_TRACE_HEADS, sizeof(*c->heads));
+    table_free(c->ranges, DBT_MAX_BLOCKS, sizeof(*c->ranges));
     table_free(c->callouts, DBT_MAX_CALLOUTS, sizeof(*c->callouts));
     table_free(c->protected_pages, GUEST_RAM_SIZE / 4096, 1);
     memset(c, 0, sizeof(*c));
@@ -248,7 +261,7 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
         c->hash[i] = -1;
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
-    c->stub_count = c->return_count = 0;
+    c->stub_count = c->return_count = c->head_count = c->range_count = 0;
     c->stub_low = DBT_CACHE_SIZE;
     c->block_bytes = c->stub_bytes = 0;
     (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
@@ -349,6 +362,11 @@ static void write_rel32(struct dbt_cache *c, uint32_t at, uint32_t target)
 
 void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target)
 {
+    dbt_cache_chain_to(c, id, target, c->blocks[target].host_offset);
+}
+
+void dbt_cache_chain_to(struct dbt_cache *c, uint32_t id, uint32_t target, uint32_t dest)
+{
     if (c->link_count >= DBT_MAX_LINKS || id >= c->stub_count)
         return; /* stays an exit stub: correct, only slower */
     const struct dbt_stub *st = &c->stubs[id];
@@ -360,7 +378,27 @@ void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target)
     l->next = b->links_in;
     l->live = true;
     b->links_in = (int32_t)c->link_count++;
-    write_rel32(c, l->branch, b->host_offset); /* the branch goes straight to the block */
+    write_rel32(c, l->branch, dest); /* the branch goes straight to the block */
+}
+
+void dbt_cache_relink(struct dbt_cache *c, uint32_t from, uint32_t to)
+{
+    struct dbt_block *a = &c->blocks[from], *b = &c->blocks[to];
+    if (from == to) { /* straight to the block itself (past a counting stub) */
+        for (int32_t i = a->links_in; i >= 0; i = c->links[i].next)
+            if (c->links[i].live)
+                write_rel32(c, c->links[i].branch, a->host_offset);
+        return;
+    }
+    while (a->links_in >= 0) {
+        struct dbt_link *l = &c->links[a->links_in];
+        a->links_in = l->next;
+        if (l->live)
+            write_rel32(c, l->branch, b->host_offset);
+        l->target = to;
+        l->next = b->links_in;
+        b->links_in = (int32_t)(l - c->links);
+    }
 }
 
 /* Point a chained branch back at its exit stub. */
@@ -411,7 +449,12 @@ unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memor
     unsigned n = 0;
     for (uint32_t i = 0; i < c->block_count; i++) {
         struct dbt_block *b = &c->blocks[i];
-        if (b->live && b->guest_rip < hi && b->guest_rip + b->guest_size > lo) {
+        bool hit = b->live && b->guest_rip < hi && b->guest_rip + b->guest_size > lo;
+        for (uint32_t r = 0; b->live && !hit && r < b->range_count; r++) { /* a trace */
+            const struct dbt_range *g = &c->ranges[b->range_first + r];
+            hit = g->rip < hi && g->rip + g->size > lo;
+        }
+        if (hit) {
             block_kill(c, i);
             n++;
         }

@@ -16,6 +16,7 @@
 struct dbt_pending_exit {
     uint32_t branch; /* cache offset of the rel32 that is to reach the stub */
     uint64_t rip;    /* guest RIP the exit goes to */
+    bool call;       /* a CALL's (not a loop's back edge, for traces) */
 };
 #define DBT_MAX_PENDING_EXITS 160
 #define DBT_MAX_BLOCK_RETURN_POINTS 64
@@ -28,6 +29,7 @@ struct emitter {
     uint32_t limit;
     bool overflow;
     /* Only while a block is translated (zero elsewhere): */
+    bool record; /* a recording copy (dbt_trace.c): every branch leaves for the dispatcher */
     unsigned exit_count, ret_count;
     struct dbt_pending_exit exits[DBT_MAX_PENDING_EXITS];
     struct dbt_return_point rets[DBT_MAX_BLOCK_RETURN_POINTS];
@@ -129,6 +131,7 @@ static inline void emit_branch_exit(struct emitter *e, const uint8_t *op, size_t
     }
     emit_bytes(e, op, oplen);
     e->exits[e->exit_count].branch = e->pos;
+    e->exits[e->exit_count].call = false;
     e->exits[e->exit_count++].rip = rip;
     emit_u32(e, 0); /* pointed at the stub once it is placed */
 }
@@ -151,6 +154,8 @@ bool dbt_emit_indirect_call(struct emitter *e, const struct x86_decoded_insn *in
                             dbt_relocate_fn *relocate);
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip);
+bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn *in,
+                               dbt_relocate_fn *relocate, uint64_t expected);
 
 /* dbt_segment.c: an instruction with an FS or GS override, rewritten to use the guest's base.
  * NONE: it needs no rewriting (no override, or the override does not apply to a memory

@@ -62,6 +62,12 @@ static void emit_table_jump(struct emitter *e, const uint64_t *table)
 /* With the target in RCX (the guest's RCX saved): the rest of the lookup, here or shared. */
 static void emit_lookup_tail(struct emitter *e)
 {
+    if (e->record) { /* a recording copy: the dispatcher is to see where it goes */
+        emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+        emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+        emit_jmp(e, e->c->exit_ibl_miss);
+        return;
+    }
     if (e->c->opt.ibl_shared) {
         emit_jmp(e, e->c->ibl_jump);
         return;
@@ -160,13 +166,44 @@ void dbt_emit_return(struct emitter *e, uint16_t pop_bytes)
         EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm] (flags untouched) */
         emit_u32(e, pop_bytes);
     }
-    if (!e->c->opt.ret_cache) {
+    if (!e->c->opt.ret_cache || e->record) {
         emit_lookup_tail(e);
         return;
     }
     emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
     EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
     emit_table_jump(e, e->c->ret);
+}
+
+/* In a trace (dbt_trace.c): the indirect branch `in` - JMP or CALL r/m, RET - checked against
+ * `expected`, the target the trace was recorded with. Equal (the common case, or the trace
+ * would not be): execution falls through into the next block of the trace; else the lookup.
+ * Six instructions and a JRCXZ instead of the jump through the table. */
+bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn *in,
+                               dbt_relocate_fn *relocate, uint64_t expected)
+{
+    if (in->info.mnemonic == ZYDIS_MNEMONIC_RET) {
+        emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
+        EMIT(e, 0x59); /* pop rcx */
+        if (in->info.raw.imm[0].size) {
+            EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm] */
+            emit_u32(e, (uint32_t)in->info.raw.imm[0].value.u);
+        }
+    } else {
+        if (!emit_target_to_rcx(e, in, relocate))
+            return false;
+        if (in->info.mnemonic == ZYDIS_MNEMONIC_CALL) {
+            EMIT(e, 0x68); /* push imm32: the return address */
+            emit_u32(e, (uint32_t)(in->rip + in->length));
+        }
+    }
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - expected] */
+    emit_u32(e, (uint32_t) - (int32_t)expected);
+    EMIT(e, 0xe3, 0x05);         /* jrcxz over the jmp */
+    emit_jmp(e, e->c->ret_miss); /* the lookup of ctx.next_rip */
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+    return true;
 }
 
 /* The return point of a CALL whose guest return address is `ret_rip` (top of this file). */

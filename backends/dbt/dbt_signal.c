@@ -79,6 +79,12 @@ static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
     if (m && (m->guest_rip_low & DBT_MAP_SEG_FIXUP) &&
         host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset))
         v->state.gpr[(m->guest_rip_low >> DBT_MAP_SEG_REG_SHIFT) & 15] = v->cache.ctx->seg_save;
+    /* The PUSH imm32 of a CALL r/m (dbt_lookup.c) comes after the target was loaded into RCX:
+     * if it faults, the guest's RCX is in ctx.save_rcx. (Every other PUSH imm32 translated code
+     * runs is its guest instruction's first host instruction, with RCX the guest's.) */
+    if (m && host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset) &&
+        *(const uint8_t *)(uintptr_t)host == 0x68)
+        v->state.gpr[X86_RCX] = v->cache.ctx->save_rcx;
     v->state.rflags = dbt_rflags_of(v->cache.ctx, (uint64_t)g[REG_EFL]);
     v->state.rip = rip;
 }
@@ -121,8 +127,14 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
         dbt_cache_unchain_from(c, b);
         return;
     }
-    if (dbt_cache_in_stub_area(c, host))
-        return; /* an exit stub kept apart: on its way out */
+    if (dbt_cache_in_stub_area(c, host)) {
+        /* an exit stub kept apart: on its way out; a trace head's counting stub, which goes
+         * back into the loop: out through its hot exit (dbt_trace.c) */
+        uint64_t out = dbt_trace_on_kick(c, host, (uint64_t)g[REG_RCX]);
+        if (out)
+            g[REG_RIP] = (greg_t)out;
+        return;
+    }
     uint64_t rx = (uint64_t)(uintptr_t)c->rx;
     if (!in_cache(c, host) || host < rx + c->exit_common ||
         (host >= rx + c->callout_stub && host < rx + c->callout_end)) {

@@ -227,10 +227,12 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
             EMIT(e, 0x68); /* push imm32 (sign-extended; guest RIPs are below 2 GiB) */
             emit_u32(e, (uint32_t)next);
             emit_jmp_exit(e, branch_target(in));
+            if (e->exit_count)
+                e->exits[e->exit_count - 1].call = true;
         } else if (in->info.operand_width != 64 || !dbt_emit_indirect_call(e, in, emit_relocated)) {
             goto refuse;
         }
-        if (!c->opt.ret_cache)
+        if (!c->opt.ret_cache || e->record)
             return STEP_END;
         emit_return_point(e, in); /* the block goes on there */
         return STEP_CONTINUE;
@@ -344,6 +346,7 @@ static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter 
         st->guest_rip = e->exits[i].rip;
         st->stub = out->pos;
         st->branch = e->exits[i].branch;
+        st->call = e->exits[i].call;
         patch_rel32(e, st->branch, out->pos);
         EMIT(out, 0xc7, 0x05); /* mov dword [last_stub], id | DBT_STUB_ID */
         emit_ctx_rel(out, DBT_CTX_LAST_STUB, 4);
@@ -368,12 +371,108 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
     ev->new_value = b->guest_size; /* bytes of guest code */
 }
 
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, bool ibl_target,
-                                int *err)
+/* The staging buffers of the block being translated (see block_begin). */
+static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE], stub_stage[DBT_STUB_RESERVE];
+static _Thread_local struct emitter e, se;
+
+/* A new block record at the end of the cache and the emitters that write it: the block
+ * goes into a staging buffer and is copied into the cache in one go. The cache lines next to
+ * code that has just run are costly to store to (the processor checks stores against code it
+ * has fetched: Intel SDM vol. 3A 11.6; measured here, a store a line after just-executed code
+ * costs ~190 cycles, 1 KiB further ~65), so one copy beats dozens of small emitter stores: B
+ * fell by about 10% with it. ibl_target: the block's lookup entry comes first (dbt_lookup.c). */
+static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_target, bool record)
 {
     struct dbt_cache *c = &v->cache;
     const struct guest_memory *mem = v->common.vm->config.mem;
-    if (!single) {
+    if (!cache_has_room(c)) {
+        dbt_cache_flush(c, mem); /* full: start over (simple, and correct) */
+        v->stats.cache_flushes++;
+    }
+    uint32_t index = c->block_count;
+    struct dbt_block *b = &c->blocks[index];
+    memset(b, 0, sizeof(*b));
+    b->guest_rip = rip;
+    b->host_offset = c->used; /* after the lookup entry, if any (below) */
+    b->map_first = c->map_count;
+    b->links_in = -1;
+    b->hash_next = -1;
+    memset(&e, 0, offsetof(struct emitter, exits));
+    e.c = c;
+    e.out = stage;
+    e.out_base = e.pos = c->used;
+    e.limit = c->used + DBT_BLOCK_RESERVE;
+    e.record = record;
+    if (ibl_target) {
+        b->ibl_entry = e.pos;
+        dbt_emit_lookup_prefix(&e, rip);
+        b->host_offset = e.pos;
+    }
+    memset(&se, 0, offsetof(struct emitter, exits));
+    se.c = c;
+    se.out = stub_stage;
+    return b;
+}
+
+/* Copy the staged block and its stubs into the cache and enter it in the tables (cached: in
+ * the hash table and the return-address cache, its pages write-protected). NULL with *err if
+ * it did not fit. */
+static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, uint64_t end,
+                                      bool cached, int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    finish_block(c, &e, &se);
+    if (e.overflow) {
+        c->map_count = b->map_first;
+        *err = -ENOSPC;
+        return NULL;
+    }
+    b->host_size = e.pos - b->host_offset;
+    memcpy(c->rw + e.out_base, stage, e.pos - e.out_base);
+    uint32_t stub_bytes = e.exit_count * STUB_BYTES;
+    if (c->opt.stubs_apart) {
+        memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
+        c->stub_low = se.out_base;
+        c->stub_bytes += stub_bytes;
+        v->stats.host_stub_bytes += stub_bytes;
+    }
+    c->stub_count += e.exit_count;
+    c->block_bytes += e.pos - e.out_base;
+    v->stats.host_block_bytes += e.pos - e.out_base;
+    b->map_count = c->map_count - b->map_first;
+    if (!b->guest_size)
+        b->guest_size = (uint32_t)(end - b->guest_rip);
+    c->used = c->opt.align_blocks ? (e.pos + 15) & ~15u : e.pos;
+    b->ret_first = c->return_count;
+    b->ret_count = 0;
+    if (cached) { /* a single block runs once: never re-protect the page it may write */
+        protect_guest_code(v, b->guest_rip, b->guest_rip + b->guest_size);
+        for (unsigned i = 0; i < e.ret_count; i++) {
+            struct dbt_return_point *rp = &c->returns[c->return_count++];
+            rp->guest_rip_low = e.rets[i].guest_rip_low;
+            rp->host = e.rets[i].host;
+        }
+        b->ret_count = e.ret_count;
+    }
+    b->live = cached; /* a single or recording block runs once and is never looked up */
+    if (cached) {
+        dbt_cache_insert(c, (uint32_t)(b - c->blocks));
+        dbt_cache_ret_fill(c, b);
+    }
+    c->block_count++;
+    v->stats.blocks_translated++;
+    if (v->common.trace)
+        trace_block(v, b);
+    return b;
+}
+
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate mode,
+                                bool ibl_target, int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    bool single = mode == DBT_XLATE_SINGLE;
+    if (mode == DBT_XLATE_BLOCK) {
         struct dbt_block *hit = dbt_cache_lookup(c, rip);
         if (hit) {
             v->stats.cache_hits++;
@@ -384,39 +483,9 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, b
         *err = -EFAULT;
         return NULL;
     }
-    if (!cache_has_room(c)) {
-        dbt_cache_flush(c, mem); /* full: start over (simple, and correct) */
-        v->stats.cache_flushes++;
-    }
     uint64_t c0 = cycles(); /* one TSC read each side: clock reads would be much of B */
-    uint32_t index = c->block_count;
-    struct dbt_block *b = &c->blocks[index];
-    b->guest_rip = rip;
-    b->host_offset = c->used; /* after the lookup entry, if any (below) */
-    b->map_first = c->map_count;
-    b->links_in = -1;
-    b->ibl_entry = 0;
-    b->hash_next = -1;
-    /* The block is written into a staging buffer and copied into the cache in one go. The
-     * cache lines next to code that has just run are costly to store to (the processor checks
-     * stores against code it has fetched: Intel SDM vol. 3A 11.6; measured here, a store a
-     * line after just-executed code costs ~190 cycles, 1 KiB further ~65), so one copy beats
-     * dozens of small emitter stores: B fell by about 10% with it. */
-    static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE], stub_stage[DBT_STUB_RESERVE];
-    static _Thread_local struct emitter e, se;
-    memset(&e, 0, offsetof(struct emitter, exits));
-    e.c = c;
-    e.out = stage;
-    e.out_base = e.pos = c->used;
-    e.limit = c->used + DBT_BLOCK_RESERVE;
-    if (ibl_target && !single) { /* the lookup entry, falling into the block (dbt_lookup.c) */
-        b->ibl_entry = e.pos;
-        dbt_emit_lookup_prefix(&e, rip);
-        b->host_offset = e.pos;
-    }
-    memset(&se, 0, offsetof(struct emitter, exits));
-    se.c = c;
-    se.out = stub_stage;
+    struct dbt_block *b =
+        block_begin(v, rip, ibl_target && mode == DBT_XLATE_BLOCK, mode == DBT_XLATE_RECORD);
     uint64_t pc = rip, ram_end = GUEST_RAM_BASE + mem->ram_size;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
     for (unsigned n = 0;; n++) {
@@ -446,47 +515,182 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, b
         if (translate_one(v, &e, &in, &zctx) == STEP_END)
             break;
     }
-    finish_block(c, &e, &se);
-    if (e.overflow) {
-        c->map_count = b->map_first;
-        *err = -ENOSPC;
+    b = block_commit(v, b, pc, mode == DBT_XLATE_BLOCK, err);
+    v->stats.translate_cycles += cycles() - c0;
+    return b;
+}
+
+/* ---- traces (dbt_trace.c has the policy) ------------------------------------------------- */
+
+static bool is_branch(const struct x86_decoded_insn *in)
+{
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_CALL:
+    case ZYDIS_MNEMONIC_RET:
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JRCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        return true;
+    default:
+        return in->info.meta.category == ZYDIS_CATEGORY_COND_BR;
+    }
+}
+
+/* The branch that ends block `i` of a trace, `succ` the block executed next (0: none, the
+ * trace ends here with the branch as in a block). False if the path cannot go on this way. */
+static bool trace_branch(struct dbt_vcpu *v, const struct x86_decoded_insn *in, uint64_t succ)
+{
+    uint64_t next = in->rip + in->length;
+    bool indirect = !relative_branch(in); /* JMP/CALL r/m */
+    if (dbt_has_fs_gs_override(in) || in->info.operand_width != 64)
+        return false;
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JRCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        return false; /* rare in compiled code: the trace is not built */
+    case ZYDIS_MNEMONIC_JMP:
+        if (indirect)
+            return succ ? dbt_emit_indirect_guarded(&e, in, emit_relocated, succ)
+                        : dbt_emit_indirect_jump(&e, in, emit_relocated);
+        if (!succ)
+            emit_jmp_exit(&e, branch_target(in));
+        return !succ || succ == branch_target(in);
+    case ZYDIS_MNEMONIC_CALL:
+        if (indirect)
+            return succ ? dbt_emit_indirect_guarded(&e, in, emit_relocated, succ)
+                        : dbt_emit_indirect_call(&e, in, emit_relocated);
+        EMIT(&e, 0x68); /* push imm32: the return address */
+        emit_u32(&e, (uint32_t)next);
+        if (!succ)
+            emit_jmp_exit(&e, branch_target(in));
+        return !succ || succ == branch_target(in);
+    case ZYDIS_MNEMONIC_RET:
+        if (succ)
+            return dbt_emit_indirect_guarded(&e, in, emit_relocated, succ);
+        dbt_emit_return(&e, in->info.raw.imm[0].size ? (uint16_t)in->info.raw.imm[0].value.u : 0);
+        return true;
+    default: { /* Jcc: the recorded direction falls through, the other leaves the trace */
+        uint64_t taken = branch_target(in);
+        uint8_t cc = in->info.opcode & 0x0f;
+        if (succ && succ != taken && succ != next)
+            return false;
+        uint8_t jcc[2] = {0x0f, (uint8_t)(0x80 | (succ == taken ? cc ^ 1 : cc))};
+        emit_branch_exit(&e, jcc, 2, succ == taken ? next : taken);
+        if (!succ)
+            emit_jmp_exit(&e, next);
+        return true;
+    }
+    }
+    (void)v;
+}
+
+/* Whether the trace goes on into `succ` after the branch `in` (false: the trace ends with it).
+ * Direct branches are followed; a RET to a return address a CALL of the trace pushed is
+ * followed behind a compare that always holds unless the guest rewrote its return address;
+ * other indirect branches only with dbt_options.trace_indirect: the target recorded once is
+ * often not the next one (an interpreter's dispatch, a virtual call), and then the compare and
+ * the lookup after it cost more than the lookup alone (docs/REPORT.md). calls[depth]: the
+ * return addresses pushed along the trace. */
+static bool follow_branch(const struct dbt_cache *c, const struct x86_decoded_insn *in,
+                          uint64_t succ, uint64_t *calls, unsigned *depth)
+{
+    if (in->info.mnemonic == ZYDIS_MNEMONIC_RET) {
+        bool own = *depth && calls[*depth - 1] == succ;
+        *depth -= *depth != 0;
+        return own || c->opt.trace_indirect;
+    }
+    bool follow = relative_branch(in) || c->opt.trace_indirect;
+    if (follow && in->info.mnemonic == ZYDIS_MNEMONIC_CALL && *depth < DBT_TRACE_MAX_BLOCKS)
+        calls[(*depth)++] = in->rip + in->length;
+    return follow;
+}
+
+struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, unsigned n,
+                                      bool loop, int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    if (!n || c->range_count + n > DBT_MAX_BLOCKS || n > DBT_TRACE_MAX_BLOCKS)
+        return NULL;
+    uint64_t c0 = cycles();
+    uint32_t map_before = c->map_count;
+    struct dbt_block *b = block_begin(v, path[0], false, false);
+    uint64_t ram_end = GUEST_RAM_BASE + mem->ram_size, hi = path[0];
+    bool ok = true;
+    unsigned cut = 0, depth = 0; /* depth: return addresses pushed by the trace so far */
+    uint64_t calls[DBT_TRACE_MAX_BLOCKS];
+    for (unsigned i = 0; i < n && ok && !cut; i++) {
+        uint64_t succ = i + 1 < n ? path[i + 1] : loop ? path[0] : 0;
+        uint64_t pc = path[i];
+        for (unsigned k = 0;; k++) {
+            struct x86_decoded_insn in;
+            ZydisDecoderContext zctx;
+            uint64_t avail = ram_end - pc;
+            if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+                avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+            if (k == DBT_MAX_BLOCK_INSNS || pc >= ram_end ||
+                x86_decode_instruction(&v->decoder, mem->ram + (pc - GUEST_RAM_BASE), avail, pc,
+                                       &in, &zctx) < 0 ||
+                (x86_classify_needs_operands(&in) || dbt_has_fs_gs_override(&in)
+                     ? x86_decode_operands(&v->decoder, &zctx, &in) < 0
+                     : false) ||
+                x86_classify(&in) != EMU_CLASS_NONE) {
+                ok = false; /* a sensitive instruction, or not a block as recorded */
+                break;
+            }
+            struct dbt_map_entry *m = &c->map[c->map_count++];
+            m->host_offset = e.pos;
+            m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
+            pc += in.length;
+            if (is_branch(&in)) {
+                if (succ && !follow_branch(c, &in, succ, calls, &depth)) {
+                    succ = 0; /* the trace ends with the branch as a block would */
+                    cut = i + 1;
+                }
+                ok = trace_branch(v, &in, succ) && !e.overflow;
+                break;
+            }
+            if (translate_one(v, &e, &in, &zctx) == STEP_END) { /* refused */
+                ok = false;
+                break;
+            }
+        }
+        struct dbt_range *r = &c->ranges[c->range_count + i];
+        r->rip = path[i];
+        r->size = (uint32_t)(pc - path[i]);
+        hi = pc > hi ? pc : hi;
+    }
+    if (cut) {
+        n = cut;
+        loop = false;
+    }
+    if (ok && loop)
+        emit_jmp_exit(&e, path[0]); /* chained to the trace itself once it exists */
+    if (!ok || e.overflow) {
+        c->map_count = map_before;
+        memset(b, 0, sizeof(*b));
         return NULL;
     }
-    b->host_size = e.pos - b->host_offset;
-    memcpy(c->rw + e.out_base, stage, e.pos - e.out_base);
-    uint32_t stub_bytes = e.exit_count * STUB_BYTES;
-    if (c->opt.stubs_apart) {
-        memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
-        c->stub_low = se.out_base;
-        c->stub_bytes += stub_bytes;
-        v->stats.host_stub_bytes += stub_bytes;
-    }
-    c->stub_count += e.exit_count;
-    c->block_bytes += e.pos - e.out_base;
-    v->stats.host_block_bytes += e.pos - e.out_base;
-    b->map_count = c->map_count - b->map_first;
-    b->guest_size = (uint32_t)(pc - rip);
-    c->used = c->opt.align_blocks ? (e.pos + 15) & ~15u : e.pos;
-    b->ret_first = c->return_count;
-    b->ret_count = 0;
-    if (!single) { /* a single block runs once: never re-protect the page it may write */
-        protect_guest_code(v, rip, pc);
-        for (unsigned i = 0; i < e.ret_count; i++) {
-            struct dbt_return_point *rp = &c->returns[c->return_count++];
-            rp->guest_rip_low = e.rets[i].guest_rip_low;
-            rp->host = e.rets[i].host;
-        }
-        b->ret_count = e.ret_count;
-    }
-    b->live = !single; /* a shadow block runs once and is never looked up */
-    if (!single) {
-        dbt_cache_insert(c, index);
-        dbt_cache_ret_fill(c, b);
-    }
-    c->block_count++;
-    v->stats.blocks_translated++;
+    b->range_first = c->range_count;
+    b->range_count = n;
+    b->guest_size = c->ranges[c->range_count].size; /* the head's block; the rest: ranges */
+    for (unsigned i = 0; i < n; i++)                /* every page it was read from, as a block's */
+        protect_guest_code(v, c->ranges[c->range_count + i].rip,
+                           c->ranges[c->range_count + i].rip + c->ranges[c->range_count + i].size);
+    c->range_count += n;
+    uint32_t first_stub = c->stub_count;
+    b = block_commit(v, b, hi, true, err);
     v->stats.translate_cycles += cycles() - c0;
-    if (v->common.trace)
-        trace_block(v, b);
+    if (!b)
+        return NULL;
+    for (uint32_t id = first_stub; loop && id < c->stub_count; id++) /* the loop back */
+        if (c->stubs[id].guest_rip == path[0])
+            dbt_cache_chain(c, id, (uint32_t)(b - c->blocks));
     return b;
 }

@@ -84,6 +84,29 @@ FRAGMENT(f_smc_jcc,
 /* #DE in translated code: delivered at the exact guest RIP with the guest's registers. */
 FRAGMENT(f_div0,
     "mov $7, %eax\n xor %ecx, %ecx\n mov $0x55, %r9\n div %ecx\n out %al, $0xf4\n")
+/* CALL r/m whose push of the return address faults (RSP outside RAM): #PF at the CALL with the
+ * guest's registers, RCX (the scratch register holding the target then) included. The #PF gate
+ * gets IST1 (a stack in RAM) so that the fault can be delivered at all. */
+FRAGMENT(f_icall_push_fault,
+    "movq $0x40380000, 0x40002024\n orb $1, 0x40003000+14*16+4\n lea 1f(%rip), %rax\n"
+    "mov $0x5151, %ecx\n mov $0x30001000, %rsp\n call *%rax\n1: out %al, $0xf4\n")
+/* Traces (VMLAB_DBT traces=on, dbt_trace.c). A loop through a call: the trace follows the
+ * CALL, the RET behind its compare and the back edge. */
+FRAGMENT(f_trace_calls,
+    "mov $1000, %ecx\n xor %eax, %eax\n1: call 2f\n dec %ecx\n jnz 1b\n out %al, $0xf4\n"
+    "2: inc %rax\n ret\n")
+/* SMC in a block of a trace: the callee (page 1) is in the loop's trace when the loop patches
+ * it at ECX = 500. RBX = 501 * 1 + 499 * 5. */
+FRAGMENT(f_trace_smc,
+    "xor %ebx, %ebx\n mov $1000, %ecx\n1: call 2f\n add %eax, %ebx\n cmp $500, %ecx\n jne 4f\n"
+    " movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n out %al, $0xf4\n .fill 4096, 1, 0xcc\n"
+    "2: nop\n3: mov $1, %eax\n ret\n")
+/* The callee moves its own return address on by RDX: 0, but 2 at ECX = 700 (CMOV: the path of
+ * the trace stays the same), which skips the INC after the CALL once. RBX = 999. */
+FRAGMENT(f_trace_ret_rewrite,
+    "xor %ebx, %ebx\n mov $1000, %ecx\n mov $2, %esi\n1: xor %edx, %edx\n cmp $700, %ecx\n"
+    " cmove %esi, %edx\n call 3f\n inc %ebx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n"
+    "3: add %rdx, (%rsp)\n ret\n")
 /* Forever, chained to itself, and forever through returns. */
 FRAGMENT(f_spin, "1: jmp 1b\n")
 /* Loops that stay in translated code through returns, indirect calls and indirect jumps (the
@@ -332,6 +355,58 @@ static void test_returns_hit_return_cache(void **unused)
     stop(&r);
 }
 
+static void start_with(struct run *r, const uint8_t *start_, const uint8_t *end_,
+                       const char *options)
+{
+    setenv("VMLAB_DBT", options, 1);
+    start(r, start_, end_);
+    unsetenv("VMLAB_DBT");
+}
+
+/* A hot loop through a call becomes a trace, which then runs it: no exit per iteration. */
+static void test_trace_follows_calls(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_calls_start, f_trace_calls_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 1000);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_int_equal(stat(&r, "traces_built"), 1);
+    assert_int_equal(stat(&r, "trace_blocks"), 3); /* call, ret, dec/jnz */
+    assert_true(stat(&r, "block_exits") < 20);
+    stop(&r);
+}
+
+/* A store into a block that is part of a trace invalidates the trace too. */
+static void test_trace_self_modifying_code(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_smc_start, f_trace_smc_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 501 * 1 + 499 * 5);
+    assert_true(stat(&r, "traces_built") >= 1);
+    assert_true(stat(&r, "invalidated_blocks") >= 2); /* the callee and the trace */
+    stop(&r);
+}
+
+/* A RET in a trace goes on along the trace only to the return address it recorded. */
+static void test_trace_return_address_rewritten(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 999);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "traces_built") >= 1);
+    stop(&r);
+}
+
 static void test_callout_falls_through(void **unused)
 {
     (void)unused;
@@ -411,6 +486,21 @@ static void test_divide_error_exact(void **unused)
     assert_int_equal(fr[4], CODE + 5 + 2 + 7); /* the DIV itself */
     assert_int_equal(fr[1], 7);                /* RAX as the hardware leaves it */
     assert_int_equal(r.st.gpr[X86_R9], 0x55);
+    stop(&r);
+}
+
+static void test_indirect_call_push_fault_exact(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_icall_push_fault_start, f_icall_push_fault_end);
+    go(&r);
+    uint64_t fr[5];
+    exception_frame(&r, fr);
+    assert_int_equal(fr[2], 14);
+    assert_int_equal(fr[0], 0x30001000 - 8);
+    assert_int_equal(fr[4], CODE + 0x27); /* the CALL */
+    assert_int_equal(r.st.gpr[X86_RCX], 0x5151);
     stop(&r);
 }
 
@@ -616,6 +706,16 @@ static void test_kick_indirect_loops(void **unused)
     kick_case_exact(f_spin_icall_start, f_spin_icall_end, "ibl_shared=off");
     kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "ibl_shared=on");
     kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "ibl_shared=off");
+}
+
+/* A kick inside a trace: the trace's loop back is a chained exit the kick unchains, and the
+ * lookup after a compare that failed is revoked like any other. */
+static void test_kick_trace_loops(void **unused)
+{
+    (void)unused;
+    kick_case_exact(f_spin_ret_start, f_spin_ret_end, "traces=on");
+    kick_case_exact(f_spin_icall_start, f_spin_icall_end, "traces=on,trace_indirect=on");
+    kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "traces=on,trace_indirect=on");
 }
 
 static void test_kick_tight_loop(void **unused)
@@ -923,11 +1023,15 @@ int main(void)
         cmocka_unit_test_teardown(test_loop_is_chained, teardown),
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
+        cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
+        cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
+        cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
         cmocka_unit_test_teardown(test_divide_error_exact, teardown),
+        cmocka_unit_test_teardown(test_indirect_call_push_fault_exact, teardown),
         cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
         cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
         cmocka_unit_test_teardown(test_rip_relative, teardown),
@@ -936,6 +1040,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kick_tight_loop, teardown),
         cmocka_unit_test_teardown(test_kick_return_loop, teardown),
         cmocka_unit_test_teardown(test_kick_indirect_loops, teardown),
+        cmocka_unit_test_teardown(test_kick_trace_loops, teardown),
         cmocka_unit_test_teardown(test_kick_jcc_loop, teardown),
         cmocka_unit_test_teardown(test_kick_long_loop, teardown),
         cmocka_unit_test_teardown(test_interrupt_window_after_shadow, teardown),
