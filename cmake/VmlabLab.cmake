@@ -10,7 +10,7 @@ set(VMLAB_STUDENT_DIR "" CACHE PATH
     "Lab build: compile the student's copies of the replaceable files from this folder")
 
 # The tree files a lab build may replace (keep in step with labs/README.md).
-set(VMLAB_LAB_REPLACEABLE emu/emu_privileged.c backends/dbt/dbt_inline.c)
+set(VMLAB_LAB_REPLACEABLE emu/emu_privileged.c backends/dbt/dbt_inline.c mmu/page_walk.c)
 
 # vmlab_lab_source(<var> <tree file>): the source to compile for <tree file>.
 function(vmlab_lab_source out tree_file)

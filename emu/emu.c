@@ -66,13 +66,47 @@ static const emu_handler handlers[EMU_CLASS_COUNT] = {
     [EMU_CLASS_RDTSCP] = emu_exec_rdtsc,
 };
 
+/* Control bits that change how linear addresses translate. */
+#define CR0_PAGING (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE)
+#define CR4_PAGING                                                                                 \
+    (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE | X86_CR4_PCIDE | X86_CR4_SMEP | X86_CR4_SMAP)
+#define EFER_NXE_BIT (1ULL << 11)
+
+/* What the instruction did to cached translations (Intel SDM vol. 3A 4.10.4.1), told to the
+ * MMU hooks here, once, whichever file (or lab replacement) emulated it: a MOV to CR3 always
+ * flushes (even of the same value); a change of a paging control bit flushes everything. */
+static void report_tlb_effects(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                               const struct vcpu_state *before, const struct emu_result *out)
+{
+    const struct vcpu_state *s = ctx->state;
+    if (out->status != EMU_OK)
+        return;
+    if (out->cls == EMU_CLASS_MOV_CR && insn->operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        insn->operands[0].reg.value == ZYDIS_REGISTER_CR3)
+        emu_tlb_flush(ctx, EMU_TLB_CR3, 0);
+    else if (((before->cr0 ^ s->cr0) & CR0_PAGING) || ((before->cr4 ^ s->cr4) & CR4_PAGING) ||
+             ((before->efer ^ s->efer) & EFER_NXE_BIT))
+        emu_tlb_flush(ctx, EMU_TLB_ALL, 0);
+}
+
 void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out)
 {
     enum emu_class cls = x86_classify(insn);
     out->cls = cls;
     out->status = EMU_UNHANDLED;
-    if (cls < EMU_CLASS_COUNT && handlers[cls])
-        handlers[cls](ctx, insn, out);
+    if (cls >= EMU_CLASS_COUNT || !handlers[cls])
+        return;
+    struct vcpu_state before;
+    bool paging_class = ctx->mmu && (cls == EMU_CLASS_MOV_CR || cls == EMU_CLASS_WRMSR ||
+                                     cls == EMU_CLASS_LMSW || cls == EMU_CLASS_CLTS);
+    if (paging_class) {
+        before.cr0 = ctx->state->cr0;
+        before.cr4 = ctx->state->cr4;
+        before.efer = ctx->state->efer;
+    }
+    handlers[cls](ctx, insn, out);
+    if (paging_class)
+        report_tlb_effects(ctx, insn, &before, out);
 }
 
 void emu_complete_in(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,

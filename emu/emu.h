@@ -57,16 +57,45 @@ struct emu_result {
     bool interrupts_enabled_now;
 };
 
-/* Emulation context: the state and memory of one vCPU. */
+/* Which cached translations an instruction invalidated (Intel SDM vol. 3A 4.10.4). */
+enum emu_tlb_flush {
+    EMU_TLB_CR3,  /* MOV to CR3: a new address space (state->cr3 already holds it) */
+    EMU_TLB_PAGE, /* INVLPG: the translations of one linear page */
+    EMU_TLB_ALL,  /* paging control changed (CR0.PG/WP, CR4 paging bits, EFER.NXE), INVPCID */
+    EMU_TLB_FLUSH_MAX_VALUE = EMU_TLB_ALL
+};
+
+/* How the core tells the software MMU that shadows the guest's translations what it did (the
+ * shadow MMU of trap_emulate and dbt; NULL when nobody shadows them, as under vtx or in unit
+ * tests). Called from signal handlers: must be async-signal-safe. */
+struct emu_mmu_hooks {
+    void *arg;
+    void (*tlb_flush)(void *arg, enum emu_tlb_flush kind, uint64_t gla);
+    /* The core wrote guest-physical memory (an emulated store, a delivery frame, string IN):
+     * what was derived from it (shadow entries, translated code) may be stale. */
+    void (*phys_written)(void *arg, uint64_t gpa, uint64_t len);
+};
+
+/* Emulation context: the state and memory of one vCPU. Every guest memory access the core
+ * makes is by linear address, translated through the guest's page tables (mmu/page_walk.h),
+ * and performed on guest-physical memory (mem). */
 struct emu_ctx {
     struct vcpu_state *state;
     const struct guest_memory *mem;
+    const struct emu_mmu_hooks *mmu; /* may be NULL */
     /* CPUID and RDTSC are emulated only when the backend could trap them; the core emulates
      * them whenever asked. */
 };
 
 /* Emulate the decoded instruction at state->rip (insn->rip == state->rip). */
 void emu_execute(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, struct emu_result *out);
+
+/* Perform an ordinary instruction that writes memory (MOV, XCHG, CMPXCHG, OR/AND/XOR/ADD/SUB,
+ * INC/DEC/NOT/NEG, BTS/BTR/BTC to memory; STOS, MOVS) through the guest's page tables, for a
+ * backend that could not let it run natively (a store to a traced page table). EMU_OK with
+ * RIP past it, EMU_EXCEPTION, or EMU_UNHANDLED for any other instruction. */
+void emu_execute_store(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
+                       struct emu_result *out);
 
 /* Complete an IN/INS after the VMM supplied the data (count * size bytes): writes RAX or guest
  * memory, updates RCX/RDI for string forms and advances RIP once the instruction is done
@@ -104,6 +133,13 @@ unsigned emu_cpuid_leaves(uint32_t (*leaves)[2], unsigned max);
  * faults), and the virtual TSC (1 GHz) derived from it. */
 uint64_t emu_time_ns(void);
 uint64_t emu_virtual_tsc(const struct vcpu_state *state);
+
+/* Fetch up to `max` (<= 15) instruction bytes at linear address `rip` through the guest's
+ * tables, without setting accessed flags (the fetch already happened natively, or the caller
+ * only looks). Returns the number of bytes fetched (fewer at a page that cannot be fetched);
+ * 0 with *error_code = the #PF error code when not even the first byte can. */
+unsigned emu_fetch(const struct emu_ctx *ctx, uint64_t rip, uint8_t *bytes, unsigned max,
+                   uint32_t *error_code);
 
 /* Read / write a register named by Zydis with x86-64 width rules (32-bit writes zero-extend,
  * 8/16-bit writes merge; AH..BH are the high bytes). Segment registers read as selectors. */

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "emu_internal.h"
+#include "mmu/page_walk.h"
 
 static int gpr_index(ZydisRegister reg, unsigned *shift)
 {
@@ -105,23 +106,103 @@ bool emu_mem_address(const struct vcpu_state *s, const struct x86_decoded_insn *
     return true;
 }
 
+/* One access of n bytes at linear address addr (n <= 4096, so at most two pages): every page
+ * is translated before any byte moves, so a fault on the second page leaves memory as it was. A
+ * write tells the MMU hooks what guest-physical memory changed. */
+static bool access_linear(struct emu_ctx *ctx, uint64_t addr, void *buf, unsigned n,
+                          unsigned access, struct emu_result *out)
+{
+    struct mmu_paging pg;
+    mmu_paging_from_state(ctx->state, &pg);
+    uint64_t gpa[2];
+    unsigned len[2], pieces = 0;
+    unsigned walk_access = access & ~EMU_ACCESS_STACK;
+    for (uint64_t a = addr, left = n; left; pieces++) {
+        unsigned chunk = 4096 - (unsigned)(a & 4095);
+        if (chunk > left)
+            chunk = (unsigned)left;
+        struct mmu_walk w;
+        switch (mmu_walk(ctx->mem, &pg, a, walk_access, &w)) {
+        case MMU_WALK_NONCANONICAL: /* SDM vol. 3A 6.15: #SS for the stack, else #GP */
+            emu_raise(out, (access & EMU_ACCESS_STACK) ? EMU_SS : EMU_GP, true, 0);
+            return false;
+        case MMU_WALK_PAGE_FAULT:
+            emu_raise(out, EMU_PF, true, w.error_code);
+            out->cr2 = a;
+            return false;
+        default:
+            break;
+        }
+        if (!guest_ram_contains(ctx->mem, w.gpa, chunk)) {
+            /* Guest-physical memory that is not RAM (the MMIO window, unassigned space): the
+             * core cannot perform device accesses in the middle of an instruction. */
+            emu_raise(out, EMU_PF, true, walk_access & MMU_WRITE ? 2 : 0);
+            out->cr2 = a;
+            return false;
+        }
+        gpa[pieces] = w.gpa;
+        len[pieces] = chunk;
+        a += chunk;
+        left -= chunk;
+    }
+    uint8_t *p = buf;
+    for (unsigned i = 0; i < pieces; p += len[i], i++) {
+        if (!(access & MMU_WRITE)) {
+            guest_ram_read(ctx->mem, gpa[i], p, len[i]);
+            continue;
+        }
+        guest_ram_write(ctx->mem, gpa[i], p, len[i]);
+        if (ctx->mmu)
+            ctx->mmu->phys_written(ctx->mmu->arg, gpa[i], len[i]);
+    }
+    return true;
+}
+
+bool emu_read_as(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, unsigned access,
+                 struct emu_result *out)
+{
+    return access_linear(ctx, addr, dst, n, access & ~(unsigned)MMU_WRITE, out);
+}
+
+bool emu_write_as(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n, unsigned access,
+                  struct emu_result *out)
+{
+    return access_linear(ctx, addr, (void *)src, n, access | MMU_WRITE, out);
+}
+
 bool emu_read(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, struct emu_result *out)
 {
-    if (guest_ram_read(ctx->mem, addr, dst, n) == 0)
-        return true;
-    emu_raise(out, EMU_PF, true, 0); /* not present, read, supervisor (SDM vol. 3A 4.7) */
-    out->cr2 = addr;
-    return false;
+    return access_linear(ctx, addr, dst, n, MMU_READ, out);
 }
 
 bool emu_write(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n,
                struct emu_result *out)
 {
-    if (guest_ram_write(ctx->mem, addr, src, n) == 0)
-        return true;
-    emu_raise(out, EMU_PF, true, 2); /* W/R = 1 */
-    out->cr2 = addr;
-    return false;
+    return access_linear(ctx, addr, (void *)src, n, MMU_WRITE, out);
+}
+
+unsigned emu_fetch(const struct emu_ctx *ctx, uint64_t rip, uint8_t *bytes, unsigned max,
+                   uint32_t *error_code)
+{
+    struct mmu_paging pg;
+    mmu_paging_from_state(ctx->state, &pg);
+    unsigned got = 0;
+    *error_code = 0;
+    while (got < max) {
+        uint64_t a = rip + got;
+        unsigned chunk = 4096 - (unsigned)(a & 4095);
+        if (chunk > max - got)
+            chunk = max - got;
+        struct mmu_walk w;
+        if (mmu_walk(ctx->mem, &pg, a, MMU_FETCH | MMU_INSPECT, &w) != MMU_WALK_OK ||
+            guest_ram_read(ctx->mem, w.gpa, bytes + got, chunk) < 0) {
+            if (got == 0)
+                *error_code = w.status == MMU_WALK_PAGE_FAULT ? w.error_code : PF_ERR_I;
+            break;
+        }
+        got += chunk;
+    }
+    return got;
 }
 
 bool emu_operand_read(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
@@ -173,7 +254,7 @@ bool emu_operand_write(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
 bool emu_push(struct emu_ctx *ctx, uint64_t value, unsigned size, struct emu_result *out)
 {
     uint64_t rsp = ctx->state->gpr[X86_RSP] - size;
-    if (!emu_write(ctx, rsp, &value, size, out))
+    if (!emu_write_as(ctx, rsp, &value, size, EMU_ACCESS_STACK, out))
         return false;
     ctx->state->gpr[X86_RSP] = rsp;
     return true;
@@ -182,7 +263,7 @@ bool emu_push(struct emu_ctx *ctx, uint64_t value, unsigned size, struct emu_res
 bool emu_pop(struct emu_ctx *ctx, uint64_t *value, unsigned size, struct emu_result *out)
 {
     *value = 0;
-    if (!emu_read(ctx, ctx->state->gpr[X86_RSP], value, size, out))
+    if (!emu_read_as(ctx, ctx->state->gpr[X86_RSP], value, size, EMU_ACCESS_STACK, out))
         return false;
     ctx->state->gpr[X86_RSP] += size;
     return true;
@@ -206,12 +287,15 @@ bool emu_descriptor(struct emu_ctx *ctx, uint16_t selector, uint64_t *lo, uint64
     uint64_t off = selector & ~7u;
     if (off + 7 > limit)
         return false;
-    if (guest_ram_read(ctx->mem, base + off, lo, 8) < 0)
+    /* An implicit supervisor access (SDM vol. 3A 4.6). A paging fault on the table reads as
+     * an unusable selector here (#GP(selector) rather than #PF: a simplification). */
+    struct emu_result fault;
+    if (!emu_read_as(ctx, base + off, lo, 8, MMU_IMPLICIT, &fault))
         return false;
     if (hi) {
         *hi = 0;
-        if (off + 15 <= limit)
-            guest_ram_read(ctx->mem, base + off + 8, hi, 8);
+        if (off + 15 <= limit && !emu_read_as(ctx, base + off + 8, hi, 8, MMU_IMPLICIT, &fault))
+            *hi = 0;
     }
     return true;
 }

@@ -87,7 +87,17 @@ void emu_exec_xsetbv(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
 void emu_exec_cache_control(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
                             struct emu_result *out)
 {
-    /* INVLPG, INVPCID, WBINVD, INVD, MONITOR/MWAIT: no TLB or cache is modelled, so they
-     * complete with no architectural effect. */
+    /* WBINVD, INVD, MONITOR/MWAIT: no cache is modelled, so they complete with no
+     * architectural effect. INVLPG and INVPCID invalidate translations: the MMU that shadows
+     * them is told. INVLPG's operand names a linear address; nothing is accessed, nothing
+     * faults (SDM vol. 2A INVLPG). */
+    uint64_t gla;
+    if (out->cls == EMU_CLASS_INVLPG &&
+        emu_mem_address(ctx->state, insn, &insn->operands[0], &gla)) {
+        emu_note(out, "INVLPG", gla, gla);
+        emu_tlb_flush(ctx, EMU_TLB_PAGE, gla);
+    } else if (out->cls == EMU_CLASS_INVPCID) {
+        emu_tlb_flush(ctx, EMU_TLB_ALL, 0); /* every form flushes at least what it names */
+    }
     emu_advance(ctx, insn, out);
 }

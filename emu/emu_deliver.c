@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "emu_internal.h"
+#include "mmu/page_walk.h"
 
 enum fault_class { BENIGN, CONTRIBUTORY, PAGE_FAULT, DOUBLE_FAULT };
 
@@ -39,11 +40,14 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     uint32_t ext = kind == EMU_EVENT_SOFTWARE ? 0 : 1;      /* EXT bit of the error code */
     uint32_t idt_error = ((uint32_t)vector << 3) | 2 | ext; /* IDT bit set */
     uint64_t gate[2];
-    if ((uint64_t)vector * 16 + 15 > s->idtr.limit ||
-        guest_ram_read(ctx->mem, s->idtr.base + (uint64_t)vector * 16, gate, 16) < 0) {
+    if ((uint64_t)vector * 16 + 15 > s->idtr.limit) {
         emu_raise(fault, EMU_GP, true, idt_error);
         return false;
     }
+    /* The IDT, GDT, TSS and the frame are implicit supervisor accesses by linear address: a
+     * page fault on any of them is a #PF during delivery (SDM vol. 3A 6.15, table 6-5). */
+    if (!emu_read_as(ctx, s->idtr.base + (uint64_t)vector * 16, gate, 16, MMU_IMPLICIT, fault))
+        return false;
     unsigned type = DESC_TYPE(gate[0]);
     if (type != 0xE && type != 0xF) {
         emu_raise(fault, EMU_GP, true, idt_error);
@@ -68,10 +72,8 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     uint64_t rsp = s->gpr[X86_RSP];
     unsigned ist = (unsigned)((gate[0] >> 32) & 7);
     if (ist) { /* IST pointers at TSS offset 0x24 + 8 * (n - 1) (SDM vol. 3A 8.7) */
-        if (guest_ram_read(ctx->mem, s->tr.base + 0x24 + 8 * (ist - 1), &rsp, 8) < 0) {
-            emu_raise(fault, EMU_TS, true, (s->tr.selector & ~3u) | ext);
+        if (!emu_read_as(ctx, s->tr.base + 0x24 + 8 * (ist - 1), &rsp, 8, MMU_IMPLICIT, fault))
             return false;
-        }
     }
     rsp &= ~0xFULL;
     uint64_t frame[6];
@@ -84,11 +86,8 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     frame[n++] = s->gpr[X86_RSP];
     frame[n++] = s->ss.selector;
     rsp -= 8ULL * n;
-    if (guest_ram_write(ctx->mem, rsp, frame, 8ULL * n) < 0) {
-        emu_raise(fault, EMU_PF, true, 2);
-        fault->cr2 = rsp;
+    if (!emu_write_as(ctx, rsp, frame, 8 * n, MMU_IMPLICIT | EMU_ACCESS_STACK, fault))
         return false;
-    }
     s->gpr[X86_RSP] = rsp;
     emu_segment_load(&s->cs, selector, lo, hi);
     s->rip = target;

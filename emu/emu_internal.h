@@ -88,10 +88,25 @@ static inline bool emu_canonical(uint64_t a)
 /* Linear address of a memory operand (segment base of FS/GS included). */
 bool emu_mem_address(const struct vcpu_state *s, const struct x86_decoded_insn *insn,
                      const ZydisDecodedOperand *op, uint64_t *addr);
-/* Guest memory access; on failure raise #PF in out and return false. */
+/* Guest memory access by linear address (n <= 4096), through the guest's page tables; on
+ * failure raise #PF (CR2 in out->cr2), or #GP / #SS for a non-canonical address, in out and
+ * return false. Writes are reported to ctx->mmu. */
 bool emu_read(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, struct emu_result *out);
 bool emu_write(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n,
                struct emu_result *out);
+/* The same with enum mmu_access flags (MMU_IMPLICIT for descriptor tables and delivery
+ * frames) and EMU_ACCESS_STACK (a non-canonical stack address raises #SS). */
+#define EMU_ACCESS_STACK (1u << 8)
+bool emu_read_as(struct emu_ctx *ctx, uint64_t addr, void *dst, unsigned n, unsigned access,
+                 struct emu_result *out);
+bool emu_write_as(struct emu_ctx *ctx, uint64_t addr, const void *src, unsigned n, unsigned access,
+                  struct emu_result *out);
+/* Tell the MMU hooks (if any) which cached translations an instruction invalidated. */
+static inline void emu_tlb_flush(struct emu_ctx *ctx, enum emu_tlb_flush kind, uint64_t gla)
+{
+    if (ctx->mmu)
+        ctx->mmu->tlb_flush(ctx->mmu->arg, kind, gla);
+}
 /* Operand value / assignment (register, memory, immediate). */
 bool emu_operand_read(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, unsigned index,
                       uint64_t *value, struct emu_result *out);

@@ -71,14 +71,15 @@ static void exec_string_io(struct emu_ctx *ctx, const struct x86_decoded_insn *i
                 seg_base = s->gs.base;
         }
     uint64_t done = 0;
+    struct emu_result fault;
     for (; done < chunk; done++) {
-        if (guest_ram_read(ctx->mem, seg_base + (rsi & mask), out->io.data + done * size, size) < 0)
+        if (!emu_read(ctx, seg_base + (rsi & mask), out->io.data + done * size, size, &fault))
             break;
         rsi += (uint64_t)step;
     }
-    if (done == 0) {
-        emu_raise(out, EMU_PF, true, 0);
-        out->cr2 = seg_base + (rsi & mask);
+    if (done == 0) { /* the first element faults: the instruction does (a later one, later) */
+        emu_raise(out, fault.vector, fault.has_error_code, fault.error_code);
+        out->cr2 = fault.cr2;
         return;
     }
     s->gpr[X86_RSI] = (s->gpr[X86_RSI] & ~mask) | (rsi & mask);
@@ -110,11 +111,8 @@ void emu_string_in_done(struct emu_ctx *ctx, const struct x86_decoded_insn *insn
     uint64_t rdi = s->gpr[X86_RDI];
     uint64_t done = 0;
     for (; done < io->count; done++) {
-        if (guest_ram_write(ctx->mem, rdi & mask, data + done * io->size, io->size) < 0) {
-            emu_raise(out, EMU_PF, true, 2);
-            out->cr2 = rdi & mask;
+        if (!emu_write(ctx, rdi & mask, data + done * io->size, io->size, out))
             break;
-        }
         rdi += (uint64_t)step;
     }
     s->gpr[X86_RDI] = (s->gpr[X86_RDI] & ~mask) | (rdi & mask);

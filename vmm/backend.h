@@ -36,6 +36,10 @@ struct vm_config {
      * instructions that ran natively without trapping (vcpu_stats.native; `vmlab trace
      * --expect-trap`). Each guest instruction then costs a signal: for diagnosis only. */
     bool count_native;
+    /* trap_emulate, dbt: the shadow MMU's root cache (mmu/shadow_mmu.h): how many address
+     * spaces it keeps, 0 = rebuild on every CR3 switch; unset: SHADOW_DEFAULT_ROOTS. */
+    bool shadow_roots_set;
+    unsigned shadow_roots;
 };
 
 struct vm {
@@ -91,6 +95,14 @@ struct backend_ops {
     int (*vm_get_dirty_log)(struct vm *vm, uint64_t *bitmap, size_t bitmap_words);
     /* Optional. Enable dirty logging (must precede vm_get_dirty_log). */
     int (*vm_enable_dirty_log)(struct vm *vm, bool on);
+    /* Optional. Second-level permission of one guest-physical RAM page (enum
+     * vm_slp_permission); a violation is a VM_EXIT_SLP_VIOLATION, or with `convertible` (where
+     * the backend can) a #VE delivered to the guest. -EINVAL outside RAM, -EOPNOTSUPP if the
+     * backend has no second-level permissions. */
+    int (*vm_set_slp)(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible);
+    /* Optional. Guest-physical address of the #VE information area (Intel SDM vol. 3C
+     * 25.5.7.2), 0 for none; -EOPNOTSUPP where #VE cannot be delivered. */
+    int (*vcpu_set_ve_info)(struct vcpu *vcpu, uint64_t gpa);
 };
 
 /* Registry of every backend compiled in (all three are always built). */

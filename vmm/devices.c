@@ -57,7 +57,7 @@ static enum device_result port_out(struct devices *dev, struct vm_exit *e, uint3
         dev->exit_status = (int)(v & 0xFF);
         return DEVICE_GUEST_EXIT;
     case PORT_EXC_REPORT:
-        dev->report_frame_gpa = v;
+        dev->report_frame_gla = v;
         return DEVICE_EXCEPTION_REPORT;
     case PORT_TIMER_PERIOD:
         timer_program(dev, v, now_ns);
@@ -76,6 +76,16 @@ static enum device_result port_out(struct devices *dev, struct vm_exit *e, uint3
     case PORT_SCRATCH:
         dev->scratch = v;
         return DEVICE_CONTINUE;
+    case PORT_SLP_CONTROL: /* a page address with the permission in its low bits */
+        dev->slp_request.ve_info = false;
+        dev->slp_request.gpa = v & ~0xFFFULL;
+        dev->slp_request.permission = v & 3;
+        dev->slp_request.convertible = (v & SLP_CONVERTIBLE) != 0;
+        return DEVICE_SLP_REQUEST;
+    case PORT_SLP_VE_INFO:
+        dev->slp_request.ve_info = true;
+        dev->slp_request.gpa = v;
+        return DEVICE_SLP_REQUEST;
     case PORT_FIFO:
         for (unsigned b = 0; b < e->io.size; b++) {
             if (dev->fifo_count == DEVICE_FIFO_SIZE) {
@@ -103,6 +113,10 @@ static uint32_t port_in(struct devices *dev, const struct vm_exit *e, uint64_t n
         return dev->timer_ticks_delivered;
     case PORT_SCRATCH:
         return dev->scratch;
+    case PORT_SLP_EXITS:
+        return dev->slp_exits;
+    case PORT_SLP_LAST_GPA:
+        return (uint32_t)dev->slp_last_gpa;
     case PORT_FIFO: {
         uint32_t v = 0;
         for (unsigned b = 0; b < e->io.size; b++) {

@@ -16,8 +16,9 @@
 enum device_result {
     DEVICE_CONTINUE,         /* handled; run on */
     DEVICE_GUEST_EXIT,       /* the guest wrote PORT_EXIT: exit_status holds the value */
-    DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gpa */
+    DEVICE_EXCEPTION_REPORT, /* a platform stub reported an exception: report_frame_gla */
     DEVICE_UNASSIGNED_MMIO,  /* access to guest space with no device */
+    DEVICE_SLP_REQUEST,      /* the guest asked for a second-level permission: slp_request */
 };
 
 #define DEVICE_FIFO_SIZE 4096
@@ -28,7 +29,7 @@ struct devices {
     uint64_t console_bytes;
     uint64_t start_ns; /* PORT_CLOCK_US reads time since this */
     int exit_status;
-    uint64_t report_frame_gpa;
+    uint64_t report_frame_gla;
     /* virtual timer: period 0 = stopped */
     uint64_t timer_period_ns;
     uint64_t timer_next_ns; /* CLOCK_MONOTONIC deadline of the next tick */
@@ -44,6 +45,15 @@ struct devices {
     uint32_t mark_value[DEVICE_MAX_MARKS];
     uint64_t mark_ns[DEVICE_MAX_MARKS];
     uint64_t marks_dropped;
+    /* second-level permissions: the last request, and the violations handled as exits */
+    struct {
+        bool ve_info; /* the request sets the #VE information area (gpa), else a permission */
+        uint64_t gpa;
+        unsigned permission; /* enum vm_slp_permission */
+        bool convertible;
+    } slp_request;
+    uint32_t slp_exits;
+    uint64_t slp_last_gpa;
 };
 
 void devices_init(struct devices *dev, FILE *console, uint64_t now_ns);

@@ -66,6 +66,20 @@
 #define PORT_FIFO                                                                                  \
     0x534 /* byte FIFO (4 KiB): OUT appends, IN pops (0xFF when empty);                            \
              for REP INS/OUTS round trips */
+/* Second-level permissions (memory virtualization, mmu/ and docs/ARCHITECTURE.md): the guest
+ * asks the VMM to restrict its own access to one guest-physical page, as a VMM would with EPT
+ * or NPT permissions, and says whether a violation is an exit to the VMM or convertible into
+ * a virtualization exception (#VE, vector 20) delivered to the guest itself (Intel SDM vol.
+ * 3C 25.5.7). The VMM's run loop handles an exit by counting it and lifting the restriction
+ * from that page, so the access completes: the idea of write-protection-based dirty logging. */
+#define PORT_SLP_CONTROL                                                                           \
+    0x540 /* 32-bit OUT: page address | permission (bits 1:0: 0 full, 1 read-only, 2 none)         \
+             | SLP_CONVERTIBLE (bit 2) */
+#define SLP_CONVERTIBLE 0x4
+#define PORT_SLP_VE_INFO                                                                           \
+    0x544 /* 32-bit OUT: guest-physical address of the #VE information area (0 = none) */
+#define PORT_SLP_EXITS 0x548    /* 32-bit IN: second-level violations the VMM handled as exits */
+#define PORT_SLP_LAST_GPA 0x54C /* 32-bit IN: the guest-physical address of the last one */
 
 /* MMIO devices (accesses are MMIO exits on every backend). */
 #define MMIO_SCRATCH (GUEST_MMIO_BASE + 0x0) /* 8-byte register: reads return what was written */

@@ -1,7 +1,9 @@
-/* guest_memory.c - guest RAM as a memfd, optionally at the fixed 1 GiB window.
+/* guest_memory.c - guest RAM as a memfd: a guest-physical view, and optionally the fixed
+ * guest-virtual window (see guest_memory.h).
  *
- * The memfd (rather than anonymous memory) lets the same pages be mapped twice later (shadow
- * paging and dirty-tracking labs) and hands KVM exactly the pages the in-process backends use.
+ * The memfd (rather than anonymous memory) is what lets the same pages appear twice, and at
+ * any guest-virtual address the shadow MMU chooses, and hands KVM exactly the pages the
+ * in-process backends use.
  */
 #define _GNU_SOURCE
 #include "guest_memory.h"
@@ -48,24 +50,29 @@ int guest_memory_create(unsigned flags, struct guest_memory **out)
         err = -errno;
         goto fail_close;
     }
-    int prot = PROT_READ | PROT_WRITE | (mem->executable ? PROT_EXEC : 0);
-    void *ram;
-    if (mem->fixed) {
-        err = reserve_guest_space();
-        if (err)
-            goto fail_close;
-        ram = mmap((void *)(uintptr_t)GUEST_RAM_BASE, mem->ram_size, prot, MAP_SHARED | MAP_FIXED,
-                   mem->memfd, 0);
-    } else {
-        ram = mmap(NULL, mem->ram_size, prot, MAP_SHARED, mem->memfd, 0);
-    }
+    void *ram = mmap(NULL, mem->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, mem->memfd, 0);
     if (ram == MAP_FAILED) {
         err = -errno;
-        if (mem->fixed)
-            munmap((void *)(uintptr_t)GUEST_SPACE_BASE, GUEST_SPACE_SIZE);
         goto fail_close;
     }
     mem->ram = ram;
+    if (mem->fixed) {
+        err = reserve_guest_space();
+        if (err == 0) {
+            /* the initial identity view of RAM (the platform's page tables say the same) */
+            int prot = PROT_READ | PROT_WRITE | (mem->executable ? PROT_EXEC : 0);
+            void *view = mmap((void *)(uintptr_t)GUEST_RAM_BASE, mem->ram_size, prot,
+                              MAP_SHARED | MAP_FIXED, mem->memfd, 0);
+            if (view == MAP_FAILED) {
+                err = -errno;
+                munmap((void *)(uintptr_t)GUEST_SPACE_BASE, GUEST_SPACE_SIZE);
+            }
+        }
+        if (err) {
+            munmap(ram, mem->ram_size);
+            goto fail_close;
+        }
+    }
     *out = mem;
     return 0;
 fail_close:
@@ -81,8 +88,7 @@ void guest_memory_destroy(struct guest_memory *mem)
         return;
     if (mem->fixed)
         munmap((void *)(uintptr_t)GUEST_SPACE_BASE, GUEST_SPACE_SIZE);
-    else
-        munmap(mem->ram, mem->ram_size);
+    munmap(mem->ram, mem->ram_size);
     close(mem->memfd);
     free(mem);
 }

@@ -1,11 +1,15 @@
-/* guest_memory.h - guest RAM: one memfd, mapped at the fixed window for in-process backends.
+/* guest_memory.h - guest RAM: one memfd, mapped twice.
  *
- * For trap_emulate and dbt the guest runs inside the host process, so guest-virtual must equal
- * host-virtual: the whole 1 GiB guest space is reserved at GUEST_SPACE_BASE with
- * MAP_FIXED_NOREPLACE (PROT_NONE, so stray accesses fault instead of touching host memory) and
- * RAM is the memfd mapped over its start. Only one such window can exist in a process at a time
- * (a direct consequence of GVA == HVA). vtx does not need the fixed address and may ask for a
- * mapping anywhere; KVM receives the same memfd-backed pages as a memory slot.
+ *   ram     the guest-PHYSICAL view, anywhere in the host: the VMM, the loader, the devices,
+ *           the emulation core and KVM (its memory slot) read and write guest memory here,
+ *           by guest-physical address (guest_ram_*).
+ *   window  (GUEST_MEMORY_FIXED only) the guest-VIRTUAL view for the in-process backends,
+ *           where trap_emulate runs guest code natively and dbt's translated code accesses
+ *           memory: the 512 MiB guest space reserved at GUEST_SPACE_BASE with
+ *           MAP_FIXED_NOREPLACE, so guest-virtual == host-virtual there. It starts as an
+ *           identity view of RAM (PROT_NONE beyond it); a shadow MMU that attaches to it
+ *           empties it and from then on maps into it what the guest's page tables say
+ *           (mmu/shadow_mmu.h). Only one window can exist in a process at a time.
  */
 #ifndef VMLAB_GUEST_MEMORY_H
 #define VMLAB_GUEST_MEMORY_H
@@ -18,15 +22,15 @@
 
 struct guest_memory {
     int memfd;
-    uint8_t *ram;      /* host address of GUEST_RAM_BASE */
+    uint8_t *ram;      /* host address of guest-physical GUEST_RAM_BASE (never executable) */
     uint64_t ram_size; /* GUEST_RAM_SIZE */
-    bool fixed;        /* ram == (uint8_t *)GUEST_RAM_BASE */
-    bool executable;   /* RAM mapped PROT_EXEC (trap_emulate runs it natively) */
+    bool fixed;        /* the window at GUEST_SPACE_BASE is reserved */
+    bool executable;   /* guest code may run natively from the window (trap_emulate) */
 };
 
 enum guest_memory_flags {
-    GUEST_MEMORY_FIXED = 1 << 0,      /* reserve the 1 GiB window at GUEST_SPACE_BASE */
-    GUEST_MEMORY_EXECUTABLE = 1 << 1, /* map RAM read/write/execute (native execution) */
+    GUEST_MEMORY_FIXED = 1 << 0,      /* reserve the guest-virtual window at GUEST_SPACE_BASE */
+    GUEST_MEMORY_EXECUTABLE = 1 << 1, /* the window may be executable (native execution) */
 };
 
 /* 0, or -EBUSY (window already taken in this process), -ENOMEM, -errno of memfd/mmap. */

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "../emu/emu.h"
+#include "../mmu/page_walk.h"
+#include "../mmu/shadow_mmu.h"
 #include "devices.h"
 #include "elf_loader.h"
 #include "guest_layout.h"
@@ -30,6 +32,7 @@ void machine_config_defaults(struct machine_config *c)
     c->timeout_s = MACHINE_DEFAULT_TIMEOUT_S;
     c->trap_cpuid = true;
     c->trap_rdtsc = true;
+    c->shadow_roots = SHADOW_DEFAULT_ROOTS;
     c->console_out = stdout;
     c->trace_out = stderr;
 }
@@ -132,12 +135,22 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
     struct machine_result *r = L->result;
     memset(&r->last_exit, 0, sizeof(r->last_exit));
     r->last_exit.reason = VM_EXIT_EXCEPTION;
-    if (guest_ram_read(L->mem, L->dev.report_frame_gpa, &f, sizeof(f)) < 0) {
+    /* The stub reports the frame's linear address: read it through the guest's own tables,
+     * leaving no accessed flags behind. */
+    struct vcpu_state st;
+    struct mmu_paging pg;
+    bool readable = L->vcpu->vm->ops->vcpu_get_state(L->vcpu, &st) == 0;
+    if (readable) {
+        mmu_paging_from_state(&st, &pg);
+        readable = mmu_read_linear(L->mem, &pg, L->dev.report_frame_gla, &f, sizeof(f),
+                                   MMU_READ | MMU_INSPECT, NULL) == MMU_WALK_OK;
+    }
+    if (!readable) {
         r->last_exit.rip = e->rip;
         r->last_exit.exception.vector = 0xFF;
         snprintf(r->message, sizeof(r->message),
                  "guest exception reported with an unreadable frame at 0x%" PRIx64,
-                 L->dev.report_frame_gpa);
+                 L->dev.report_frame_gla);
         r->status = VMLAB_STATUS_EXCEPTION;
         return;
     }
@@ -148,6 +161,33 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
     r->last_exit.exception.cr2 = f.cr2;
     vm_exit_describe(&r->last_exit, r->message, sizeof(r->message));
     r->status = VMLAB_STATUS_EXCEPTION;
+}
+
+/* A second-level permission the guest asked for (PORT_SLP_*), or the lifting of one after a
+ * violation exit. 0, or 1 with the run ended: a backend that cannot do it says so, never
+ * silently ignores it. A backend that cannot deliver #VE (vtx: KVM does not expose it to a
+ * userspace VMM) leaves the information area unset: violations are then exits, which is what
+ * the guest can observe. */
+static int second_level(struct run_loop *L, bool ve_info, uint64_t gpa, unsigned permission,
+                        bool convertible)
+{
+    struct vm *vm = L->vcpu->vm;
+    const struct backend_ops *ops = vm->ops;
+    int rc;
+    if (ve_info) {
+        rc = ops->vcpu_set_ve_info ? ops->vcpu_set_ve_info(L->vcpu, gpa) : -EOPNOTSUPP;
+        if (rc == 0 || rc == -EOPNOTSUPP)
+            return 0;
+    } else {
+        rc = ops->vm_set_slp ? ops->vm_set_slp(vm, gpa, permission, convertible) : -EOPNOTSUPP;
+        if (rc == 0)
+            return 0;
+    }
+    L->result->status = VMLAB_STATUS_INTERNAL;
+    snprintf(L->result->message, sizeof(L->result->message),
+             "backend %s cannot set the second-level %s of guest-physical 0x%" PRIx64 ": %s",
+             ops->name, ve_info ? "#VE information area" : "permission", gpa, strerror(-rc));
+    return 1;
 }
 
 struct stat_probe {
@@ -204,6 +244,9 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         case DEVICE_EXCEPTION_REPORT:
             finish_exception_report(L, e);
             return 1;
+        case DEVICE_SLP_REQUEST:
+            return second_level(L, L->dev.slp_request.ve_info, L->dev.slp_request.gpa,
+                                L->dev.slp_request.permission, L->dev.slp_request.convertible);
         default:
             return 0;
         }
@@ -215,6 +258,16 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
         r->status = VMLAB_STATUS_MMIO;
         vm_exit_describe(e, r->message, sizeof(r->message));
         return 1;
+    case VM_EXIT_SLP_VIOLATION:
+        /* What a VMM does with write protection for dirty logging: note it, lift the
+         * restriction from that page, and let the access complete. */
+        L->dev.slp_exits++;
+        L->dev.slp_last_gpa = e->slp.gpa;
+        if (second_level(L, false, e->slp.gpa & ~0xFFFULL, VM_SLP_FULL, false)) {
+            r->last_exit = *e;
+            return 1;
+        }
+        return 0;
     case VM_EXIT_HLT:
         if (e->hlt.interrupts_enabled && (L->dev.timer_period_ns || L->dev.timer_pending)) {
             /* Wait for the next tick like an idle CPU; the loop injects it. */
@@ -341,6 +394,8 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
                            .trace = config->trace,
                            .trap_cpuid = config->trap_cpuid,
                            .trap_rdtsc = config->trap_rdtsc,
+                           .shadow_roots_set = true,
+                           .shadow_roots = config->shadow_roots,
                            .count_native = config->trace && config->trace_options &&
                                            config->trace_options->expect_trap >= 0};
     struct vm *vm = NULL;

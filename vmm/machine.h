@@ -41,12 +41,13 @@ struct machine_config {
     const uint8_t *raw_code; /* ... or raw machine code loaded at GUEST_IMAGE_BASE (entry
                                 there); used by benchmarks that generate guests */
     size_t raw_size;
-    double timeout_s;  /* time budget; <= 0 means the default (5 s) */
-    bool trace;        /* print every trap/exit to trace_out */
-    bool trap_cpuid;   /* default true */
-    bool trap_rdtsc;   /* default true */
-    FILE *console_out; /* guest console (port 0xE9); stdout by default */
-    FILE *trace_out;   /* trace lines; stderr by default */
+    double timeout_s;      /* time budget; <= 0 means the default (5 s) */
+    bool trace;            /* print every trap/exit to trace_out */
+    bool trap_cpuid;       /* default true */
+    bool trap_rdtsc;       /* default true */
+    unsigned shadow_roots; /* trap_emulate, dbt: shadow roots cached (default 4, 0 = none) */
+    FILE *console_out;     /* guest console (port 0xE9); stdout by default */
+    FILE *trace_out;       /* trace lines; stderr by default */
     /* trace filters and summary (vmm/trace_print.h); NULL: every event. expect_trap >= 0
      * also single-steps the guest to count what did not trap (trap_emulate). */
     const struct trace_options *trace_options;

@@ -21,7 +21,8 @@ struct trace_printer {
     /* counts of what passed the filters, for --summary */
     uint64_t by_class[EMU_CLASS_COUNT];
     uint64_t by_exit[VM_EXIT_REASON_MAX_VALUE + 1];
-    uint64_t interrupts, exceptions, blocks, dropped;
+    uint64_t interrupts, exceptions, blocks, page_faults, dropped;
+    const struct guest_memory *mem; /* the drained vCPU's: guest code of blocks */
 };
 
 int trace_class_by_name(const char *name)
@@ -62,7 +63,8 @@ static int only_item(struct trace_options *o, const char *name)
     } kinds[] = {{"exit", TRACE_ONLY_EXIT},
                  {"interrupt", TRACE_ONLY_INTERRUPT},
                  {"exception", TRACE_ONLY_EXCEPTION},
-                 {"block", TRACE_ONLY_BLOCK}};
+                 {"block", TRACE_ONLY_BLOCK},
+                 {"pagefault", TRACE_ONLY_PAGE_FAULT}};
     for (unsigned i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (!strcmp(name, kinds[i].name)) {
             o->only_kinds |= kinds[i].bit;
@@ -144,6 +146,8 @@ static bool event_shown(const struct trace_printer *tp, const struct trace_event
         return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_EXCEPTION);
     case TRACE_BLOCK:
         return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_BLOCK);
+    case TRACE_PAGE_FAULT:
+        return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_PAGE_FAULT);
     default:
         return !tp->filtering || (tp->opts.only_kinds & TRACE_ONLY_EXIT);
     }
@@ -164,6 +168,9 @@ static void count_event(struct trace_printer *tp, const struct trace_event *ev)
         break;
     case TRACE_BLOCK:
         tp->blocks++;
+        break;
+    case TRACE_PAGE_FAULT:
+        tp->page_faults++;
         break;
     default:
         break;
@@ -195,14 +202,23 @@ static void disassemble(struct trace_printer *tp, const struct trace_event *ev, 
 }
 
 /* dbt: a translated block, guest instructions and emitted host code side by side. The guest
- * code is read at its guest address, which is also its host address (GVA == HVA), and the
- * host code in the cache, both in the process that ran the guest. */
+ * code is read from the guest-physical pages the translator read it from (the event names
+ * them: the guest may have remapped its addresses since), when the trace is printed (a guest
+ * that rewrote its code since shows the new bytes), the host code in the cache, both in the
+ * process that ran the guest. */
 static void print_block(struct trace_printer *tp, const struct trace_event *ev)
 {
-    const uint8_t *guest = (const uint8_t *)(uintptr_t)ev->rip;
+    uint8_t guest[8192];
+    uint64_t size = ev->new_value < sizeof(guest) ? ev->new_value : sizeof(guest);
+    for (uint64_t i = 0; i < size; i++) {
+        uint64_t page = (ev->rip + i) / 4096 == ev->rip / 4096 ? ev->extra[0] : ev->extra[1];
+        const uint8_t *p =
+            tp->mem ? guest_ram_ptr(tp->mem, page + ((ev->rip + i) & 4095), 1) : NULL;
+        guest[i] = p ? *p : 0;
+    }
     const uint8_t *host = (const uint8_t *)(uintptr_t)ev->aux;
     cs_insn *gi = NULL, *hi = NULL;
-    size_t gn = cs_disasm(tp->cs, guest, ev->new_value, ev->rip, 0, &gi);
+    size_t gn = cs_disasm(tp->cs, guest, size, ev->rip, 0, &gi);
     size_t hn = cs_disasm(tp->cs, host, ev->old_value, ev->aux, 0, &hi);
     fprintf(tp->out,
             "%#" PRIx64 "  block translated: %" PRIu64 " guest bytes -> %" PRIu64
@@ -222,6 +238,22 @@ static void print_block(struct trace_printer *tp, const struct trace_event *ev)
         cs_free(gi, gn);
     if (hi)
         cs_free(hi, hn);
+}
+
+/* A fault the shadow MMU handled, with the walk that decided it (mmu/page_walk.c). */
+static void print_page_fault(struct trace_printer *tp, const struct trace_event *ev)
+{
+    static const char *const level[4] = {"PML4E", "PDPTE", "PDE", "PTE"};
+    fprintf(tp->out, "%#" PRIx64 "  %s: %s %#" PRIx64, ev->rip, ev->field ? ev->field : "fault",
+            ev->new_value & 2    ? "write"
+            : ev->new_value & 16 ? "fetch"
+                                 : "read",
+            ev->aux);
+    if (ev->old_value)
+        fprintf(tp->out, " -> guest-physical %#" PRIx64, ev->old_value);
+    for (unsigned i = 0; i < ev->length && i < 4; i++)
+        fprintf(tp->out, "%s%s %#" PRIx64, i ? ", " : "  walk: ", level[i], ev->extra[i]);
+    fputc('\n', tp->out);
 }
 
 static void print_event(struct trace_printer *tp, const struct trace_event *ev)
@@ -265,6 +297,9 @@ static void print_event(struct trace_printer *tp, const struct trace_event *ev)
     case TRACE_BLOCK:
         print_block(tp, ev);
         break;
+    case TRACE_PAGE_FAULT:
+        print_page_fault(tp, ev);
+        break;
     case TRACE_EXIT:
     default:
         fprintf(tp->out, "%#" PRIx64 "  exit %" PRIu64 "\n", ev->rip, ev->aux);
@@ -278,6 +313,7 @@ void trace_printer_drain(struct trace_printer *tp, struct vcpu *vcpu)
     struct trace_ring *r = vcpu->trace;
     if (!r)
         return;
+    tp->mem = vcpu->vm->config.mem;
     while (r->tail != r->head) {
         const struct trace_event *ev = &r->events[r->tail % TRACE_RING_SIZE];
         if (event_shown(tp, ev)) {
@@ -338,6 +374,8 @@ void trace_printer_finish(struct trace_printer *tp, const char *backend,
         fprintf(o, "  %-30s %12" PRIu64 "\n", "exceptions to the guest IDT", tp->exceptions);
         if (tp->blocks)
             fprintf(o, "  %-30s %12" PRIu64 "\n", "blocks translated", tp->blocks);
+        if (tp->page_faults)
+            fprintf(o, "  %-30s %12" PRIu64 "\n", "page faults (shadow MMU)", tp->page_faults);
         if (tp->dropped)
             fprintf(o, "  %-30s %12" PRIu64 "  (not counted above)\n", "events dropped",
                     tp->dropped);

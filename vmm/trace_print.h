@@ -12,10 +12,11 @@
 
 /* What `vmlab trace --only`, `--exclude-port`, `--summary`, `--expect-trap` ask for. */
 enum trace_only_kind {
-    TRACE_ONLY_EXIT = 1u << 0,      /* exits to the VMM */
-    TRACE_ONLY_INTERRUPT = 1u << 1, /* interrupts injected */
-    TRACE_ONLY_EXCEPTION = 1u << 2, /* exceptions delivered to the guest IDT */
-    TRACE_ONLY_BLOCK = 1u << 3,     /* dbt: blocks translated */
+    TRACE_ONLY_EXIT = 1u << 0,       /* exits to the VMM */
+    TRACE_ONLY_INTERRUPT = 1u << 1,  /* interrupts injected */
+    TRACE_ONLY_EXCEPTION = 1u << 2,  /* exceptions delivered to the guest IDT */
+    TRACE_ONLY_BLOCK = 1u << 3,      /* dbt: blocks translated */
+    TRACE_ONLY_PAGE_FAULT = 1u << 4, /* trap_emulate, dbt: faults the shadow MMU handled */
 };
 #define TRACE_MAX_EXCLUDED_PORTS 16
 struct trace_options {
@@ -28,8 +29,8 @@ struct trace_options {
 };
 
 /* Parse a comma-separated list of class names (emu_class.h: "cli", "popf" ...) and the kinds
- * "exit", "interrupt", "exception", "block" into o->only_*. 0, or -EINVAL with the bad name
- * in bad[]. */
+ * "exit", "interrupt", "exception", "block", "pagefault" into o->only_*. 0, or -EINVAL with the bad
+ * name in bad[]. */
 int trace_options_parse_only(struct trace_options *o, const char *list, char *bad, size_t size);
 /* Parse a comma-separated list of ports (decimal or 0x hex) into o->exclude_ports. */
 int trace_options_parse_ports(struct trace_options *o, const char *list, char *bad, size_t size);

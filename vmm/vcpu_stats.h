@@ -37,15 +37,20 @@ struct trace_event {
     int32_t rip_delta; /* how far RIP moved (0 for IN awaiting data, etc.) */
     uint8_t vector;    /* for TRACE_EXCEPTION / TRACE_INTERRUPT */
     uint64_t aux;      /* block address, target, error code ... */
+    /* TRACE_BLOCK: the guest-physical pages its code was read from (0: none);
+     * TRACE_PAGE_FAULT: the walk's entries, PML4E first (length of them) */
+    uint64_t extra[4];
 };
 
 enum trace_event_kind {
-    TRACE_EMULATED,  /* an instruction emulated on the virtual CPU */
-    TRACE_EXIT,      /* an exit to the VMM (aux = reason) */
-    TRACE_EXCEPTION, /* an exception delivered to the guest IDT */
-    TRACE_INTERRUPT, /* an external interrupt injected */
-    TRACE_BLOCK,     /* dbt: a block translated (aux = host address, field = NULL) */
-    TRACE_EVENT_KIND_MAX_VALUE = TRACE_BLOCK
+    TRACE_EMULATED,   /* an instruction emulated on the virtual CPU */
+    TRACE_EXIT,       /* an exit to the VMM (aux = reason) */
+    TRACE_EXCEPTION,  /* an exception delivered to the guest IDT */
+    TRACE_INTERRUPT,  /* an external interrupt injected */
+    TRACE_BLOCK,      /* dbt: a block translated (aux = host address, field = NULL) */
+    TRACE_PAGE_FAULT, /* the shadow MMU handled a fault: field = what it was, aux = the linear
+                         address, old_value = guest-physical, new_value = access/error code */
+    TRACE_EVENT_KIND_MAX_VALUE = TRACE_PAGE_FAULT
 };
 
 #define TRACE_RING_SIZE 4096

@@ -16,6 +16,7 @@ static const char *const exit_reason_names[VM_EXIT_REASON_MAX_VALUE + 1] = {
     [VM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
     [VM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
     [VM_EXIT_DEBUG] = "DEBUG",
+    [VM_EXIT_SLP_VIOLATION] = "SLP_VIOLATION",
 };
 
 const char *vm_exit_reason_name(uint32_t reason)
@@ -36,6 +37,7 @@ static const char *const internal_suberror_names[VM_INTERNAL_SUBERROR_MAX_VALUE 
     [VM_INTERNAL_KVM_EXIT] = "unknown KVM exit reason",
     [VM_INTERNAL_TRANSLATION] = "block translation failed",
     [VM_INTERNAL_SEGMENT_OVERRIDE] = "FS/GS-relative instruction not translated",
+    [VM_INTERNAL_SHADOW] = "guest mapping the shadow MMU cannot hold",
 };
 
 const char *vm_internal_suberror_name(uint32_t suberror)
@@ -116,6 +118,16 @@ void vm_exit_describe(const struct vm_exit *e, char *buf, unsigned long size)
                      : "undocumented",
                  (unsigned long long)e->rip,
                  e->internal.message[0] ? e->internal.message : "no detail");
+        break;
+    case VM_EXIT_SLP_VIOLATION:
+        snprintf(buf, size,
+                 "second-level permission violation: %s guest-physical 0x%llx (linear %s0x%llx) "
+                 "at rip 0x%llx",
+                 e->slp.access & VM_SLP_FETCH   ? "fetch from"
+                 : e->slp.access & VM_SLP_WRITE ? "write to"
+                                                : "read of",
+                 (unsigned long long)e->slp.gpa, e->slp.gla_valid ? "" : "unknown, ",
+                 (unsigned long long)e->slp.gla, (unsigned long long)e->rip);
         break;
     default:
         snprintf(buf, size, "%s exit at rip 0x%llx", vm_exit_reason_name(e->reason),

@@ -21,7 +21,9 @@ enum vm_exit_reason {
     VM_EXIT_FAIL_ENTRY,      /* the backend could not enter the guest (KVM_EXIT_FAIL_ENTRY) */
     VM_EXIT_INTERNAL_ERROR,  /* the backend cannot go on (KVM_EXIT_INTERNAL_ERROR) */
     VM_EXIT_DEBUG,           /* single step / breakpoint requested by the VMM (trace) */
-    VM_EXIT_REASON_MAX_VALUE = VM_EXIT_DEBUG
+    VM_EXIT_SLP_VIOLATION,   /* an access the second-level permissions forbid (an EPT violation
+                                as a VMM sees it): slp.gpa, slp.gla, slp.access */
+    VM_EXIT_REASON_MAX_VALUE = VM_EXIT_SLP_VIOLATION
 };
 
 #define VM_EXIT_IO_DATA_MAX 4096 /* bytes of one I/O exit (REP string I/O is chunked) */
@@ -64,8 +66,19 @@ struct vm_exit {
             uint32_t suberror;
             char message[160]; /* one readable line */
         } internal;
+        struct {
+            uint64_t gpa;      /* the guest-physical address accessed */
+            uint64_t gla;      /* the linear address, if gla_valid */
+            uint8_t access;    /* enum vm_slp_access bits */
+            uint8_t gla_valid; /* vtx: KVM does not tell a userspace VMM the linear address */
+        } slp;
     };
 };
+
+/* Second-level permissions a guest can ask for (PORT_SLP_CONTROL) and the accesses that
+ * violate them. */
+enum vm_slp_access { VM_SLP_READ = 1, VM_SLP_WRITE = 2, VM_SLP_FETCH = 4 };
+enum vm_slp_permission { VM_SLP_FULL = 0, VM_SLP_READ_ONLY = 1, VM_SLP_NO_ACCESS = 2 };
 
 enum vm_budget_kind { VM_BUDGET_TIME = 1, VM_BUDGET_INSTRUCTIONS = 2 };
 
@@ -91,7 +104,10 @@ enum vm_internal_suberror {
     VM_INTERNAL_TRANSLATION = 20,      /* dbt: a block could not be translated (errno named) */
     VM_INTERNAL_SEGMENT_OVERRIDE = 21, /* dbt: an FS/GS-relative instruction it does not
                                           rewrite to the guest's segment base (named) */
-    VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_SEGMENT_OVERRIDE
+    VM_INTERNAL_SHADOW = 22,           /* trap_emulate, dbt: the guest uses a mapping the shadow
+                                          MMU cannot hold (outside the window), or the host
+                                          refused one */
+    VM_INTERNAL_SUBERROR_MAX_VALUE = VM_INTERNAL_SHADOW
 };
 
 /* "emulation failure", ...: the documented meaning of a suberror, NULL if it is not one of

@@ -1,8 +1,11 @@
 /* dbt.c - dynamic binary translation: guest code never runs where it was loaded.
  *
- * Guest RAM is the fixed window (guest-virtual == host-virtual) mapped read/write but NOT
- * executable: guest code only ever runs as its translation in the code cache, so a jump out
- * of translated code into guest RAM faults instead of running untranslated code. Before a
+ * Translated code accesses guest memory at guest-virtual addresses in the fixed window, which
+ * is the shadow page table the shadow MMU keeps from the guest's own tables (mmu/shadow_mmu.h)
+ * and which is never executable: guest code only ever runs as its translation in the code
+ * cache, so a jump out of translated code into guest RAM faults instead of running
+ * untranslated code. The translator reads guest code through the guest's page tables
+ * (dbt_paging.c: a block is valid only in the address space it was read in). Before a
  * guest basic block first runs, the translator (dbt_translate.c) decodes it with Zydis and
  * writes a translation into the cache (dbt_cache.c): innocuous instructions are copied byte
  * for byte, sensitive ones are rewritten. While translated code runs, the guest GPRs are the
@@ -33,10 +36,11 @@
  * cache. Indirect jumps, calls and returns probe a lookup table
  * inline (dbt_lookup.c) and leave only on a miss, which the dispatcher fills.
  *
- * Self-modifying code. The guest pages a block was read from are write-protected. A write to
- * one (from translated code, a callout, or the VMM) faults; the handler (dbt_signal.c)
- * invalidates and unchains the blocks of that page, unprotects it, and the store re-executes
- * against a fresh translation.
+ * Self-modifying code. The guest pages a block was read from are write-protected through the
+ * shadow MMU. A write to one from translated code faults; the shadow MMU tells dbt_paging.c,
+ * which invalidates and unchains the blocks of that page, and the store re-executes against a
+ * fresh translation; a store by the emulation core (a callout, the VMM's IN data) is reported
+ * to the shadow MMU and handled the same way.
  *
  * Faults and kicks. A guest fault in translated code arrives as a signal whose host RIP maps
  * back to the exact guest instruction; the exception goes through the guest IDT. The VMM's
@@ -47,6 +51,7 @@
  */
 #define _GNU_SOURCE
 #include "dbt.h"
+#include "mmu/page_walk.h"
 
 #include <asm/processor-flags.h>
 #include <errno.h>
@@ -66,6 +71,7 @@ static int dbt_probe(char *reason, size_t size)
 
 struct dbt_vm {
     struct vm common;
+    struct shadow_mmu *shadow;
 };
 
 static int dbt_vm_create(const struct vm_config *config, struct vm **out)
@@ -77,12 +83,24 @@ static int dbt_vm_create(const struct vm_config *config, struct vm **out)
         return -ENOMEM;
     vm->common.ops = &dbt_backend_ops;
     vm->common.config = *config;
+    /* Translated code accesses memory at guest-virtual addresses: the window is the shadow
+     * page table (mmu/shadow_mmu.h), never executable (code runs from the cache only). */
+    struct shadow_config sc = {.mem = config->mem,
+                               .roots = config->shadow_roots_set ? config->shadow_roots
+                                                                 : SHADOW_DEFAULT_ROOTS,
+                               .executable = false};
+    int rc = shadow_mmu_create(&sc, &vm->shadow);
+    if (rc < 0) {
+        free(vm);
+        return rc;
+    }
     *out = &vm->common;
     return 0;
 }
 
 static void dbt_vm_destroy(struct vm *vm)
 {
+    shadow_mmu_destroy(((struct dbt_vm *)vm)->shadow);
     free(vm);
 }
 
@@ -205,6 +223,8 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
         free(v);
         return rc;
     }
+    dbt_paging_attach(v, ((struct dbt_vm *)vm)->shadow);
+    shadow_mmu_bind_state(v->shadow, &v->state);
     dbt_cache_flush(&v->cache, vm->config.mem);
     v->cache.host->callout_fn = (uint64_t)(uintptr_t)dbt_callout_run;
     v->cache.host->vcpu = (uint64_t)(uintptr_t)v;
@@ -241,7 +261,9 @@ static int dbt_vcpu_get_state(struct vcpu *vc, struct vcpu_state *out)
 
 static int dbt_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
 {
-    ((struct dbt_vcpu *)vc)->state = *in;
+    struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    v->state = *in;
+    shadow_mmu_reset(v->shadow); /* new paging state: nothing derived from the old holds */
     return 0;
 }
 
@@ -268,7 +290,7 @@ static enum dbt_emulate_result step_trap(struct dbt_vcpu *v)
  * trap, deliver an interrupt. */
 static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     bool in_fault = false;
@@ -358,12 +380,22 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                                                         : DBT_XLATE_BLOCK,
                                             ibl_target && !recording, &err);
         if (!b) {
-            if (err == -EFAULT) { /* the guest jumped outside RAM: #PF on the fetch */
+            if (err == -EFAULT) { /* the fetch faults (not mapped, XD, not RAM): #PF */
                 if (dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
                     return 0;
                 chain_from = 0;
                 fill_ibl = false;
                 continue;
+            }
+            if (err == -ERANGE || err == -ENOMEM) { /* what the shadow MMU cannot hold */
+                struct shadow_fault f = {.kind = SHADOW_HOST_ERROR, .host_errno = -err};
+                if (err == -ERANGE) /* the walk again, for the message's guest-physical address */
+                    shadow_mmu_fault(v->shadow, v->state.rip, MMU_FETCH, &f);
+                f.gla = v->state.rip;
+                dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+                exit->internal.suberror = VM_INTERNAL_SHADOW;
+                shadow_fault_describe(&f, exit->internal.message, sizeof(exit->internal.message));
+                return 0;
             }
             dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
             exit->internal.suberror = VM_INTERNAL_TRANSLATION;
@@ -455,6 +487,7 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
 static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct dbt_vcpu *v = (struct dbt_vcpu *)vc;
+    shadow_mmu_set_trace(v->shadow, vc->trace);
     if (!run_prologue(v, exit))
         return 0;
     x87_enter(v);
@@ -537,7 +570,23 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "smc_reexecutions", s->smc_reexecutions, "instructions");
     emit(ctx, "dispatcher_emulations", s->dispatcher_emulations, "instructions");
     emit(ctx, "cache_flushes", s->cache_flushes, "flushes");
+    emit(ctx, "table_stores_emulated", s->table_stores_emulated, "stores");
+    emit(ctx, "adaptive_retranslations", s->adaptive_retranslations, "instructions");
+    emit(ctx, "adaptive_stores", s->adaptive_stores, "stores");
+    emit(ctx, "code_pages_revalidated", s->code_pages_revalidated, "pages");
+    emit(ctx, "code_pages_dropped", s->code_pages_dropped, "pages");
+    shadow_mmu_emit_stats(v->shadow, emit, ctx);
     return 0;
+}
+
+static int dbt_vm_set_slp(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible)
+{
+    return shadow_mmu_set_slp(((struct dbt_vm *)vm)->shadow, gpa, permission, convertible);
+}
+
+static int dbt_vcpu_set_ve_info(struct vcpu *vc, uint64_t gpa)
+{
+    return shadow_mmu_set_ve_info(((struct dbt_vcpu *)vc)->shadow, gpa);
 }
 
 int dbt_block_host_code(struct vcpu *vc, uint64_t guest_rip, const uint8_t **code, size_t *len)
@@ -566,4 +615,6 @@ const struct backend_ops dbt_backend_ops = {
     .vcpu_run = dbt_vcpu_run,
     .vcpu_inject_interrupt = dbt_vcpu_inject_interrupt,
     .vcpu_stats = dbt_vcpu_stats,
+    .vm_set_slp = dbt_vm_set_slp,
+    .vcpu_set_ve_info = dbt_vcpu_set_ve_info,
 };

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "emu/emu.h"
+#include "mmu/shadow_mmu.h"
 #include "vmm/backend.h"
 #include "vmm/mmio_emulate.h"
 
@@ -148,6 +149,10 @@ enum dbt_exit_kind {
     DBT_EXIT_KIND_MAX_VALUE = DBT_EXIT_SHADOW
 };
 
+/* Guest RAM as translated code sees it: the guest-virtual window (guest_memory.h), where SMC
+ * write protection applies; the translator reads code through the guest-physical view. */
+#define DBT_WINDOW ((uint8_t *)(uintptr_t)GUEST_RAM_BASE)
+
 #define DBT_REGION_BASE 0x60000000ULL /* first slot: right after the guest window */
 #define DBT_REGION_STEP 0x2000000ULL  /* 32 MiB per vCPU region */
 #define DBT_REGION_END 0x7fff0000ULL  /* AddressSanitizer's shadow begins at 0x7fff8000 */
@@ -238,7 +243,14 @@ struct dbt_return_point {
 struct dbt_callout_rec {
     struct x86_decoded_insn insn;
     uint32_t resume; /* cache offset of the code after the callout */
+    bool store;      /* adaptive translation: an ordinary store the core performs */
 };
+
+/* A guest page translated code was read from, in the current address space (dbt_paging.c). */
+struct dbt_code_page {
+    uint64_t gva, gpa; /* page addresses; gva 0: a removed entry */
+};
+#define DBT_MAX_CODE_PAGES 1024
 
 /* Which vector registers the stubs save around host code (from the host's XCR0). */
 enum dbt_vregs { DBT_VREGS_XMM, DBT_VREGS_YMM, DBT_VREGS_ZMM };
@@ -288,7 +300,9 @@ struct dbt_cache {
     uint32_t range_count;
     struct dbt_callout_rec *callouts;
     uint32_t callout_count;
-    uint8_t *protected_pages; /* one byte per guest RAM page: holds translated code */
+    struct shadow_mmu *shadow; /* the one owner of the window's protections */
+    struct dbt_code_page code_pages[DBT_MAX_CODE_PAGES];
+    unsigned code_page_count;
     uint32_t epoch;           /* bumped by every invalidation and flush */
 };
 
@@ -300,6 +314,23 @@ struct dbt_stats {
     uint64_t indirect_misses, dispatcher_emulations, smc_reexecutions;
     uint64_t host_block_bytes, host_stub_bytes; /* over the vCPU's life (flushes included) */
     uint64_t trace_heads, traces_built, trace_blocks, traces_abandoned;
+    uint64_t table_stores_emulated, adaptive_retranslations, adaptive_stores;
+    uint64_t code_pages_revalidated, code_pages_dropped;
+};
+
+/* dbt under the guest's paging (dbt_paging.c): callback nesting, adaptive translation. */
+#define DBT_ADAPT_COUNTERS 256 /* faults per guest RIP on traced tables, direct-mapped */
+#define DBT_ADAPT_SET 1024     /* RIPs translated into store callouts, direct-mapped */
+#define DBT_ADAPT_THRESHOLD 3  /* faults at one RIP before it is retranslated */
+struct dbt_paging {
+    unsigned depth;           /* listener callbacks in progress (they may nest) */
+    bool revalidate;          /* space_changed arrived while revalidating */
+    uint64_t table_write_rip; /* last store to a table left to run natively (livelock) */
+    struct {
+        uint64_t rip;
+        uint32_t faults;
+    } counter[DBT_ADAPT_COUNTERS];
+    uint64_t adaptive[DBT_ADAPT_SET];
 };
 
 struct dbt_vcpu {
@@ -319,6 +350,8 @@ struct dbt_vcpu {
      * the dispatcher re-executes that one instruction as an unprotected single-instruction
      * block, else a block on the page it writes would re-protect the page and fault forever. */
     volatile sig_atomic_t smc_retry;
+    struct shadow_mmu *shadow; /* the VM's: the window is this vCPU's shadow page table */
+    struct dbt_paging paging;
     /* The guest's x87 unit (FNSAVE image) while the VMM runs, once the guest has used it. */
     uint8_t x87[108] __attribute__((aligned(16)));
     bool x87_used;
@@ -355,10 +388,9 @@ void dbt_cache_chain_to(struct dbt_cache *c, uint32_t id, uint32_t target, uint3
 void dbt_cache_relink(struct dbt_cache *c, uint32_t from, uint32_t to);
 /* Undo the chaining of every stub inside `b` (a kick leaves the block at its end). */
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b);
-/* Self-modifying code: unprotect the guest page, invalidate and unchain its blocks.
- * Async-signal-safe. Returns the number of blocks invalidated. */
-unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem,
-                                   size_t page);
+/* Invalidate and unchain every block translated from guest-virtual [lo, hi) (self-modifying
+ * code, a translation that changed). Async-signal-safe. Returns the number of blocks. */
+unsigned dbt_cache_invalidate_range(struct dbt_cache *c, uint64_t lo, uint64_t hi);
 /* The live-or-dead block whose host code contains `host`, or NULL. */
 const struct dbt_block *dbt_cache_block_at(const struct dbt_cache *c, uint64_t host);
 /* Guest RIP of the instruction whose translation contains host address `host`, or 0. */
@@ -417,6 +449,29 @@ void dbt_state_from_ctx(struct dbt_vcpu *v);
 /* The guest's RFLAGS from a native image (arithmetic flags, DF) and the virtual flags. */
 uint64_t dbt_rflags_of(const struct dbt_ctx *ctx, uint64_t native);
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason);
+/* The emulation core's view of this vCPU (state, guest-physical memory, MMU hooks). */
+struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v);
+
+/* ---- dbt_paging.c ---- */
+/* Follow the shadow MMU's changes of translations (its listener is this vCPU). */
+void dbt_paging_attach(struct dbt_vcpu *v, struct shadow_mmu *sm);
+/* The guest-physical page the code page at `gva_page` is fetched from now; see
+ * shadow_mmu_code_page for the errors. */
+int dbt_code_page(struct dbt_vcpu *v, uint64_t gva_page, uint64_t *gpa_page, uint32_t *error);
+/* Record that live blocks were translated from gva_page -> gpa_page, and write-protect it.
+ * false when the list is full (the caller flushes the cache). */
+bool dbt_code_pages_add(struct dbt_vcpu *v, uint64_t gva_page, uint64_t gpa_page);
+/* A store by the guest to one of its page tables, emulated: count it, and retranslate the
+ * instruction into a store callout once it keeps doing so (adaptive translation). */
+void dbt_adaptive_note(struct dbt_vcpu *v, uint64_t rip);
+/* Whether the instruction at rip is to be translated into a store callout. */
+static inline bool dbt_adaptive_wants(const struct dbt_vcpu *v, uint64_t rip)
+{
+    return v->paging.adaptive[(rip ^ (rip >> 10)) & (DBT_ADAPT_SET - 1)] == rip;
+}
+/* Perform an ordinary store with the emulation core (a store callout, or a store to a traced
+ * page table that faulted). */
+enum dbt_emulate_result dbt_emulate_store(struct dbt_vcpu *v, const struct x86_decoded_insn *insn);
 
 /* ---- dbt_signal.c ---- */
 int dbt_signals_install(struct dbt_vcpu *v);

@@ -18,11 +18,11 @@
  * stubs that jump to it (unchaining) and a kick can restore the stubs of the block it
  * interrupted.
  *
- * Invalidation (self-modifying code). Guest pages holding translated code are read-only; the
- * first write to one faults, and dbt_cache_invalidate_page() (called from the signal handler:
- * no allocation, no locks) unprotects the page, drops the page's blocks from the hash table
- * and the lookup table and unchains them. Their host code stays where it is (nothing jumps to
- * it any more) until the next flush, which happens when the cache is full.
+ * Invalidation (self-modifying code, a translation that changed: dbt_paging.c).
+ * dbt_cache_invalidate_range() (called from signal handlers: no allocation, no locks) drops
+ * the blocks translated from a guest-virtual range from the hash table and the lookup table
+ * and unchains them. Their host code stays where it is (nothing jumps to it any more) until
+ * the next flush, which happens when the cache is full.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -206,9 +206,8 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->heads = table_alloc(DBT_TRACE_HEADS, sizeof(*c->heads));
     c->ranges = table_alloc(DBT_MAX_BLOCKS, sizeof(*c->ranges));
     c->callouts = table_alloc(DBT_MAX_CALLOUTS, sizeof(*c->callouts));
-    c->protected_pages = table_alloc(GUEST_RAM_SIZE / 4096, 1);
-    if (!c->blocks || !c->map || !c->links || !c->callouts || !c->protected_pages || !c->stubs ||
-        !c->returns || !c->heads || !c->ranges)
+    if (!c->blocks || !c->map || !c->links || !c->callouts || !c->stubs || !c->returns ||
+        !c->heads || !c->ranges)
         goto fail;
     if (dbt_stubs_build(c) < 0) { /* the same stubs every flush builds */
         dbt_cache_destroy(c);
@@ -246,18 +245,17 @@ void dbt_cache_destroy(struct dbt_cache *c)
     table_free(c->heads, DBT_TRACE_HEADS, sizeof(*c->heads));
     table_free(c->ranges, DBT_MAX_BLOCKS, sizeof(*c->ranges));
     table_free(c->callouts, DBT_MAX_CALLOUTS, sizeof(*c->callouts));
-    table_free(c->protected_pages, GUEST_RAM_SIZE / 4096, 1);
     memset(c, 0, sizeof(*c));
     c->memfd = c->ibl_memfd = c->ret_memfd = -1;
 }
 
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
 {
-    for (size_t p = 0; p < GUEST_RAM_SIZE / 4096; p++)
-        if (c->protected_pages[p]) {
-            mprotect(mem->ram + p * 4096, 4096, PROT_READ | PROT_WRITE);
-            c->protected_pages[p] = 0;
-        }
+    (void)mem; /* protections are the shadow MMU's: lift the ones asked for */
+    for (unsigned i = 0; i < c->code_page_count; i++)
+        if (c->shadow && c->code_pages[i].gva)
+            shadow_mmu_unprotect_code(c->shadow, c->code_pages[i].gpa);
+    c->code_page_count = 0;
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
         c->hash[i] = -1;
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
@@ -441,11 +439,8 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
     b->live = false;
 }
 
-unsigned dbt_cache_invalidate_page(struct dbt_cache *c, const struct guest_memory *mem, size_t page)
+unsigned dbt_cache_invalidate_range(struct dbt_cache *c, uint64_t lo, uint64_t hi)
 {
-    mprotect(mem->ram + page * 4096, 4096, PROT_READ | PROT_WRITE);
-    c->protected_pages[page] = 0;
-    uint64_t lo = GUEST_RAM_BASE + page * 4096, hi = lo + 4096;
     unsigned n = 0;
     for (uint32_t i = 0; i < c->block_count; i++) {
         struct dbt_block *b = &c->blocks[i];

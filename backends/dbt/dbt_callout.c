@@ -29,6 +29,14 @@
 #include "vmm/guest_layout.h"
 #include "vmm/trace_record.h"
 
+/* The core's accesses go through the guest's tables; its stores, MOV CR3 and INVLPG reach the
+ * shadow MMU, which tells dbt what became stale (dbt_paging.c). */
+struct emu_ctx dbt_emu_ctx(struct dbt_vcpu *v)
+{
+    return (struct emu_ctx){
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = shadow_mmu_hooks(v->shadow)};
+}
+
 void dbt_set_exit(struct dbt_vcpu *v, uint32_t reason)
 {
     v->exit->reason = reason;
@@ -69,7 +77,7 @@ void dbt_state_from_ctx(struct dbt_vcpu *v)
 enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind, uint8_t vector,
                                     bool has_error, uint32_t error)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     trace_record_exception(v->common.trace, v->state.rip, vector, error);
@@ -83,7 +91,7 @@ enum dbt_emulate_result dbt_deliver(struct dbt_vcpu *v, enum emu_event_kind kind
 
 enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded_insn *insn)
 {
-    struct emu_ctx ec = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     v->state.interrupt_shadow = false;
@@ -126,22 +134,24 @@ enum dbt_emulate_result dbt_emulate(struct dbt_vcpu *v, const struct x86_decoded
 
 enum dbt_emulate_result dbt_emulate_at_rip(struct dbt_vcpu *v)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
+    struct emu_ctx ec = dbt_emu_ctx(v);
     uint64_t rip = v->state.rip;
-    if (!guest_ram_contains(mem, rip, 1)) { /* instruction fetch outside RAM: #PF, I/D = 1 */
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
+    if (n == 0) { /* the fetch itself faults: #PF with the walk's error code (I/D set) */
         v->state.cr2 = rip;
-        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, 0x10);
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, error);
     }
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
     struct x86_decoded_insn insn;
-    int rc = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn);
-    if (rc == -ENODATA && avail < ZYDIS_MAX_INSTRUCTION_LENGTH) {
-        /* The instruction runs past the end of RAM: the fetch of its first byte there faults,
-         * as on trap_emulate (SDM vol. 3A 4.7: #PF, I/D = 1; CR2 = the faulting address). */
-        v->state.cr2 = rip + avail;
-        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, 0x10);
+    int rc = x86_decode(&v->decoder, bytes, n, rip, &insn);
+    if (rc == -ENODATA && n < ZYDIS_MAX_INSTRUCTION_LENGTH) {
+        /* The instruction runs into a page that cannot be fetched: the fetch of its first byte
+         * there faults (SDM vol. 3A 4.7: #PF, I/D = 1; CR2 = the faulting address). */
+        uint8_t next;
+        emu_fetch(&ec, rip + n, &next, 1, &error);
+        v->state.cr2 = rip + n;
+        return dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, error);
     }
     if (rc < 0)
         return dbt_deliver(v, EMU_EVENT_EXCEPTION, 6, false, 0); /* undecodable: #UD */
@@ -184,7 +194,9 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
     const struct dbt_callout_rec *rec = &c->callouts[id];
     v->state.rip = rec->insn.rip;
     uint32_t epoch = c->epoch;
-    if (dbt_emulate(v, &rec->insn) == DBT_EMULATE_LEAVE)
+    v->stats.adaptive_stores += rec->store;
+    if ((rec->store ? dbt_emulate_store(v, &rec->insn) : dbt_emulate(v, &rec->insn)) ==
+        DBT_EMULATE_LEAVE)
         return leave(ctx);
     /* The instruction wrote translated code (its blocks are gone), set an interrupt shadow
      * or the trap flag (the dispatcher runs the next instruction alone), or opened the window

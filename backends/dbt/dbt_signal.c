@@ -4,26 +4,32 @@
  * The handler runs on a sigaltstack (the native stack may be the guest's) and only records and
  * redirects: no allocation, no locks, no output.
  *
- *   SIGSEGV on a write-protected guest page    self-modifying code: invalidate the page's
- *                                              blocks and unprotect it (dbt_cache.c). If the
- *                                              storing block survives (it is on another page),
- *                                              or the writer is a callout or the VMM, the
- *                                              store simply retries. If the storing block was
- *                                              itself invalidated, leave to the dispatcher at
- *                                              the store, which re-executes it alone and then
- *                                              translates the rest afresh. The one store
- *                                              not at an instruction boundary (an indirect
- *                                              CALL's return-address push) retries in place:
- *                                              only the block's indirect lookup follows it,
- *                                              and invalidated blocks are out of that table.
+ *   SIGSEGV (page fault) in the window         the shadow MMU classifies it (mmu/shadow_mmu.h):
+ *                                              a hidden fault re-executes; a true #PF goes to
+ *                                              the guest; MMIO becomes an MMIO exit; a store
+ *                                              to a traced page table is performed by the
+ *                                              emulation core (and, once an instruction keeps
+ *                                              doing so, retranslated: dbt_paging.c); a store
+ *                                              to a page code was translated from is
+ *                                              self-modifying code: its blocks are gone and
+ *                                              the page writable when the shadow returns. If
+ *                                              the storing block survives (it is on another
+ *                                              page) the store simply retries. If the storing
+ *                                              block was itself invalidated, leave to the
+ *                                              dispatcher at the store, which re-executes it
+ *                                              alone and then translates the rest afresh.
+ *                                              The one store not at an instruction boundary
+ *                                              (an indirect CALL's return-address push)
+ *                                              retries in place: only the block's indirect
+ *                                              lookup follows it, and invalidated blocks are
+ *                                              out of that table.
  *   SIGSEGV/SIGFPE/SIGILL/SIGTRAP/SIGBUS in     a guest exception. The host RIP maps back to
  *   translated code                            the guest instruction; the registers in the
  *                                              signal frame are the guest's (only the inline
  *                                              sequences' scratch slots are not, and none of
  *                                              their instructions faults after changing a
- *                                              register). SIGSEGV with trapno 14 is #PF (CR2 =
- *                                              si_addr; an access to the MMIO window becomes
- *                                              an MMIO exit instead), else #GP; SIGFPE #DE/#MF/
+ *                                              register). SIGSEGV with trapno 14: see above;
+ *                                              other SIGSEGV #GP (#SS); SIGFPE #DE/#MF/
  *                                              #XM; SIGILL #UD; SIGTRAP #DB; SIGBUS #AC. It is
  *                                              delivered through the guest IDT with the
  *                                              emulation core and entry returns.
@@ -47,6 +53,7 @@
 #include <ucontext.h>
 
 #include "dbt.h"
+#include "mmu/page_walk.h"
 #include "vmm/guest_layout.h"
 
 #define ALTSTACK_SIZE (256 * 1024)
@@ -162,39 +169,17 @@ static bool on_table_fault(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
     return true;
 }
 
-/* Self-modifying code: returns true if the fault was a write to a page holding translations. */
-static bool on_smc(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
-{
-    size_t page = (addr - GUEST_RAM_BASE) / 4096;
-    if (!v->cache.protected_pages[page])
-        return false;
-    v->stats.invalidated_blocks +=
-        dbt_cache_invalidate_page(&v->cache, v->common.vm->config.mem, page);
-    v->stats.invalidations++;
-    if (!v->in_guest)
-        return true; /* the VMM or a callout: the write simply goes through now */
-    const struct dbt_block *b = dbt_cache_block_at(&v->cache, (uint64_t)g[REG_RIP]);
-    if (b && b->live)
-        return true; /* the storing block is not on the page: the store retries in place */
-    uint64_t at = dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]);
-    if (at) { /* the rest of this block may be stale: leave before the store, retranslate */
-        state_from_frame(v, g, at);
-        v->smc_retry = 1;
-        leave_to_dispatcher(v, g);
-    }
-    return true;
-}
-
-/* A guest access to the MMIO window: decode it into an MMIO exit. */
+/* A guest access that leads outside RAM (the MMIO window): decode it into an MMIO exit at
+ * guest-physical `addr`. */
 static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
 {
     struct x86_decoded_insn insn;
-    const struct guest_memory *mem = v->common.vm->config.mem;
+    struct emu_ctx ec = dbt_emu_ctx(v);
     struct mmio_access acc;
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    bool decoded = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, &insn) == 0;
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
+    bool decoded = n && x86_decode(&v->decoder, bytes, n, rip, &insn) == 0;
     if (decoded && mmio_decode(&insn, &v->state, addr, &acc) == 0) {
         dbt_set_exit(v, VM_EXIT_MMIO);
         v->exit->mmio.gpa = acc.gpa;
@@ -217,6 +202,116 @@ static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
     }
 }
 
+/* Self-modifying code: the store hit a page code was translated from; the shadow MMU made it
+ * writable and dbt_paging.c dropped its blocks. If the storing block survives (it is on
+ * another page) the store simply retries; if it went too, leave before the store, which the
+ * dispatcher re-executes alone before translating afresh. */
+static void on_code_write(struct dbt_vcpu *v, greg_t *g)
+{
+    const struct dbt_block *b = dbt_cache_block_at(&v->cache, (uint64_t)g[REG_RIP]);
+    if (b && b->live)
+        return;
+    uint64_t at = dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]);
+    if (at) {
+        state_from_frame(v, g, at);
+        v->smc_retry = 1;
+        leave_to_dispatcher(v, g);
+    }
+}
+
+/* A store to one of the guest's page tables (traced by the shadow MMU): the emulation core
+ * performs it, which zaps what it changes; then adaptive translation may turn the
+ * instruction into a store callout. A store in the middle of an inline sequence, or one the
+ * core does not cover, runs natively once the table stops being traced; the same one again at
+ * once is a loop (it writes a table it is translated through): an error naming it. */
+static void on_table_write(struct dbt_vcpu *v, greg_t *g, uint64_t gpa)
+{
+    uint64_t at = dbt_cache_guest_rip_at_boundary(&v->cache, (uint64_t)g[REG_RIP]);
+    struct x86_decoded_insn insn;
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    if (at) {
+        state_from_frame(v, g, at);
+        struct emu_ctx ec = dbt_emu_ctx(v);
+        uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+        uint32_t error;
+        unsigned n = emu_fetch(&ec, at, bytes, sizeof(bytes), &error);
+        if (n && x86_decode(&v->decoder, bytes, n, at, &insn) == 0)
+            emu_execute_store(&ec, &insn, &res);
+    }
+    if (res.status == EMU_UNHANDLED) {
+        if (v->paging.table_write_rip != (at ? at : 1)) {
+            v->paging.table_write_rip = at ? at : 1;
+            shadow_mmu_untrace(v->shadow, gpa & ~0xFFFULL);
+            return; /* the store retries natively */
+        }
+        char text[96] = "(inside a translated sequence)";
+        if (at)
+            x86_format(&insn, text, sizeof(text));
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
+        snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
+                 "store to a page table by an instruction vmlab does not emulate: %s", text);
+        leave_to_dispatcher(v, g);
+        return;
+    }
+    v->paging.table_write_rip = 0;
+    v->stats.table_stores_emulated++;
+    if (res.status == EMU_EXCEPTION) {
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code);
+    } else {
+        dbt_adaptive_note(v, at);
+    }
+    leave_to_dispatcher(v, g);
+}
+
+/* A page fault of translated code in the window: the shadow MMU says what it was. */
+static void on_page_fault(struct dbt_vcpu *v, greg_t *g, uint64_t rip, uint64_t addr, uint32_t err)
+{
+    struct shadow_fault f;
+    shadow_mmu_fault(v->shadow, addr, (err & 2) ? MMU_WRITE : MMU_READ, &f);
+    switch (f.kind) {
+    case SHADOW_RETRY: /* a hidden page fault: the access re-executes */
+        return;
+    case SHADOW_CODE_WRITE:
+        on_code_write(v, g);
+        return;
+    case SHADOW_TABLE_WRITE:
+        on_table_write(v, g, f.gpa);
+        return;
+    default:
+        break;
+    }
+    state_from_frame(v, g, rip);
+    switch (f.kind) {
+    case SHADOW_GUEST_PF:
+        v->state.cr2 = addr;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, f.error_code);
+        break;
+    case SHADOW_MMIO:
+        on_mmio(v, rip, f.gpa);
+        break;
+    case SHADOW_VE: /* a convertible second-level violation: #VE, a fault (SDM 3C 25.5.7) */
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, 20, false, 0);
+        break;
+    case SHADOW_SLP_EXIT: /* the VMM's: the instruction runs again once it returns */
+        dbt_set_exit(v, VM_EXIT_SLP_VIOLATION);
+        v->exit->slp.gpa = f.gpa;
+        v->exit->slp.gla = addr;
+        v->exit->slp.gla_valid = 1;
+        v->exit->slp.access = f.slp_access;
+        break;
+    default: /* a mapping the window cannot hold, or the host refused one */
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_SHADOW;
+        shadow_fault_describe(&f, v->exit->internal.message, sizeof(v->exit->internal.message));
+        break;
+    }
+    leave_to_dispatcher(v, g);
+}
+
 static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
@@ -228,8 +323,6 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-    if (v && sig == SIGSEGV && addr >= GUEST_RAM_BASE && addr < GUEST_RAM_END && on_smc(v, g, addr))
-        return;
     if (v && sig == SIGSEGV && on_table_fault(v, g, addr))
         return;
     uint64_t host_rip = (uint64_t)g[REG_RIP];
@@ -244,12 +337,11 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
     state_from_frame(v, g, rip);
     unsigned trapno = (unsigned)g[REG_TRAPNO];
     uint32_t err = (uint32_t)g[REG_ERR];
-    if (sig == SIGSEGV && trapno == 14 && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END) {
-        on_mmio(v, rip, addr);
-    } else if (sig == SIGSEGV && trapno == 14) {
-        v->state.cr2 = addr;
-        dbt_deliver(v, EMU_EVENT_EXCEPTION, 14, true, err & ~4u); /* U/S: the guest is CPL 0 */
-    } else if (sig == SIGSEGV) {
+    if (sig == SIGSEGV && trapno == 14) {
+        on_page_fault(v, g, rip, addr, err);
+        return;
+    }
+    if (sig == SIGSEGV) {
         dbt_deliver(v, EMU_EVENT_EXCEPTION, trapno == 12 ? 12 : 13, true, err);
     } else if (sig == SIGFPE) {
         dbt_deliver(v, EMU_EVENT_EXCEPTION, trapno == 16 ? 16 : trapno == 19 ? 19 : 0, false, 0);

@@ -17,10 +17,15 @@
  *   JRCXZ                       the dispatcher chains them to the target block later.
  *   JMP/CALL r/m, RET           the target goes to ctx.next_rip and the inline lookup
  *                               (dbt_lookup.c) continues there.
+ *   a store that keeps faulting a store callout: the emulation core performs it
+ *   on a guest page table      (adaptive translation, dbt_paging.c)
  *
- * Each guest instruction's host offset is recorded, so a fault, a kick or an SMC write in
- * translated code maps back to the exact guest instruction. Guest pages a block was read from
- * are write-protected, so that writing to them (self-modifying code) is noticed.
+ * Guest code is read through the guest's page tables: the pages a block's addresses map to in
+ * the current address space (at most two), found with the shadow MMU. Each guest
+ * instruction's host offset is recorded, so a fault, a kick or an SMC write in translated
+ * code maps back to the exact guest instruction. Guest pages a block was read from are
+ * write-protected through the shadow MMU, so that writing to them (self-modifying code) is
+ * noticed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -160,6 +165,7 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     struct dbt_cache *c = &v->cache;
     struct dbt_callout_rec *rec = &c->callouts[c->callout_count];
     rec->insn = *in;
+    rec->store = false;
     emit_ctx_store_imm(e, DBT_CTX_CALLOUT_ID, c->callout_count++);
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
@@ -180,6 +186,15 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     bool have_operands = false;
     if (!v->x87_used && uses_x87(in))
         dbt_x87_first_use(v);
+    if (dbt_adaptive_wants(v, in->rip)) {
+        /* a store that kept faulting on a traced page table: the core performs it, no signal
+         * (adaptive translation, dbt_paging.c) */
+        if (x86_decode_operands(&v->decoder, zctx, in) < 0)
+            goto refuse;
+        emit_callout(v, e, in, EMU_CLASS_NONE);
+        c->callouts[c->callout_count - 1].store = true;
+        return STEP_CONTINUE;
+    }
     if (x86_classify_needs_operands(in) || dbt_has_fs_gs_override(in)) {
         if (x86_decode_operands(&v->decoder, zctx, in) < 0)
             goto refuse;
@@ -296,20 +311,6 @@ refuse:
     return STEP_END;
 }
 
-static void protect_guest_code(struct dbt_vcpu *v, uint64_t start, uint64_t end)
-{
-    const struct guest_memory *mem = v->common.vm->config.mem;
-    for (uint64_t p = start & ~4095ULL; p < end; p += 4096) {
-        size_t page = (p - GUEST_RAM_BASE) / 4096;
-        if (page >= GUEST_RAM_SIZE / 4096 || v->cache.protected_pages[page])
-            continue;
-        /* Self-modifying code: a write to a page holding translated code now faults and
-         * invalidates its translations (dbt_signal.c). */
-        if (mprotect(mem->ram + page * 4096, 4096, PROT_READ) == 0)
-            v->cache.protected_pages[page] = 1;
-    }
-}
-
 static bool cache_has_room(const struct dbt_cache *c)
 {
     return c->block_count + 1 < DBT_MAX_BLOCKS &&
@@ -317,7 +318,8 @@ static bool cache_has_room(const struct dbt_cache *c)
            c->map_count + DBT_MAX_BLOCK_INSNS + 1 < c->map_capacity &&
            c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS &&
            c->stub_count + DBT_MAX_PENDING_EXITS < DBT_MAX_STUBS &&
-           c->return_count + DBT_MAX_BLOCK_RETURN_POINTS < DBT_MAX_RETURN_POINTS;
+           c->return_count + DBT_MAX_BLOCK_RETURN_POINTS < DBT_MAX_RETURN_POINTS &&
+           c->code_page_count + 2 <= DBT_MAX_CODE_PAGES;
 }
 
 #define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
@@ -357,7 +359,57 @@ static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter 
         e->overflow = true;
 }
 
-static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
+/* Where the translator reads guest code: the guest-physical pages the current address space
+ * maps the block's addresses to (a block of at most 64 instructions spans at most two). */
+struct code_source {
+    const struct guest_memory *mem;
+    unsigned pages;
+    uint64_t gva[2], gpa[2];
+    uint64_t end; /* where the instructions read from them end */
+};
+
+/* Translate the code page holding pc if needed. false if it cannot be fetched. */
+static bool source_page(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, unsigned *which)
+{
+    uint64_t page = pc & ~4095ULL;
+    for (unsigned i = 0; i < src->pages; i++)
+        if (src->gva[i] == page) {
+            *which = i;
+            return true;
+        }
+    uint32_t error;
+    if (src->pages == 2 || dbt_code_page(v, page, &src->gpa[src->pages], &error) < 0)
+        return false;
+    src->gva[src->pages] = page;
+    *which = src->pages++;
+    return true;
+}
+
+/* Up to 15 bytes of guest code at pc, through the page tables: the number available (fewer
+ * where the next page cannot be fetched; 0 if pc itself cannot be). */
+static unsigned source_bytes(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, uint8_t *buf,
+                             const uint8_t **bytes)
+{
+    unsigned i;
+    if (!source_page(v, src, pc, &i))
+        return 0;
+    const uint8_t *p = src->mem->ram + (src->gpa[i] - GUEST_RAM_BASE) + (pc & 4095);
+    unsigned in_page = 4096 - (unsigned)(pc & 4095);
+    if (in_page >= ZYDIS_MAX_INSTRUCTION_LENGTH) {
+        *bytes = p;
+        return ZYDIS_MAX_INSTRUCTION_LENGTH;
+    }
+    memcpy(buf, p, in_page);
+    *bytes = buf;
+    if (!source_page(v, src, pc + in_page, &i))
+        return in_page;
+    memcpy(buf + in_page, src->mem->ram + (src->gpa[i] - GUEST_RAM_BASE),
+           ZYDIS_MAX_INSTRUCTION_LENGTH - in_page);
+    return ZYDIS_MAX_INSTRUCTION_LENGTH;
+}
+
+static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
+                        const struct code_source *src)
 {
     struct trace_event *ev = trace_ring_push(v->common.trace);
     if (!ev)
@@ -369,6 +421,8 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b)
     ev->aux = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
     ev->old_value = b->host_size;  /* bytes of host code */
     ev->new_value = b->guest_size; /* bytes of guest code */
+    for (unsigned i = 0; i < src->pages; i++) /* where the printer reads the guest code */
+        ev->extra[i] = src->gpa[i];
 }
 
 /* The staging buffers of the block being translated (see block_begin). */
@@ -415,10 +469,11 @@ static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_
 }
 
 /* Copy the staged block and its stubs into the cache and enter it in the tables (cached: in
- * the hash table and the return-address cache, its pages write-protected). NULL with *err if
- * it did not fit. */
+ * the hash table and the return-address cache, the code pages it was read from - src[0..n),
+ * each up to its `end` - write-protected). NULL with *err if it did not fit. */
 static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, uint64_t end,
-                                      bool cached, int *err)
+                                      bool cached, const struct code_source *src, unsigned n,
+                                      int *err)
 {
     struct dbt_cache *c = &v->cache;
     finish_block(c, &e, &se);
@@ -446,7 +501,12 @@ static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, u
     b->ret_first = c->return_count;
     b->ret_count = 0;
     if (cached) { /* a single block runs once: never re-protect the page it may write */
-        protect_guest_code(v, b->guest_rip, b->guest_rip + b->guest_size);
+        /* Only bytes the block used count: a page the last instruction's decode merely
+         * looked into does not. */
+        for (unsigned k = 0; k < n; k++)
+            for (unsigned i = 0; i < src[k].pages; i++)
+                if (src[k].gva[i] < src[k].end)
+                    dbt_code_pages_add(v, src[k].gva[i], src[k].gpa[i]);
         for (unsigned i = 0; i < e.ret_count; i++) {
             struct dbt_return_point *rp = &c->returns[c->return_count++];
             rp->guest_rip_low = e.rets[i].guest_rip_low;
@@ -462,7 +522,7 @@ static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, u
     c->block_count++;
     v->stats.blocks_translated++;
     if (v->common.trace)
-        trace_block(v, b);
+        trace_block(v, b, &src[0]);
     return b;
 }
 
@@ -479,21 +539,25 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate
             return hit;
         }
     }
-    if (!guest_ram_contains(mem, rip, 1)) {
-        *err = -EFAULT;
+    /* The first page is translated before anything else: a fetch fault, code outside RAM
+     * (-EFAULT: the dispatcher raises the #PF) or outside the window (-ERANGE). */
+    struct code_source src = {.mem = mem, .pages = 1, .gva = {rip & ~4095ULL}};
+    uint32_t fetch_error;
+    int rc = dbt_code_page(v, src.gva[0], &src.gpa[0], &fetch_error);
+    if (rc < 0) {
+        *err = rc == -ERANGE || rc == -ENOMEM ? rc : -EFAULT;
         return NULL;
     }
     uint64_t c0 = cycles(); /* one TSC read each side: clock reads would be much of B */
     struct dbt_block *b =
         block_begin(v, rip, ibl_target && mode == DBT_XLATE_BLOCK, mode == DBT_XLATE_RECORD);
-    uint64_t pc = rip, ram_end = GUEST_RAM_BASE + mem->ram_size;
+    uint64_t pc = rip;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
     for (unsigned n = 0;; n++) {
         struct x86_decoded_insn in;
         ZydisDecoderContext zctx;
-        uint64_t avail = ram_end - pc;
-        if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-            avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+        uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+        const uint8_t *bytes = NULL;
         struct dbt_map_entry *m = &c->map[c->map_count++];
         m->host_offset = e.pos;
         m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
@@ -504,8 +568,8 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate
                 emit_jmp_exit(&e, pc);
             break;
         }
-        if (pc >= ram_end || x86_decode_instruction(&v->decoder, mem->ram + (pc - GUEST_RAM_BASE),
-                                                    avail, pc, &in, &zctx) < 0) {
+        unsigned avail = source_bytes(v, &src, pc, buf, &bytes);
+        if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0) {
             emit_exit(&e, pc, c->exit_sensitive, false); /* the dispatcher raises #UD / #PF */
             break;
         }
@@ -515,7 +579,8 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate
         if (translate_one(v, &e, &in, &zctx) == STEP_END)
             break;
     }
-    b = block_commit(v, b, pc, mode == DBT_XLATE_BLOCK, err);
+    src.end = pc;
+    b = block_commit(v, b, pc, mode == DBT_XLATE_BLOCK, &src, 1, err);
     v->stats.translate_cycles += cycles() - c0;
     return b;
 }
@@ -616,27 +681,28 @@ struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, 
 {
     struct dbt_cache *c = &v->cache;
     const struct guest_memory *mem = v->common.vm->config.mem;
-    if (!n || c->range_count + n > DBT_MAX_BLOCKS || n > DBT_TRACE_MAX_BLOCKS)
+    if (!n || c->range_count + n > DBT_MAX_BLOCKS || n > DBT_TRACE_MAX_BLOCKS ||
+        c->code_page_count + 2 * n > DBT_MAX_CODE_PAGES)
         return NULL;
     uint64_t c0 = cycles();
     uint32_t map_before = c->map_count;
     struct dbt_block *b = block_begin(v, path[0], false, false);
-    uint64_t ram_end = GUEST_RAM_BASE + mem->ram_size, hi = path[0];
+    struct code_source src[DBT_TRACE_MAX_BLOCKS]; /* each block's pages, as dbt_block_get's */
+    uint64_t hi = path[0];
     bool ok = true;
     unsigned cut = 0, depth = 0; /* depth: return addresses pushed by the trace so far */
     uint64_t calls[DBT_TRACE_MAX_BLOCKS];
     for (unsigned i = 0; i < n && ok && !cut; i++) {
         uint64_t succ = i + 1 < n ? path[i + 1] : loop ? path[0] : 0;
         uint64_t pc = path[i];
+        src[i] = (struct code_source){.mem = mem};
         for (unsigned k = 0;; k++) {
             struct x86_decoded_insn in;
             ZydisDecoderContext zctx;
-            uint64_t avail = ram_end - pc;
-            if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-                avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-            if (k == DBT_MAX_BLOCK_INSNS || pc >= ram_end ||
-                x86_decode_instruction(&v->decoder, mem->ram + (pc - GUEST_RAM_BASE), avail, pc,
-                                       &in, &zctx) < 0 ||
+            uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+            const uint8_t *bytes = NULL;
+            unsigned avail = k < DBT_MAX_BLOCK_INSNS ? source_bytes(v, &src[i], pc, buf, &bytes) : 0;
+            if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0 ||
                 (x86_classify_needs_operands(&in) || dbt_has_fs_gs_override(&in)
                      ? x86_decode_operands(&v->decoder, &zctx, &in) < 0
                      : false) ||
@@ -664,6 +730,7 @@ struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, 
         struct dbt_range *r = &c->ranges[c->range_count + i];
         r->rip = path[i];
         r->size = (uint32_t)(pc - path[i]);
+        src[i].end = pc;
         hi = pc > hi ? pc : hi;
     }
     if (cut) {
@@ -680,12 +747,9 @@ struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, 
     b->range_first = c->range_count;
     b->range_count = n;
     b->guest_size = c->ranges[c->range_count].size; /* the head's block; the rest: ranges */
-    for (unsigned i = 0; i < n; i++)                /* every page it was read from, as a block's */
-        protect_guest_code(v, c->ranges[c->range_count + i].rip,
-                           c->ranges[c->range_count + i].rip + c->ranges[c->range_count + i].size);
     c->range_count += n;
     uint32_t first_stub = c->stub_count;
-    b = block_commit(v, b, hi, true, err);
+    b = block_commit(v, b, hi, true, src, n, err);
     v->stats.translate_cycles += cycles() - c0;
     if (!b)
         return NULL;

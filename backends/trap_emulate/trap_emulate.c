@@ -117,6 +117,7 @@ static bool trap_host_has(const char *cond)
 
 struct trap_vm {
     struct vm common;
+    struct shadow_mmu *shadow;
 };
 
 static int trap_vm_create(const struct vm_config *config, struct vm **out)
@@ -128,12 +129,24 @@ static int trap_vm_create(const struct vm_config *config, struct vm **out)
         return -ENOMEM;
     vm->common.ops = &trap_emulate_backend_ops;
     vm->common.config = *config;
+    /* The window is the shadow page table: guest code runs natively at the guest-virtual
+     * addresses its own page tables map (mmu/shadow_mmu.h). */
+    struct shadow_config sc = {.mem = config->mem,
+                               .roots = config->shadow_roots_set ? config->shadow_roots
+                                                                 : SHADOW_DEFAULT_ROOTS,
+                               .executable = true};
+    int rc = shadow_mmu_create(&sc, &vm->shadow);
+    if (rc < 0) {
+        free(vm);
+        return rc;
+    }
     *out = &vm->common;
     return 0;
 }
 
 static void trap_vm_destroy(struct vm *vm)
 {
+    shadow_mmu_destroy(((struct trap_vm *)vm)->shadow);
     free(vm);
 }
 
@@ -224,6 +237,8 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     memset(v, 0, sizeof(*v));
     v->common.vm = vm;
     v->queued_interrupt = -1;
+    v->shadow = ((struct trap_vm *)vm)->shadow;
+    shadow_mmu_bind_state(v->shadow, &v->state);
     __asm__("movw %%cs, %0" : "=r"(v->host_cs));
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
@@ -291,7 +306,26 @@ static int trap_vcpu_get_state(struct vcpu *vc, struct vcpu_state *out)
 
 static int trap_vcpu_set_state(struct vcpu *vc, const struct vcpu_state *in)
 {
-    ((struct trap_vcpu *)vc)->state = *in;
+    struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    v->state = *in;
+    shadow_mmu_reset(v->shadow); /* new paging state: nothing derived from the old holds */
+    return 0;
+}
+
+static int trap_vm_set_slp(struct vm *vm, uint64_t gpa, unsigned permission, bool convertible)
+{
+    return shadow_mmu_set_slp(((struct trap_vm *)vm)->shadow, gpa, permission, convertible);
+}
+
+static int trap_vcpu_set_ve_info(struct vcpu *vc, uint64_t gpa)
+{
+    return shadow_mmu_set_ve_info(((struct trap_vcpu *)vc)->shadow, gpa);
+}
+
+static int trap_vcpu_stats(struct vcpu *vc,
+                           void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
+{
+    shadow_mmu_emit_stats(((struct trap_vcpu *)vc)->shadow, emit, ctx);
     return 0;
 }
 
@@ -309,7 +343,8 @@ static void deliver_queued_interrupt(struct trap_vcpu *v)
 {
     if (v->queued_interrupt < 0)
         return;
-    struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ctx = {
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = shadow_mmu_hooks(v->shadow)};
     struct emu_result res;
     memset(&res, 0, sizeof(res));
     if (emu_deliver_event(&ctx, EMU_EVENT_EXTERNAL, (uint8_t)v->queued_interrupt, false, 0, &res) ==
@@ -338,6 +373,7 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    shadow_mmu_set_trace(v->shadow, vc->trace);
     if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
         trap_complete_pending(v, exit);
     deliver_queued_interrupt(v);
@@ -400,4 +436,7 @@ const struct backend_ops trap_emulate_backend_ops = {
     .vcpu_set_state = trap_vcpu_set_state,
     .vcpu_run = trap_vcpu_run,
     .vcpu_inject_interrupt = trap_vcpu_inject_interrupt,
+    .vcpu_stats = trap_vcpu_stats,
+    .vm_set_slp = trap_vm_set_slp,
+    .vcpu_set_ve_info = trap_vcpu_set_ve_info,
 };

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "emu/emu.h"
+#include "mmu/shadow_mmu.h"
 #include "vmm/backend.h"
 #include "vmm/mmio_emulate.h"
 
@@ -91,6 +92,8 @@ struct trap_decoded_slot {
 struct trap_vcpu {
     struct vcpu common;
     struct vcpu_state state;
+    struct shadow_mmu *shadow; /* the VM's: the window is this vCPU's shadow page table */
+    uint64_t table_write_rip;  /* last store to a page table left to run natively (livelock) */
     struct x86_decoder decoder;
     struct trap_guest_regs regs;
     uint64_t host_rsp;

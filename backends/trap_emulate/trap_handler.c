@@ -17,6 +17,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "mmu/page_walk.h"
 #include "trap_emulate.h"
 #include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
@@ -44,9 +45,8 @@ enum {
     VEC_MF = 16,
     VEC_AC = 17,
     VEC_XM = 19,
+    VEC_VE = 20,
 };
-#define PF_ERR_USER (1u << 2)  /* U/S bit of the #PF error code (SDM vol. 3A 4.7) */
-#define PF_ERR_FETCH (1u << 4) /* I/D bit */
 
 /* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
  * the guest's own TF) are virtual. */
@@ -141,7 +141,8 @@ static void set_exit(struct trap_vcpu *v, uint32_t reason)
 
 static struct emu_ctx emu_ctx_of(struct trap_vcpu *v)
 {
-    struct emu_ctx ctx = {.state = &v->state, .mem = v->common.vm->config.mem};
+    struct emu_ctx ctx = {
+        .state = &v->state, .mem = v->common.vm->config.mem, .mmu = shadow_mmu_hooks(v->shadow)};
     return ctx;
 }
 
@@ -161,31 +162,54 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     return 0;
 }
 
-/* Decode the instruction at the guest's RIP. 0, or -EFAULT (RIP outside RAM), -EILSEQ. */
+/* Decode the instruction at the guest's RIP, fetched through the guest's page tables. 0, or
+ * -EFAULT (RIP cannot be fetched), -EILSEQ. */
 static int decode_at_rip(struct trap_vcpu *v, struct x86_decoded_insn *insn)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
-    uint64_t rip = v->state.rip;
-    if (!guest_ram_contains(mem, rip, 1))
+    struct emu_ctx ctx = emu_ctx_of(v);
+    uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+    uint32_t error;
+    unsigned n = emu_fetch(&ctx, v->state.rip, bytes, sizeof(bytes), &error);
+    if (n == 0)
         return -EFAULT;
-    uint64_t avail = GUEST_RAM_BASE + mem->ram_size - rip;
-    if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
-        avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
-    int rc = x86_decode(&v->decoder, guest_ram_ptr(mem, rip, avail), avail, rip, insn);
+    int rc = x86_decode(&v->decoder, bytes, n, v->state.rip, insn);
     return rc == -ENODATA ? -EILSEQ : rc;
 }
 
-/* The same, through a small cache of decoded instructions keyed by RIP: a trapping
- * instruction usually traps again (a loop, a driver's polling), and a full Zydis decode is
- * most of what the general path costs. A hit requires the same bytes at RIP (the guest may
- * have rewritten its code), compared in full. NULL with *rc on failure. */
+/* The guest byte at linear address gla (through the guest's tables), or -1. */
+static int guest_byte(struct trap_vcpu *v, uint64_t gla)
+{
+    struct emu_ctx ctx = emu_ctx_of(v);
+    uint8_t b;
+    uint32_t error;
+    return emu_fetch(&ctx, gla, &b, 1, &error) == 1 ? b : -1;
+}
+
+/* The same bytes as `insn` at RIP, read where the guest executed them: the window maps RIP
+ * as the guest's tables do (the shadow MMU), and the faulting instruction was fetched from
+ * there, so its bytes are mapped. Byte by byte, in order: instruction lengths follow from the
+ * bytes, so a mismatch shows within the instruction at RIP, never past it (where the next page
+ * may not be mapped). */
+static bool same_bytes_at_rip(uint64_t rip, const struct x86_decoded_insn *insn)
+{
+    const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)rip;
+    for (unsigned i = 0; i < insn->length; i++)
+        if (p[i] != insn->bytes[i])
+            return false;
+    return true;
+}
+
+/* The same, through a small cache of decoded instructions keyed by RIP, for an instruction
+ * that just faulted at RIP: a trapping instruction usually traps again (a loop, a driver's
+ * polling), and a full Zydis decode (with the fetch through the guest's tables) is most of
+ * what the general path costs. A hit requires the same bytes at RIP (the guest may have
+ * rewritten its code or remapped the page). NULL with *rc on failure. */
 static const struct x86_decoded_insn *decode_cached(struct trap_vcpu *v, int *rc)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
     uint64_t rip = v->state.rip;
     struct trap_decoded_slot *slot = &v->decoded[(rip ^ (rip >> 6)) % TRAP_DECODED_SLOTS];
-    if (slot->valid && slot->insn.rip == rip && guest_ram_contains(mem, rip, slot->insn.length) &&
-        !memcmp(guest_ram_ptr(mem, rip, slot->insn.length), slot->insn.bytes, slot->insn.length))
+    if (slot->valid && slot->insn.rip == rip && rip >= GUEST_SPACE_BASE &&
+        rip + slot->insn.length <= GUEST_SPACE_END && same_bytes_at_rip(rip, &slot->insn))
         return &slot->insn;
     slot->valid = false;
     *rc = decode_at_rip(v, &slot->insn);
@@ -294,16 +318,105 @@ static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn,
     return 1;
 }
 
+/* A store to one of the guest's page tables, which the shadow keeps read-only: the emulation
+ * core performs it through the guest's tables and reports it, so the shadow zaps what the
+ * written entries translated. An instruction the core does not cover runs natively after
+ * the table stops being traced (everything derived through it is dropped); should that very
+ * instruction fault on a page table again at once (it writes a table it is translated
+ * through), vmlab stops with an error naming it instead of looping. */
+static int emulate_table_write(struct trap_vcpu *v, uint64_t gpa)
+{
+    struct x86_decoded_insn insn;
+    if (decode_at_rip(v, &insn) < 0) /* cannot happen: it just ran from there */
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    emu_execute_store(&ctx, &insn, &res);
+    switch (res.status) {
+    case EMU_OK:
+        v->table_write_rip = 0;
+        return 0;
+    case EMU_EXCEPTION:
+        if (res.vector == VEC_PF)
+            v->state.cr2 = res.cr2;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
+                                 res.error_code);
+    default:
+        break;
+    }
+    if (v->table_write_rip != v->state.rip) {
+        v->table_write_rip = v->state.rip;
+        shadow_mmu_untrace(v->shadow, gpa & ~0xFFFULL);
+        return 0;
+    }
+    set_exit(v, VM_EXIT_INTERNAL_ERROR);
+    v->exit->internal.suberror = VM_INTERNAL_EMULATION;
+    char text[64];
+    x86_format(&insn, text, sizeof(text));
+    static const char prefix[] = "store to a page table by an instruction vmlab does not "
+                                 "emulate: ";
+    size_t n = sizeof(prefix) - 1, m = strnlen(text, sizeof(text));
+    if (m > sizeof(v->exit->internal.message) - n - 1)
+        m = sizeof(v->exit->internal.message) - n - 1;
+    memcpy(v->exit->internal.message, prefix, n);
+    memcpy(v->exit->internal.message + n, text, m);
+    v->exit->internal.message[n + m] = 0;
+    return 1;
+}
+
+/* A page fault of guest code running natively in the window: the shadow MMU says whether it
+ * was its own (a hidden fault: resume), the guest's (#PF), a store to a traced page table,
+ * MMIO, or a mapping it cannot hold. */
+static int handle_page_fault(struct trap_vcpu *v, uint64_t addr, uint32_t host_error)
+{
+    /* the host's error code says what the native access was (SDM vol. 3A 4.7) */
+    unsigned access = (host_error & PF_ERR_W)   ? MMU_WRITE
+                      : (host_error & PF_ERR_I) ? MMU_FETCH
+                                                : MMU_READ;
+    struct shadow_fault f;
+    struct x86_decoded_insn insn;
+    shadow_mmu_fault(v->shadow, addr, access, &f);
+    switch (f.kind) {
+    case SHADOW_RETRY:
+    case SHADOW_CODE_WRITE:
+        return 0;
+    case SHADOW_GUEST_PF:
+        v->state.cr2 = addr;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, f.error_code);
+    case SHADOW_TABLE_WRITE:
+        return emulate_table_write(v, f.gpa);
+    case SHADOW_VE: /* a convertible second-level violation: #VE, a fault (SDM 3C 25.5.7) */
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_VE, false, 0);
+    case SHADOW_SLP_EXIT: /* the VMM's: the instruction runs again once it returns */
+        set_exit(v, VM_EXIT_SLP_VIOLATION);
+        v->exit->slp.gpa = f.gpa;
+        v->exit->slp.gla = addr;
+        v->exit->slp.gla_valid = 1;
+        v->exit->slp.access = f.slp_access;
+        return 1;
+    case SHADOW_MMIO:
+        if (access != MMU_FETCH && decode_at_rip(v, &insn) == 0)
+            return handle_mmio(v, &insn, f.gpa);
+        /* code in MMIO space cannot be fetched: a not-present fetch fault, as before */
+        v->state.cr2 = addr;
+        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_I);
+    default:
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        v->exit->internal.suberror = VM_INTERNAL_SHADOW;
+        shadow_fault_describe(&f, v->exit->internal.message, sizeof(v->exit->internal.message));
+        return 1;
+    }
+}
+
 /* SIGSYS from Syscall User Dispatch or the seccomp guard: a guest SYSCALL / INT 0x80 /
  * SYSENTER. RIP is past the 2-byte instruction. */
 static int handle_sigsys(struct trap_vcpu *v, const siginfo_t *si)
 {
-    const struct guest_memory *mem = v->common.vm->config.mem;
     uint64_t after = v->state.rip;
-    const uint8_t *p = guest_ram_ptr(mem, after - 2, 2);
     if (si->si_code == SYS_SECCOMP)
         v->state.gpr[X86_RAX] = (uint32_t)si->si_syscall; /* seccomp leaves -ENOSYS in RAX */
-    if (!p) {
+    if (guest_byte(v, after - 2) < 0 || guest_byte(v, after - 1) < 0) {
         /* SYSENTER on a CPU that accepts it in 64-bit mode (Intel): the kernel entered with a
          * RIP of its own choosing; the guest's is lost (SYSENTER saves none, SDM vol. 2B). */
         set_exit(v, VM_EXIT_INTERNAL_ERROR);
@@ -387,12 +500,10 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
         if (trapno == VEC_BP) {
             /* INT3 (CC) or INT 3 (CD 03): RIP is past it; emulate it as the software
              * interrupt it is so that the frame is the virtual CPU's. */
-            const struct guest_memory *mem = v->common.vm->config.mem;
-            const uint8_t *p1 = guest_ram_ptr(mem, v->state.rip - 1, 1);
-            const uint8_t *p2 = guest_ram_ptr(mem, v->state.rip - 2, 2);
-            if (p1 && p1[0] == 0xCC)
+            if (guest_byte(v, v->state.rip - 1) == 0xCC)
                 v->state.rip -= 1;
-            else if (p2 && p2[0] == 0xCD && p2[1] == 0x03)
+            else if (guest_byte(v, v->state.rip - 2) == 0xCD &&
+                     guest_byte(v, v->state.rip - 1) == 0x03)
                 v->state.rip -= 2;
             else
                 return deliver_exception(v, EMU_EVENT_TRAP, VEC_BP, false, 0);
@@ -422,16 +533,8 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGBUS && trapno == VEC_AC)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_AC, true, 0);
 
-    if (sig == SIGSEGV && trapno == VEC_PF) {
-        uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-        bool fetch = addr == v->state.rip;
-        if (!fetch && addr >= GUEST_RAM_END && addr < GUEST_SPACE_END &&
-            decode_at_rip(v, &insn) == 0)
-            return handle_mmio(v, &insn, addr);
-        v->state.cr2 = addr;
-        uint32_t pf_err = (err & ~PF_ERR_USER) | (fetch ? PF_ERR_FETCH : 0);
-        return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, pf_err);
-    }
+    if (sig == SIGSEGV && trapno == VEC_PF)
+        return handle_page_fault(v, (uint64_t)(uintptr_t)si->si_addr, err);
     if (sig == SIGSEGV && trapno == VEC_SS)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_SS, true, err);
     if (sig == SIGSEGV || sig == SIGILL) {
@@ -439,9 +542,14 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
          * or #UD: only the instruction bytes tell which. */
         rc = 0;
         const struct x86_decoded_insn *in = decode_cached(v, &rc);
-        if (rc == -EFAULT) {
-            v->state.cr2 = v->state.rip;
-            return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_FETCH);
+        if (rc == -EFAULT) { /* the page went away (a race with our own zapping): fetch again */
+            struct shadow_fault f;
+            shadow_mmu_fault(v->shadow, v->state.rip, MMU_FETCH, &f);
+            if (f.kind == SHADOW_GUEST_PF) {
+                v->state.cr2 = v->state.rip;
+                return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, f.error_code);
+            }
+            return 0;
         }
         if (!in || x86_classify(in) == EMU_CLASS_NONE) {
             if (sig == SIGILL || !in)

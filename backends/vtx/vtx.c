@@ -223,6 +223,7 @@ static int vtx_vm_create(const struct vm_config *config, struct vm **out)
         rc = -errno;
         goto fail_vm;
     }
+    vm->slots_used = 1;
     *out = &vm->common;
     return 0;
 fail_vm:
@@ -380,6 +381,14 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         memcpy(run->mmio.data, exit->mmio.data, sizeof(run->mmio.data));
         v->pending_mmio_read = false;
     }
+    if (v->pending_slp) { /* complete the access KVM emulated (vtx_slp.c) */
+        const struct guest_memory *mem = vc->vm->config.mem;
+        if (!v->slp_write)
+            guest_ram_read(mem, v->slp_gpa, run->mmio.data, v->slp_len);
+        else if (vtx_slp_permission((struct vtx_vm *)vc->vm, v->slp_gpa) == VM_SLP_FULL)
+            guest_ram_write(mem, v->slp_gpa, v->slp_data, v->slp_len);
+        v->pending_slp = false;
+    }
     memset(exit, 0, offsetof(struct vm_exit, io));
     vtx_running = v;
     run->request_interrupt_window = vc->request_interrupt_window;
@@ -424,6 +433,20 @@ static int vtx_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
         return 0;
     }
     case KVM_EXIT_MMIO:
+        if (guest_ram_contains(vc->vm->config.mem, run->mmio.phys_addr, run->mmio.len) &&
+            run->mmio.len <= sizeof(v->slp_data)) {
+            /* RAM that a second-level permission took out of the slots (vtx_slp.c) */
+            exit->reason = VM_EXIT_SLP_VIOLATION;
+            exit->slp.gpa = run->mmio.phys_addr;
+            exit->slp.access = run->mmio.is_write ? VM_SLP_WRITE : VM_SLP_READ;
+            exit->slp.gla_valid = 0;
+            v->pending_slp = true;
+            v->slp_gpa = run->mmio.phys_addr;
+            v->slp_len = run->mmio.len;
+            v->slp_write = run->mmio.is_write;
+            memcpy(v->slp_data, run->mmio.data, run->mmio.len);
+            break;
+        }
         exit->reason = VM_EXIT_MMIO;
         exit->mmio.gpa = run->mmio.phys_addr;
         exit->mmio.len = run->mmio.len;
@@ -492,6 +515,8 @@ static int vtx_vcpu_stats(struct vcpu *vc,
 static int vtx_vm_enable_dirty_log(struct vm *vmc, bool on)
 {
     struct vtx_vm *vm = (struct vtx_vm *)vmc;
+    if (vm->slp_count) /* RAM is cut into several slots (vtx_slp.c); the log reads one */
+        return -EBUSY;
     vm->slot.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &vm->slot) < 0 ? -errno : 0;
 }
@@ -526,4 +551,5 @@ const struct backend_ops vtx_backend_ops = {
     .vcpu_stats = vtx_vcpu_stats,
     .vm_get_dirty_log = vtx_vm_get_dirty_log,
     .vm_enable_dirty_log = vtx_vm_enable_dirty_log,
+    .vm_set_slp = vtx_vm_set_slp,
 };

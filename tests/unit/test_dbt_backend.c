@@ -165,6 +165,23 @@ FRAGMENT(f_x87,
 FRAGMENT(f_x87_late,
     "mov $0x40300000, %esi\n mov $0x530, %edx\n out %eax, %dx\n jmp 1f\n 1: fnstcw 0x1000(%rsi)\n"
     "fnstsw 0x1002(%rsi)\n fnsave 0x1010(%rsi)\n out %al, $0xf4\n")
+/* FS-relative operands in the addressing forms dbt rewrites, with FS.base = DATA - 0x100
+ * (WRMSR IA32_FS_BASE, a callout): base + index*scale + disp, a 32-bit address size
+ * (truncated before the base is added), absolute, a locked read-modify-write, an SSE load, and
+ * an instruction next to many live GPRs (the rewrite's scratch registers must come back). */
+FRAGMENT(f_fs_forms,
+    "mov $0xC0000100, %ecx\n mov $0x40300000-0x100, %eax\n xor %edx, %edx\n wrmsr\n"
+    "mov $0x40, %ebx\n mov $2, %esi\n"
+    "mov %fs:0x110(%rbx,%rsi,4), %r8\n"            /* DATA + 0x58 */
+    "mov $0x100, %eax\n mov %fs:(%eax), %r9\n"   /* addr32: DATA + 0 */
+    "lock addq $5, %fs:0x108\n"                   /* DATA + 8 += 5 */
+    "movdqu %fs:0x120, %xmm3\n movq %xmm3, %r10\n" /* DATA + 0x20 */
+    "mov $1, %eax\n mov $2, %ecx\n mov $3, %edx\n mov $4, %ebx\n mov $5, %esi\n mov $6, %edi\n"
+    "mov $7, %r11d\n mov $8, %r12d\n mov $9, %r13d\n mov $10, %r14d\n mov $11, %r15d\n"
+    "add %fs:0x130, %r15\n"                       /* DATA + 0x30 */
+    "out %al, $0xf4\n")
+/* An instruction the MMIO emulation does not handle, pointed at the MMIO window. */
+FRAGMENT(f_mmio_unknown, "mov $0x44000000, %eax\n vmovdqu (%rax), %ymm0\n out %al, $0xf4\n")
 /* Stores into the lookup table next to the code cache: it is read-only, a #PF. */
 FRAGMENT(f_write_lookup, "movq $1, 0x60001000\n out %al, $0xf4\n")
 /* The guest overwrites the whole context page (it is guest-writable by construction) and
@@ -901,6 +918,46 @@ static void test_x87_first_use_starts_clean(void **unused)
     stop(&r);
 }
 
+static void test_fs_relative_forms(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_fs_forms_start, f_fs_forms_end);
+    uint64_t *data = guest_ram_ptr(r.mem, DATA, 0x100);
+    for (unsigned i = 0; i < 16; i++)
+        data[i] = 0x1000 + i;
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_R8], 0x1000 + 0x58 / 8);
+    assert_int_equal(r.st.gpr[X86_R9], 0x1000);
+    assert_int_equal(data[1], 0x1001 + 5);
+    assert_int_equal(r.st.gpr[X86_R10], 0x1000 + 4);
+    assert_int_equal(r.st.gpr[X86_R15], 11 + 0x1000 + 6);
+    static const uint64_t want[] = {1, 2, 3, 4, 0, 0, 5, 6, 0, 0, 0, 7, 8, 9, 10};
+    for (unsigned i = 0; i < 15; i++)
+        if (want[i])
+            assert_int_equal(r.st.gpr[i], want[i]); /* untouched by the rewrite's scratch */
+    assert_int_equal(r.st.fs.base, DATA - 0x100);
+    stop(&r);
+}
+
+/* An internal error says which one (suberror 1, the emulation failure, as KVM and trap_emulate
+ * report it) and names the instruction; it had a stale suberror before. */
+static void test_mmio_emulation_failure_is_documented(void **unused)
+{
+    (void)unused;
+    if ((host_xcr0() & 6) != 6)
+        skip();
+    struct run r;
+    start(&r, f_mmio_unknown_start, f_mmio_unknown_end);
+    r.exit.internal.suberror = 0xF00D; /* what a previous exit may have left */
+    assert_int_equal(go(&r), VM_EXIT_INTERNAL_ERROR);
+    assert_int_equal(r.exit.internal.suberror, VM_INTERNAL_EMULATION);
+    assert_non_null(vm_internal_suberror_name(r.exit.internal.suberror));
+    assert_non_null(strstr(r.exit.internal.message, "vmovdqu"));
+    stop(&r);
+}
+
 /* The lookup table is read-only where translated code sees it: a guest store is a #PF. */
 static void test_guest_cannot_write_lookup_table(void **unused)
 {
@@ -1050,6 +1107,8 @@ int main(void)
         cmocka_unit_test_teardown(test_guest_cannot_write_lookup_table, teardown),
         cmocka_unit_test_teardown(test_guest_trashing_context_is_harmless, teardown),
         cmocka_unit_test(test_host_code_has_no_x87),
+        cmocka_unit_test_teardown(test_mmio_emulation_failure_is_documented, teardown),
+        cmocka_unit_test_teardown(test_fs_relative_forms, teardown),
         cmocka_unit_test_teardown(test_x87_first_use_starts_clean, teardown),
         cmocka_unit_test_teardown(test_loop_with_operand_size_prefix, teardown),
     };

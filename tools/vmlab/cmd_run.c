@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "mmu/shadow_mmu.h"
 #include "isolated_run.h"
 #include "verdict.h"
 
@@ -20,17 +21,12 @@ struct run_options {
 static int parse_run_options(int argc, char **argv, struct run_options *o, const char *cmd)
 {
     static const struct option longopts[] = {
-        {"backend", required_argument, 0, 'b'},
-        {"timeout", required_argument, 0, 't'},
-        {"stats", no_argument, 0, 's'},
-        {"no-trap-cpuid", no_argument, 0, 'C'},
-        {"no-trap-rdtsc", no_argument, 0, 'R'},
-        {"only", required_argument, 0, 'O'},
-        {"exclude-port", required_argument, 0, 'P'},
-        {"summary", no_argument, 0, 'S'},
-        {"expect-trap", required_argument, 0, 'E'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"backend", required_argument, 0, 'b'}, {"timeout", required_argument, 0, 't'},
+        {"stats", no_argument, 0, 's'},         {"no-trap-cpuid", no_argument, 0, 'C'},
+        {"no-trap-rdtsc", no_argument, 0, 'R'}, {"shadow-roots", required_argument, 0, 'N'},
+        {"only", required_argument, 0, 'O'},    {"exclude-port", required_argument, 0, 'P'},
+        {"summary", no_argument, 0, 'S'},       {"expect-trap", required_argument, 0, 'E'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     machine_config_defaults(&o->config);
     o->config.backend = &trap_emulate_backend_ops;
@@ -70,6 +66,19 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         case 'R':
             o->config.trap_rdtsc = false;
             break;
+        case 'N': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || end == optarg || n < 0 || n > SHADOW_MAX_ROOTS) {
+                fprintf(stderr,
+                        "vmlab %s: --shadow-roots wants 0..%d (0: rebuild the shadow on "
+                        "every CR3 switch), got '%s'\n",
+                        cmd, SHADOW_MAX_ROOTS, optarg);
+                return -1;
+            }
+            o->config.shadow_roots = (unsigned)n;
+            break;
+        }
         case 'O':
         case 'P':
         case 'S':
@@ -96,7 +105,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
                             : trace_options_parse_ports(&o->trace, optarg, bad, sizeof(bad))) < 0) {
                 fprintf(stderr, "vmlab trace: %s: bad item '%s' (%s)\n", argv[optind - 1], bad,
                         c == 'O' ? "class names as in vmlab classify, or exit, interrupt, "
-                                   "exception, block"
+                                   "exception, block, pagefault"
                                  : "ports 0-65535, decimal or 0x hex, at most 16");
                 return -1;
             }

@@ -23,9 +23,12 @@
     "  --backend B      trap_emulate (default), dbt or vtx\n"                                      \
     "  --timeout SEC    time budget (default 5 s); a guest still running then ends with 82\n"      \
     "  --stats          exits and emulated instructions by class, then the backend's own\n"        \
-    "                   counters (dbt: translation B; vtx: KVM's statistics), on stderr\n"         \
+    "                   counters (dbt: translation B; trap_emulate, dbt: the shadow MMU's;\n"      \
+    "                   vtx: KVM's statistics), on stderr\n"                                       \
     "  --no-trap-cpuid  trap_emulate: leave CPUID native even where CPUID faulting exists\n"       \
-    "  --no-trap-rdtsc  trap_emulate: leave RDTSC native even where PR_SET_TSC works\n"
+    "  --no-trap-rdtsc  trap_emulate: leave RDTSC native even where PR_SET_TSC works\n"            \
+    "  --shadow-roots N trap_emulate, dbt: address spaces the shadow MMU keeps across CR3\n"       \
+    "                   switches (0-16, default 4; 0 rebuilds on every switch)\n"
 
 static const struct command {
     const char *name;
@@ -35,19 +38,19 @@ static const struct command {
 } commands[] = {
     {"run", cmd_run, "run a guest (console on stdout)",
      "usage: vmlab run [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-     "[--no-trap-rdtsc] IMAGE\n"
+     "[--no-trap-rdtsc] [--shadow-roots N] IMAGE\n"
      "Runs the guest ELF IMAGE; its console (port 0xE9) goes to stdout. Exit status: the value\n"
      "the guest wrote to port 0xF4, or one of vmlab's endings (64-86, see "
      "README.md).\n" RUN_OPTIONS},
     {"trace", cmd_trace, "run, printing every trap/exit disassembled",
      "usage: vmlab trace [--backend B] [--timeout SEC] [--stats] [--no-trap-cpuid] "
-     "[--no-trap-rdtsc]\n"
+     "[--no-trap-rdtsc] [--shadow-roots N]\n"
      "                   [--only CLASS,...] [--exclude-port P,...] [--summary] "
      "[--expect-trap CLASS] IMAGE\n"
      "As run, and prints every trap or exit on stderr: guest RIP, bytes, Capstone disassembly\n"
      "and what the emulator did.\n" RUN_OPTIONS
      "  --only LIST      keep these classes (names as in classify) and the kinds exit,\n"
-     "                   interrupt, exception, block\n"
+     "                   interrupt, exception, block, pagefault\n"
      "  --exclude-port P drop port I/O on these ports (decimal or 0x hex, at most 16)\n"
      "  --summary        only counts per class and per exit reason\n"
      "  --expect-trap C  trap_emulate: single-step the guest (RFLAGS.TF) and report how often\n"
