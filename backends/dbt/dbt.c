@@ -30,11 +30,15 @@
  *      to CR3 or an SGDT needs only the virtual CPU: the stub reloads the registers and the
  *      block simply continues.
  *
- * Chaining. A block ends in direct exit stubs that name the next guest RIP. When an exit stub
- * is taken and the target block exists, the dispatcher patches the stub into a `jmp` to it
- * (and a Jcc whose taken stub it is straight at the block), so hot loops never leave the
- * cache. Indirect jumps, calls and returns probe a lookup table
- * inline (dbt_lookup.c) and leave only on a miss, which the dispatcher fills.
+ * Chaining. A direct JMP, Jcc or CALL is translated as a branch to an exit stub that names the
+ * next guest RIP (stubs_apart: the stubs live in their own area at the end of the cache, so
+ * hot code stays dense). When an exit is taken and the target block exists, the dispatcher
+ * points the branch itself at the block, so hot loops never leave the cache. Indirect jumps
+ * and calls jump through a lookup table to the target's lookup entry, and returns through a
+ * return-address cache to the return point after their CALL (dbt_lookup.c); they leave only
+ * on a miss, which the dispatcher fills. Optionally, hot loops become traces (dbt_trace.c).
+ * Each of these techniques can be switched off (VMLAB_DBT, struct dbt_options) so that the
+ * benchmarks measure what it brings (bench/bench_dbt_speed.c).
  *
  * Self-modifying code. The guest pages a block was read from are write-protected through the
  * shadow MMU. A write to one from translated code faults; the shadow MMU tells dbt_paging.c,

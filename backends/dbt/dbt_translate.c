@@ -419,8 +419,8 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
     ev->rip = b->guest_rip;
     ev->length = (uint8_t)(b->guest_size > 255 ? 255 : b->guest_size);
     ev->aux = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
-    ev->old_value = b->host_size;  /* bytes of host code */
-    ev->new_value = b->guest_size; /* bytes of guest code */
+    ev->old_value = b->host_size;             /* bytes of host code */
+    ev->new_value = b->guest_size;            /* bytes of guest code */
     for (unsigned i = 0; i < src->pages; i++) /* where the printer reads the guest code */
         ev->extra[i] = src->gpa[i];
 }
@@ -701,7 +701,8 @@ struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, 
             ZydisDecoderContext zctx;
             uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
             const uint8_t *bytes = NULL;
-            unsigned avail = k < DBT_MAX_BLOCK_INSNS ? source_bytes(v, &src[i], pc, buf, &bytes) : 0;
+            unsigned avail =
+                k < DBT_MAX_BLOCK_INSNS ? source_bytes(v, &src[i], pc, buf, &bytes) : 0;
             if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0 ||
                 (x86_classify_needs_operands(&in) || dbt_has_fs_gs_override(&in)
                      ? x86_decode_operands(&v->decoder, &zctx, &in) < 0

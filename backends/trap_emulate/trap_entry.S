@@ -100,9 +100,9 @@ trap_signal_entry:
     movw 184(%rdx), %cx
     cmpw 74(%rax), %cx          /* the guest runs on the host's 64-bit code selector */
     jne 9f
-    movq 168(%rdx), %rcx        /* RIP: guest code, in guest RAM */
+    movq 168(%rdx), %rcx        /* RIP: guest code, in the guest window */
     leaq -0x40000000(%rcx), %r8
-    cmpq $0x4000000, %r8
+    cmpq $0x20000000, %r8
     jae 9f
     movzbl (%rcx), %r8d         /* #GP is a fault: RIP is the opcode byte, just fetched */
     movq 32(%rax), %r9          /* &state.rflags */

@@ -612,7 +612,7 @@ static_assert(offsetof(struct trap_altstack_header, fast.host_cs) == 74, "trap_e
 static_assert(offsetof(ucontext_t, uc_mcontext.gregs) == 40, "trap_entry.S ucontext offsets");
 static_assert(REG_RIP == 16 && REG_EFL == 17 && REG_CSGSFS == 18 && REG_TRAPNO == 20,
               "trap_entry.S ucontext offsets");
-static_assert(GUEST_RAM_BASE == 0x40000000 && GUEST_RAM_SIZE == 0x4000000, "trap_entry.S");
+static_assert(GUEST_SPACE_BASE == 0x40000000 && GUEST_SPACE_SIZE == 0x20000000, "trap_entry.S");
 
 void trap_fast_update(struct trap_vcpu *v, bool guest_runs)
 {
