@@ -101,12 +101,15 @@ FRAGMENT(f_trace_smc,
     "xor %ebx, %ebx\n mov $1000, %ecx\n1: call 2f\n add %eax, %ebx\n cmp $500, %ecx\n jne 4f\n"
     " movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n out %al, $0xf4\n .fill 4096, 1, 0xcc\n"
     "2: nop\n3: mov $1, %eax\n ret\n")
-/* The callee moves its own return address on by RDX: 0, but 2 at ECX = 700 (CMOV: the path of
- * the trace stays the same), which skips the INC after the CALL once. RBX = 999. */
+/* The callee moves its own return address on by RDX: 0, but 64 KiB at ECX = 700 (CMOV: the
+ * path of a trace stays the same), where a JMP goes back into the loop past the INC after the
+ * CALL. RBX = 999. 64 KiB: the return-address cache is indexed by the low 16 bits, so the
+ * RET finds the return point of the real return address and only its check tells them
+ * apart. */
 FRAGMENT(f_trace_ret_rewrite,
-    "xor %ebx, %ebx\n mov $1000, %ecx\n mov $2, %esi\n1: xor %edx, %edx\n cmp $700, %ecx\n"
-    " cmove %esi, %edx\n call 3f\n inc %ebx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n"
-    "3: add %rdx, (%rsp)\n ret\n")
+    "xor %ebx, %ebx\n mov $1000, %ecx\n mov $0x10000, %esi\n1: xor %edx, %edx\n"
+    " cmp $700, %ecx\n cmove %esi, %edx\n call 3f\n5: inc %ebx\n2: dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n3: add %rdx, (%rsp)\n ret\n .skip 0x10000 - (. - 5b), 0xcc\n jmp 2b\n")
 /* Forever, chained to itself, and forever through returns. */
 FRAGMENT(f_spin, "1: jmp 1b\n")
 /* Loops that stay in translated code through returns, indirect calls and indirect jumps (the
@@ -407,6 +410,21 @@ static void test_trace_self_modifying_code(void **unused)
     assert_int_equal(r.st.gpr[X86_RBX], 501 * 1 + 499 * 5);
     assert_true(stat(&r, "traces_built") >= 1);
     assert_true(stat(&r, "invalidated_blocks") >= 2); /* the callee and the trace */
+    stop(&r);
+}
+
+/* The return-address cache (the default) with the same guest: the return point checks the
+ * address the RET popped, so the rewritten return lands where the guest said. */
+static void test_return_cache_return_address_rewritten(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 999);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_int_equal(stat(&r, "traces_built"), 0);
     stop(&r);
 }
 
@@ -1083,6 +1101,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
+        cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
