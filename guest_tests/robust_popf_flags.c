@@ -6,10 +6,6 @@
  * at CPL 3), and CR0.AM is clear anyway. */
 #include "guest.h"
 
-GUEST_EXPECT("trap_emulate", "skip", "",
-             "issue 10, trap_emulate side (not fixed yet): its host code runs with the guest's AC "
-             "and the process dies of SIGBUS, which no xfail may cover");
-
 #define RFLAGS_DF (1ULL << 10)
 #define RFLAGS_NT (1ULL << 14)
 #define RFLAGS_AC (1ULL << 18)

@@ -4,9 +4,6 @@
  * access. Intel SDM vol. 2A INS: the first iteration's write faults; vol. 3A 4.7. */
 #include "guest.h"
 
-GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 fault_cr2 == 0x1000",
-                   "issue 10, trap_emulate side: the #PF of an IN string's destination has CR2 0");
-
 static volatile uint64_t fault_cr2, fault_error;
 static volatile uint64_t fault_rcx, fault_rdi;
 

@@ -5,10 +5,6 @@
  * after the third step. PUSHF under TF shows TF set. */
 #include "guest.h"
 
-GUEST_EXPECT_XFAIL(
-    "trap_emulate", "", "exit:1 steps == 3",
-    "the emulated IRETQ that returns with TF set does not single-step the next instruction");
-
 #define RFLAGS_TF (1ULL << 8)
 
 static volatile uint64_t rips[8], steps;

@@ -202,7 +202,9 @@ int elf_read_file(const char *path, size_t max, uint8_t **data, size_t *size, ch
 {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; whatever is not a
+     * regular file is refused below */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         return fail(err, es, -e, "%s: %s", path, strerror(e));

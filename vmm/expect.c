@@ -126,7 +126,7 @@ void expect_resolve(const char *section, size_t size, const struct backend_ops *
         if (!strcmp(f[0], "timeout") && k == 2) {
             char *end;
             double t = strtod(f[1], &end);
-            if (*end || t <= 0 || t > 3600)
+            if (end == f[1] || *end || !(t > 0 && t <= 3600)) /* NaN fails too */
                 (*malformed)++;
             else
                 out->timeout_s = t;

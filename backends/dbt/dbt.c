@@ -64,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 
 static int dbt_probe(char *reason, size_t size)
@@ -303,14 +304,21 @@ static bool run_prologue(struct dbt_vcpu *v, struct vm_exit *exit)
         v->pending_in = false;
         in_fault = res.status == EMU_EXCEPTION;
     }
+    enum emu_mmio_status mmio = EMU_MMIO_DONE;
     if (v->pending_mmio) {
-        mmio_complete(&v->pending_insn, &v->pending_mmio_access, &v->state, exit->mmio.data);
-        v->pending_mmio = false;
+        mmio = emu_mmio_continue(&ec, &v->pending_mmio_access, exit->mmio.data, &res);
+        v->pending_mmio = mmio == EMU_MMIO_ACCESS;
+        in_fault = mmio == EMU_MMIO_EXCEPTION;
     }
     memset(exit, 0, offsetof(struct vm_exit, io));
     v->exit = exit;
     dbt_current = v;
-    if (in_fault) { /* the IN's destination could not be written after all */
+    if (mmio == EMU_MMIO_ACCESS) { /* the MMIO instruction needs the VMM again */
+        dbt_set_exit(v, VM_EXIT_MMIO);
+        emu_exit_fill_mmio(exit, &v->pending_mmio_access.access);
+        return false;
+    }
+    if (in_fault) { /* the IN's destination (or the MMIO instruction's RAM access) faulted */
         if (res.vector == 14)
             v->state.cr2 = res.cr2;
         v->step_trap_pending = false;

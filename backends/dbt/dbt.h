@@ -22,7 +22,7 @@
 #include "emu/emu.h"
 #include "mmu/shadow_mmu.h"
 #include "vmm/backend.h"
-#include "vmm/mmio_emulate.h"
+#include "emu/emu_mmio.h"
 
 /* The context page: what translated code reads and writes. It lies at a fixed address next to
  * the guest window, so a guest can write it with an ordinary store (guest code runs natively in
@@ -344,7 +344,7 @@ struct dbt_vcpu {
     bool pending_in, pending_mmio;
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
-    struct mmio_access pending_mmio_access;
+    struct emu_mmio pending_mmio_access; /* MMIO instruction between exits (emu/emu_mmio.h) */
     volatile sig_atomic_t in_guest; /* inside enter(): translated code or a callout */
     /* Set by the SMC handler when a store in translated code hit a page holding translations:
      * the dispatcher re-executes that one instruction as an unprotected single-instruction

@@ -54,6 +54,7 @@
 
 #include "dbt.h"
 #include "mmu/page_walk.h"
+#include "vmm/emu_exit.h"
 #include "vmm/guest_layout.h"
 
 #define ALTSTACK_SIZE (256 * 1024)
@@ -169,36 +170,42 @@ static bool on_table_fault(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
     return true;
 }
 
-/* A guest access that leads outside RAM (the MMIO window): decode it into an MMIO exit at
- * guest-physical `addr`. */
+/* A guest access that leads outside RAM (the MMIO window): the core emulates the instruction
+ * (emu/emu_mmio.h); what it does not emulate ends as suberror 1, as for KVM and trap_emulate,
+ * the message naming the instruction. */
 static void on_mmio(struct dbt_vcpu *v, uint64_t rip, uint64_t addr)
 {
     struct x86_decoded_insn insn;
     struct emu_ctx ec = dbt_emu_ctx(v);
-    struct mmio_access acc;
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
     uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
     uint32_t error;
     unsigned n = emu_fetch(&ec, rip, bytes, sizeof(bytes), &error);
-    bool decoded = n && x86_decode(&v->decoder, bytes, n, rip, &insn) == 0;
-    if (decoded && mmio_decode(&insn, &v->state, addr, &acc) == 0) {
-        dbt_set_exit(v, VM_EXIT_MMIO);
-        v->exit->mmio.gpa = acc.gpa;
-        v->exit->mmio.len = acc.len;
-        v->exit->mmio.is_write = acc.is_write;
-        memcpy(v->exit->mmio.data, acc.data, sizeof(acc.data));
-        v->pending_mmio = true;
-        v->pending_insn = insn;
-        v->pending_mmio_access = acc;
-    } else {
-        /* suberror 1 as for KVM and trap_emulate; the message names the instruction */
+    if (!n || x86_decode(&v->decoder, bytes, n, rip, &insn) < 0) {
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
         v->exit->internal.suberror = VM_INTERNAL_EMULATION;
-        char text[96] = "(undecodable)";
-        if (decoded)
-            x86_format(&insn, text, sizeof(text));
         snprintf(v->exit->internal.message, sizeof(v->exit->internal.message),
-                 "MMIO access at %#llx by an instruction vmlab does not emulate: %s",
-                 (unsigned long long)addr, text);
+                 "MMIO access at %#llx by an undecodable instruction", (unsigned long long)addr);
+        return;
+    }
+    switch (emu_mmio_start(&ec, &insn, &v->pending_mmio_access, &res)) {
+    case EMU_MMIO_ACCESS:
+        dbt_set_exit(v, VM_EXIT_MMIO);
+        emu_exit_fill_mmio(v->exit, &v->pending_mmio_access.access);
+        v->pending_mmio = true;
+        break;
+    case EMU_MMIO_EXCEPTION:
+        if (res.vector == 14)
+            v->state.cr2 = res.cr2;
+        dbt_deliver(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code, res.error_code);
+        break;
+    case EMU_MMIO_UNSUPPORTED:
+        dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        emu_exit_fill_mmio_failure(v->exit, &v->pending_mmio_access);
+        break;
+    default:
+        break;
     }
 }
 

@@ -54,7 +54,17 @@ static int trap_probe(char *reason, size_t size)
                  "window (build with -fPIE)");
         return -ENOTSUP;
     }
-    (void)trap_host_caps();
+    if (!trap_host_caps()->fsgsbase) {
+        snprintf(reason, size,
+                 "the host does not enable FSGSBASE for user space (CPU without it, or Linux "
+                 "< 5.9): the guest's FS/GS-relative accesses would use the host thread's FS "
+                 "base, its TLS");
+        return -ENOTSUP;
+    }
+    if (!trap_xsave_layout()->mask) {
+        snprintf(reason, size, "the host does not enable XSAVE (CPUID.1:ECX.OSXSAVE = 0)");
+        return -ENOTSUP;
+    }
     if (size)
         reason[0] = 0;
     return 0;
@@ -93,8 +103,9 @@ static void trap_describe_host(char *buf, size_t size)
              c->sysenter_ud ? "raises #UD in 64-bit mode: emulated"
                             : "enters the host kernel in 64-bit mode (Intel): blocked by seccomp, "
                               "guest cannot be resumed",
-             c->fsgsbase ? "guest RD/WRFSBASE run natively; host FS restored in the handler"
-                         : "FSGSBASE off: guest FS/GS base is virtual only",
+             c->fsgsbase ? "guest RD/WRFSBASE run natively (no #UD, whatever the virtual "
+                           "CR4.FSGSBASE); host FS restored in the handler"
+                         : "FSGSBASE off: trap_emulate unavailable",
              c->syscall_user_dispatch ? "Syscall User Dispatch -> emulated"
                                       : "seccomp -> emulated (RAX upper half lost)");
 }
@@ -231,7 +242,8 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
         fprintf(stderr, "vmlab: %s\n", why);
         return -EINVAL;
     }
-    struct trap_vcpu *v = aligned_alloc(64, sizeof(*v));
+    /* aligned_alloc wants a size that is a multiple of the alignment (C17 7.22.3.1) */
+    struct trap_vcpu *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
     if (!v)
         return -ENOMEM;
     memset(v, 0, sizeof(*v));
@@ -245,16 +257,18 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
     v->fast_path = fast_path;
     v->count_step = vm->config.count_native;
-    /* A clean x87/SSE image for the guest: FCW 0x37F, MXCSR 0x1F80 (SDM vol. 1 9.1.1,
-     * 10.2.3.1) - the values FNINIT and reset give. */
-    uint16_t fcw = 0x37F;
-    uint32_t mxcsr = 0x1F80;
-    memcpy(v->guest_fpu, &fcw, sizeof(fcw));
-    memcpy(v->guest_fpu + 24, &mxcsr, sizeof(mxcsr));
-    uint32_t mxcsr_mask = 0xFFFF;
-    memcpy(v->guest_fpu + 28, &mxcsr_mask, sizeof(mxcsr_mask));
-
     int rc = -ENOMEM;
+    /* The guest's first extended state: an XSAVE header with XSTATE_BV = 0 makes XRSTOR load
+     * every component in its initial configuration (x87 FCW 0x37F, zeroed registers), and
+     * MXCSR from the image: 0x1F80, the reset value (SDM vol. 1 13.8.1, 10.2.3.1). */
+    size_t xsave_size = (trap_xsave_layout()->size + 63) & ~(size_t)63;
+    v->guest_xsave = aligned_alloc(64, xsave_size);
+    if (!v->guest_xsave)
+        goto fail;
+    memset(v->guest_xsave, 0, xsave_size);
+    uint32_t mxcsr = 0x1F80;
+    memcpy(v->guest_xsave + 24, &mxcsr, sizeof(mxcsr));
+
     v->altstack = aligned_alloc(TRAP_ALTSTACK_SIZE, TRAP_ALTSTACK_SIZE);
     if (!v->altstack)
         goto fail;
@@ -282,6 +296,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     return 0;
 fail:
     free(v->altstack);
+    free(v->guest_xsave);
     free(v);
     return rc;
 }
@@ -295,6 +310,7 @@ static void trap_vcpu_destroy(struct vcpu *vc)
     restore_signal_handlers(v);
     sigaltstack(&v->old_altstack, NULL);
     free(v->altstack);
+    free(v->guest_xsave);
     free(v);
 }
 
@@ -357,25 +373,26 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 {
     memcpy(v->regs.gpr, v->state.gpr, sizeof(v->regs.gpr));
     v->regs.rip = v->state.rip;
-    uint64_t native =
-        (v->state.rflags & (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF |
-                            X86_EFLAGS_SF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)) |
-        X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step)
-        native |= X86_EFLAGS_TF;
-    v->regs.rflags = native;
+    v->regs.rflags = trap_native_rflags(v);
     v->step_rip = v->state.rip;
     v->regs.fs_base = v->state.fs.base;
     v->regs.gs_base = v->state.gs.base;
     v->regs.use_fsgsbase = fsgsbase;
+    v->regs.xsave_mask = trap_xsave_layout()->mask;
 }
 
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
     shadow_mmu_set_trace(v->shadow, vc->trace);
-    if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN)
-        trap_complete_pending(v, exit);
+    if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN &&
+        trap_complete_pending(v, exit))
+        return 0; /* the instruction needs the VMM again (MMIO read-modify-write ...) */
+    if (v->step_trap_pending && v->pending != TRAP_PENDING_SHUTDOWN) {
+        v->exit = exit;
+        if (trap_deliver_step_trap(v))
+            v->pending = TRAP_PENDING_SHUTDOWN;
+    }
     deliver_queued_interrupt(v);
     memset(exit, 0, offsetof(struct vm_exit, io));
     if (v->pending == TRAP_PENDING_SHUTDOWN) {
@@ -406,16 +423,7 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     v->exit = exit;
     load_entry_regs(v, trap_host_caps()->fsgsbase);
     trap_fast_update(v, true);
-    v->in_guest = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    if (vc->kick_pending) { /* a kick after the check above: it found host code (handler) */
-        v->in_guest = 0;
-        trap_fast_update(v, false);
-        exit->reason = VM_EXIT_INTR;
-        exit->rip = v->state.rip;
-        return 0;
-    }
-    trap_guest_enter(&v->regs, &v->host_rsp, v->guest_fpu);
+    trap_guest_enter(&v->regs, &v->host_rsp, v->guest_xsave, &v->in_guest);
     /* Back from the handler's exit_to_host(): v->state and *exit are filled. */
     return 0;
 }

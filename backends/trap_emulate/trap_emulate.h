@@ -2,6 +2,7 @@
 #ifndef VMLAB_TRAP_EMULATE_H
 #define VMLAB_TRAP_EMULATE_H
 
+#include <asm/processor-flags.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,7 +10,7 @@
 #include "emu/emu.h"
 #include "mmu/shadow_mmu.h"
 #include "vmm/backend.h"
-#include "vmm/mmio_emulate.h"
+#include "emu/emu_mmio.h"
 
 /* The signal alternate stack is aligned to its size so that the assembly prologue can find
  * this header from RSP alone (RSP & ~(SIZE-1)) without touching thread-local storage: the
@@ -44,7 +45,14 @@ struct trap_altstack_header {
     uint64_t fs_to_restore; /* offset 16 */
     struct trap_vcpu *vcpu; /* offset 24 */
     struct trap_fast fast;  /* offset 32 */
+    /* offset 80: RFLAGS.NT/ID the resumed context must have. rt_sigreturn restores AC, DF, TF
+     * and the arithmetic flags from the signal context but keeps NT and ID from the handler's
+     * own RFLAGS (Linux FIX_EFLAGS, arch/x86/kernel/signal.c): the prologue clears them for
+     * host code, the epilogue sets these before returning (the direct return's IRETQ loads
+     * them from the signal context instead). */
+    uint64_t sticky_flags;
 };
+#define TRAP_STICKY_FLAGS (X86_EFLAGS_NT | X86_EFLAGS_ID)
 
 /* Register image loaded by trap_guest_enter (offsets used by trap_entry.S). */
 struct trap_guest_regs {
@@ -54,6 +62,7 @@ struct trap_guest_regs {
     uint64_t fs_base;      /* 144 */
     uint64_t gs_base;      /* 152 */
     uint64_t use_fsgsbase; /* 160 */
+    uint64_t xsave_mask;   /* 168: XSAVE components kept for the guest (EDX:EAX) */
 };
 
 /* What the host lets trap_emulate catch. Probed once per process, in child processes (a probe
@@ -71,6 +80,13 @@ struct trap_host_caps {
 };
 
 const struct trap_host_caps *trap_host_caps(void); /* probes on first call */
+/* What trap_emulate saves of the guest's extended state (probed once: CPUID leaf 0xD and
+ * XGETBV, SDM vol. 1 13.2-13.4). */
+struct trap_xsave_layout {
+    uint64_t mask; /* XCR0 user components, AMX tile data excluded (needs a permission) */
+    uint32_t size; /* bytes of the standard-format XSAVE area for mask */
+};
+const struct trap_xsave_layout *trap_xsave_layout(void);
 /* Install the guards that keep guest system calls away from the host kernel: Syscall User
  * Dispatch for this thread (x86-64 SYSCALL from the guest window -> SIGSYS, RAX preserved) and
  * a process-wide seccomp filter (32-bit entry points INT 0x80 / SYSENTER, and any syscall from
@@ -97,19 +113,26 @@ struct trap_vcpu {
     struct x86_decoder decoder;
     struct trap_guest_regs regs;
     uint64_t host_rsp;
-    uint16_t host_cs;                                    /* the host's 64-bit user code selector */
-    uint8_t guest_fpu[512] __attribute__((aligned(64))); /* FXSAVE image of the guest */
+    uint16_t host_cs; /* the host's 64-bit user code selector */
+    /* XSAVE image of the guest's extended state (every user component the host enabled in
+     * XCR0: the guest runs natively and can touch all of them, whatever its virtual XCR0),
+     * 64-byte aligned, trap_xsave_layout()->size bytes. */
+    uint8_t *guest_xsave;
+    /* 1 from inside trap_guest_enter (trap_entry.S) until the handler leaves the guest. */
     volatile int in_guest;
     struct vm_exit *exit;
     enum trap_pending pending;
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
-    struct mmio_access pending_mmio;
-    int queued_interrupt; /* vector queued by vcpu_inject_interrupt, or -1 */
-    bool window_step;     /* TF set by us to end an STI shadow */
-    bool count_step;      /* vm_config.count_native: TF on every guest instruction */
-    uint64_t step_rip;    /* count_step: RIP the guest was resumed at */
-    uint64_t shadow_rip;  /* RIP right after the STI that opened the shadow */
+    struct emu_mmio pending_mmio; /* an instruction with an MMIO operand, between exits */
+    int queued_interrupt;         /* vector queued by vcpu_inject_interrupt, or -1 */
+    bool window_step;             /* TF set by us to end an STI shadow */
+    bool step_trap_pending;       /* the guest's TF: #DB trap after an instruction that exited */
+    bool ac_step;                 /* stepping an access past the #AC a CPL-0 guest never gets */
+    bool ac_step_loads_flags;     /* ... and that instruction is POPF/IRET */
+    bool count_step;              /* vm_config.count_native: TF on every guest instruction */
+    uint64_t step_rip;            /* count_step: RIP the guest was resumed at */
+    uint64_t shadow_rip;          /* RIP right after the STI that opened the shadow */
     bool want_cpuid_faulting, want_rdtsc_faulting;
     bool faulting_active; /* faulting currently enabled on this thread */
     uint8_t *altstack;    /* TRAP_ALTSTACK_SIZE, aligned to it; header at its base */
@@ -121,7 +144,8 @@ struct trap_vcpu {
 };
 
 /* trap_entry.S */
-void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, void *guest_fpu);
+void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, void *guest_xsave,
+                      volatile int *in_guest);
 void trap_guest_exit_landing(void);
 void trap_signal_entry(int sig, siginfo_t *info, void *uc);
 extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
@@ -129,7 +153,8 @@ extern const char trap_tail_start[], trap_tail_end[], trap_tail_kick[];
 
 /* trap_handler.c */
 int trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
-void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit);
+/* 1 if the pending instruction needs another exit (filled into *exit), else 0. */
+int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit);
 /* VMLAB_TRAP: comma-separated fast_path=on|off (CLI/STI emulated in trap_entry.S) and
  * direct_return=on|off (resume without rt_sigreturn), both on by default, so that the
  * benchmark can measure each (bench/bench_trap_floor.c). 0, or -EINVAL with a message. */
@@ -138,5 +163,10 @@ int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, c
 /* Arm (the guest is about to run, or resumes) or disarm (it leaves) the fast path. */
 void trap_fast_update(struct trap_vcpu *v, bool guest_runs);
 int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
+/* The RFLAGS image the guest runs with: its native bits, IF = 1, TF for a step. */
+uint64_t trap_native_rflags(const struct trap_vcpu *v);
+/* Deliver the #DB trap of the guest's single step (DR6.BS). 1 = shutdown exit (only from the
+ * signal handler; vcpu_run turns it into TRAP_PENDING_SHUTDOWN). */
+int trap_deliver_step_trap(struct trap_vcpu *v);
 
 #endif

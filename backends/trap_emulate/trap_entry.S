@@ -1,12 +1,22 @@
 /* trap_entry.S - entering the guest in ring 3 and coming back from the signal handler.
  *
- * trap_guest_enter(regs, host_rsp_slot, guest_fpu) saves the host's callee-saved registers and
- * control words on the host stack, records RSP, restores the guest's x87/SSE state and enters
- * the guest with IRETQ (same privilege, CPL 3 -> CPL 3): IRETQ loads RIP, CS, RFLAGS, RSP and SS
- * atomically, so a guest TF takes effect exactly after the guest's first instruction (a POPF
- * would single-step our own code). It returns only when the signal handler rewrote the
+ * trap_guest_enter(regs, host_rsp_slot, guest_xsave, in_guest) saves the host's callee-saved
+ * registers and control words on the host stack, records RSP, restores the guest's extended
+ * state (XRSTOR of every component in regs->xsave_mask), marks the vCPU as in the guest and
+ * enters it with IRETQ (same privilege, CPL 3 -> CPL 3): IRETQ loads RIP, CS, RFLAGS, RSP and
+ * SS atomically, so a guest TF takes effect exactly after the guest's first instruction (a
+ * POPF would single-step our own code). It returns only when the signal handler rewrote the
  * interrupted context to resume at trap_guest_exit_landing with RSP = the saved host RSP.
+ *
+ * in_guest is set here, inside the range the handler knows as entry code, and not by the C
+ * caller: a kick arriving in host code between such a store and the call would otherwise be
+ * taken for a guest signal and "leave the guest" onto a stale host stack.
  */
+#define X86_EFLAGS_AC (1 << 18)
+#define X86_EFLAGS_NT (1 << 14)
+#define X86_EFLAGS_ID (1 << 21)
+#define HDR_STICKY 80 /* struct trap_altstack_header.sticky_flags */
+
     .text
     .globl trap_guest_enter, trap_guest_enter_iret, trap_guest_enter_end
     .globl trap_guest_exit_landing, trap_signal_entry
@@ -18,12 +28,18 @@ trap_guest_enter:
     pushq %r13
     pushq %r14
     pushq %r15
-    pushq %rdx                  /* guest FXSAVE area, for the landing */
+    pushq %rdx                  /* 16(%rsp) at the landing: guest XSAVE area */
+    pushq 168(%rdi)             /*  8(%rsp): XSAVE mask */
     subq $8, %rsp
     stmxcsr (%rsp)              /* MXCSR and the x87 control word are callee-saved (SysV ABI) */
     fnstcw 4(%rsp)
     movq %rsp, (%rsi)
-    fxrstor64 (%rdx)
+    movq %rcx, %rsi             /* in_guest */
+    movq %rdx, %rcx
+    movl 168(%rdi), %eax
+    movl 172(%rdi), %edx
+    xrstor64 (%rcx)             /* SDM vol. 1 13.8: EDX:EAX select the components */
+    movl $1, (%rsi)
     cmpq $0, 160(%rdi)
     je 1f
     movq 144(%rdi), %rax
@@ -60,14 +76,17 @@ trap_guest_enter_end:
 
     .type trap_guest_exit_landing, @function
 trap_guest_exit_landing:
-    /* RSP = host RSP saved above; the live FPU state is the guest's (sigreturn restored it
-     * from the signal frame): keep it for the next entry, then give the host a clean one. */
-    movq 8(%rsp), %rdx
-    fxsave64 (%rdx)
+    /* RSP = host RSP saved above; the live extended state is the guest's (sigreturn restored
+     * it from the signal frame): keep it for the next entry, then give the host a clean one.
+     * RFLAGS is the host's (the handler set it and cleared the sticky NT/ID). */
+    movq 16(%rsp), %rcx
+    movl 8(%rsp), %eax
+    movl 12(%rsp), %edx
+    xsave64 (%rcx)
     fninit
     ldmxcsr (%rsp)
     fldcw 4(%rsp)
-    addq $16, %rsp
+    addq $24, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -78,15 +97,23 @@ trap_guest_exit_landing:
     ret
     .size trap_guest_exit_landing, . - trap_guest_exit_landing
 
-/* The handler for every signal the backend takes (SA_SIGINFO | SA_ONSTACK). Before any C code
- * runs (C uses TLS: errno, the stack protector), restore the host's FS base if the guest could
- * have changed it; afterwards put back the FS base of whatever context we return to.
+/* The handler for every signal the backend takes (SA_SIGINFO | SA_ONSTACK).
  *
  * First the fast path (trap_handler.c explains it; struct trap_fast in trap_emulate.h): a
  * #GP on a guest CLI (FA) or STI (FB) is emulated here, in registers the handler may clobber,
  * without touching the FS base or calling C: the kernel's round trip is then almost all
  * a trap costs. RDI = signal, RDX = ucontext (gregs at 40: RIP 168, EFL 176, CSGSFS 184,
- * TRAPNO 200). */
+ * TRAPNO 200). Its accesses are aligned and it executes no string instruction, so the
+ * interrupted AC and NT, which it does not clear, cannot matter - but the IRETQ of the direct
+ * return faults with NT set: a guest running with AC or NT takes the slow path.
+ *
+ * The slow path, before any C code runs: host-sane RFLAGS (the kernel cleared DF and TF for
+ * the handler but left the interrupted AC, NT and ID: AC would make an unaligned access of
+ * host code raise #AC, i.e. SIGBUS, while every backend signal is blocked, which kills the
+ * process) and, if the guest could have changed it, the host's FS base (C uses TLS: errno,
+ * the stack protector). Afterwards: the FS base of whatever context we return to, and either
+ * the direct return (IRETQ loads NT and ID from the ucontext, as every other flag) or the
+ * sticky flags for rt_sigreturn. */
     .type trap_signal_entry, @function
 trap_signal_entry:
     cmpl $11, %edi              /* SIGSEGV */
@@ -94,6 +121,8 @@ trap_signal_entry:
     cmpq $13, 200(%rdx)         /* #GP */
     jne 9f
     testl $0x100, 176(%rdx)     /* a single step (the guest's or ours) sees every instruction */
+    jnz 9f
+    testl $(X86_EFLAGS_AC | X86_EFLAGS_NT), 176(%rdx) /* the slow path makes them host-sane */
     jnz 9f
     movq %rsp, %rax
     andq $-(256 * 1024), %rax   /* the header (TRAP_ALTSTACK_SIZE) */
@@ -140,6 +169,15 @@ trap_signal_entry:
     pushq %rdx                  /* the ucontext, for the direct return */
     movq %rsp, %rbx
     andq $-(256 * 1024), %rbx   /* TRAP_ALTSTACK_SIZE: the header at the altstack's base */
+    pushfq
+    popq %r12
+    movq %r12, %rax
+    andq $(X86_EFLAGS_NT | X86_EFLAGS_ID), %rax
+    movq %rax, HDR_STICKY(%rbx) /* by default, give the interrupted context its own back */
+    andq $~(X86_EFLAGS_AC | X86_EFLAGS_NT | X86_EFLAGS_ID), %r12
+    pushq %r12
+    popfq
+    cld
     movb $0, 9(%rbx)
     cmpb $0, 8(%rbx)
     je 1f
@@ -158,10 +196,20 @@ trap_signal_entry:
 2:
     popq %rdx
     popq %r12
-    popq %rbx
     testl %eax, %eax            /* 1: the context in the ucontext may be resumed directly */
-    jnz trap_direct_return
+    jnz 4f
+    movq HDR_STICKY(%rbx), %rax
+    testq %rax, %rax
+    je 3f
+    pushfq                      /* NT/ID survive rt_sigreturn only from our own RFLAGS */
+    orq %rax, (%rsp)
+    popfq
+3:
+    popq %rbx
     ret
+4:
+    popq %rbx
+    jmp trap_direct_return
     .size trap_signal_entry, . - trap_signal_entry
 
 /* Resume the context in the ucontext (RDX) without rt_sigreturn: a system call that costs a

@@ -48,11 +48,13 @@ enum {
     VEC_VE = 20,
 };
 
-/* RFLAGS bits that live in the real register while the guest runs natively; IF, IOPL (and
- * the guest's own TF) are virtual. */
+/* RFLAGS bits that live in the real register while the guest runs natively (a POPF at CPL 3
+ * changes all of them, SDM vol. 2B POPF); IF and IOPL are virtual. TF is the guest's too,
+ * except while we single-step an STI shadow (window_step). */
 #define NATIVE_FLAGS                                                                               \
     (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |               \
-     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC)
+     X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_AC | X86_EFLAGS_NT | X86_EFLAGS_ID)
+#define DR6_BS (1u << 14) /* single step (SDM vol. 3B 18.2.3) */
 
 static const int handled_signals[] = {SIGSEGV, SIGILL, SIGTRAP, SIGFPE, SIGBUS, SIGSYS, 0};
 
@@ -86,7 +88,12 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
     for (int i = 0; i < 16; i++)
         v->state.gpr[i] = (uint64_t)g[uc_gpr_slot[i]];
     v->state.rip = (uint64_t)g[REG_RIP];
-    v->state.rflags = ((uint64_t)g[REG_EFL] & NATIVE_FLAGS) | (v->state.rflags & ~NATIVE_FLAGS);
+    /* TF is ours while we step an STI shadow or count instructions (the guest's own TF then
+     * stays in the virtual RFLAGS) */
+    uint64_t native = NATIVE_FLAGS | (v->window_step || v->count_step ? 0 : X86_EFLAGS_TF);
+    if (v->ac_step) /* AC and TF are ours while an access steps past its #AC */
+        native &= ~(uint64_t)(X86_EFLAGS_AC | X86_EFLAGS_TF);
+    v->state.rflags = ((uint64_t)g[REG_EFL] & native) | (v->state.rflags & ~native);
     if (hdr->fsgsbase) {
         v->state.fs.base = hdr->fs_to_restore; /* the interrupted (guest) FS base */
         v->state.gs.base = read_gs_base();
@@ -96,16 +103,25 @@ static void state_from_uc(struct trap_vcpu *v, const ucontext_t *uc,
         v->state.interrupt_shadow = false;
 }
 
+uint64_t trap_native_rflags(const struct trap_vcpu *v)
+{
+    uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
+    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step || v->ac_step)
+        native |= X86_EFLAGS_TF;
+    if (v->ac_step)
+        native &= ~(uint64_t)X86_EFLAGS_AC;
+    return native;
+}
+
 static void state_to_uc(struct trap_vcpu *v, ucontext_t *uc, struct trap_altstack_header *hdr)
 {
     greg_t *g = uc->uc_mcontext.gregs;
     for (int i = 0; i < 16; i++)
         g[uc_gpr_slot[i]] = (greg_t)v->state.gpr[i];
     g[REG_RIP] = (greg_t)v->state.rip;
-    uint64_t native = (v->state.rflags & NATIVE_FLAGS) | X86_EFLAGS_IF | X86_EFLAGS_FIXED;
-    if ((v->state.rflags & X86_EFLAGS_TF) || v->window_step || v->count_step)
-        native |= X86_EFLAGS_TF;
+    uint64_t native = trap_native_rflags(v);
     g[REG_EFL] = (greg_t)native;
+    hdr->sticky_flags = native & TRAP_STICKY_FLAGS; /* see trap_altstack_header */
     v->step_rip = v->state.rip;
     if (hdr->fsgsbase) {
         hdr->fs_to_restore = v->state.fs.base;
@@ -127,9 +143,11 @@ static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altsta
      * 15:0 (struct sigcontext_64). */
     g[REG_CSGSFS] = (greg_t)(((uint64_t)g[REG_CSGSFS] & ~0xFFFFULL) | v->host_cs);
     v->window_step = false;
+    v->ac_step = false; /* an access stepping past #AC runs again (and steps) after re-entry */
     v->in_guest = 0;
     trap_fast_update(v, false);
-    hdr->restore_fs = 0; /* keep the host's FS base */
+    hdr->restore_fs = 0;   /* keep the host's FS base */
+    hdr->sticky_flags = 0; /* host code runs with NT = ID = 0 */
 }
 
 static void set_exit(struct trap_vcpu *v, uint32_t reason)
@@ -160,6 +178,22 @@ static int deliver_exception(struct trap_vcpu *v, enum emu_event_kind kind, uint
     }
     v->common.stats.exceptions_delivered++;
     return 0;
+}
+
+/* Deliver the exception the core raised (CR2 for a #PF). 0 = resume, 1 = shutdown exit. */
+static int deliver_result_exception(struct trap_vcpu *v, const struct emu_result *res)
+{
+    if (res->vector == VEC_PF)
+        v->state.cr2 = res->cr2;
+    return deliver_exception(v, EMU_EVENT_EXCEPTION, res->vector, res->has_error_code,
+                             res->error_code);
+}
+
+int trap_deliver_step_trap(struct trap_vcpu *v)
+{
+    v->step_trap_pending = false;
+    v->state.dr[6] |= DR6_BS;
+    return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
 }
 
 /* Decode the instruction at the guest's RIP, fetched through the guest's page tables. 0, or
@@ -235,7 +269,13 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
     struct emu_result res;
     result_init(&res);
     v->state.interrupt_shadow = false; /* this instruction ends any earlier shadow */
+    /* The guest single-steps (TF): the emulated instruction, like a native one, ends with a
+     * #DB trap (SDM vol. 3B 18.3.1.4), unless it entered a handler through a gate, which
+     * clears TF first. */
+    bool step = (v->state.rflags & X86_EFLAGS_TF) != 0;
     emu_execute(&ctx, insn, &res);
+    step = step && res.cls != EMU_CLASS_INT && res.cls != EMU_CLASS_INT3 &&
+           res.cls != EMU_CLASS_SYSCALL && res.cls != EMU_CLASS_SYSENTER;
     if (res.status == EMU_UNHANDLED) {
         /* Not something we emulate: the fault was the guest's own (#GP on a non-canonical
          * address, #UD on an invalid opcode ...). Give it back to the guest. */
@@ -248,6 +288,8 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         trace_record_emulated(v->common.trace, insn, &res, v->state.rip);
     switch (res.status) {
     case EMU_OK:
+        if (step && trap_deliver_step_trap(v))
+            return 1;
         if (res.cls == EMU_CLASS_STI && v->state.interrupt_shadow)
             v->shadow_rip = v->state.rip;
         if (res.interrupts_enabled_now && v->common.request_interrupt_window) {
@@ -261,6 +303,7 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         return 0;
     case EMU_EXIT_IO: {
         struct vm_exit *e = v->exit;
+        v->step_trap_pending = step; /* delivered once the VMM completed it */
         set_exit(v, VM_EXIT_IO);
         emu_exit_fill_io(e, &res.io);
         if (res.io.direction != VM_IO_OUT) {
@@ -271,14 +314,12 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
         return 1;
     }
     case EMU_EXIT_HLT:
+        v->step_trap_pending = step;
         set_exit(v, VM_EXIT_HLT);
         v->exit->hlt.interrupts_enabled = (v->state.rflags & X86_EFLAGS_IF) != 0;
         return 1;
     case EMU_EXCEPTION:
-        if (res.vector == VEC_PF)
-            v->state.cr2 = res.cr2;
-        return deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                                 res.error_code);
+        return deliver_result_exception(v, &res);
     case EMU_SHUTDOWN:
         set_exit(v, VM_EXIT_SHUTDOWN);
         return 1;
@@ -287,35 +328,27 @@ static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int
     }
 }
 
-static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn, uint64_t gpa)
+/* The instruction at RIP touched the MMIO window: the core emulates it (emu/emu_mmio.h). */
+static int handle_mmio(struct trap_vcpu *v, const struct x86_decoded_insn *insn)
 {
-    struct mmio_access acc;
-    if (mmio_decode(insn, &v->state, gpa, &acc) < 0) {
-        set_exit(v, VM_EXIT_INTERNAL_ERROR);
-        v->exit->internal.suberror = VM_INTERNAL_EMULATION;
-        char text[64];
-        x86_format(insn, text, sizeof(text));
-        /* strlcpy-like without stdio */
-        const char *prefix = "MMIO access by an instruction vmlab does not emulate: ";
-        size_t n = strlen(prefix);
-        memcpy(v->exit->internal.message, prefix, n);
-        size_t m = strnlen(text, sizeof(text));
-        if (m > sizeof(v->exit->internal.message) - n - 1)
-            m = sizeof(v->exit->internal.message) - n - 1;
-        memcpy(v->exit->internal.message + n, text, m);
-        v->exit->internal.message[n + m] = 0;
+    struct emu_ctx ctx = emu_ctx_of(v);
+    struct emu_result res;
+    memset(&res, 0, sizeof(res));
+    switch (emu_mmio_start(&ctx, insn, &v->pending_mmio, &res)) {
+    case EMU_MMIO_ACCESS:
+        set_exit(v, VM_EXIT_MMIO);
+        emu_exit_fill_mmio(v->exit, &v->pending_mmio.access);
+        v->pending = TRAP_PENDING_MMIO;
         return 1;
+    case EMU_MMIO_EXCEPTION:
+        return deliver_result_exception(v, &res);
+    case EMU_MMIO_UNSUPPORTED:
+        set_exit(v, VM_EXIT_INTERNAL_ERROR);
+        emu_exit_fill_mmio_failure(v->exit, &v->pending_mmio);
+        return 1;
+    default:
+        return 0;
     }
-    struct vm_exit *e = v->exit;
-    set_exit(v, VM_EXIT_MMIO);
-    e->mmio.gpa = acc.gpa;
-    e->mmio.len = acc.len;
-    e->mmio.is_write = acc.is_write;
-    memcpy(e->mmio.data, acc.data, sizeof(e->mmio.data));
-    v->pending = TRAP_PENDING_MMIO;
-    v->pending_insn = *insn;
-    v->pending_mmio = acc;
-    return 1;
 }
 
 /* A store to one of the guest's page tables, which the shadow keeps read-only: the emulation
@@ -397,7 +430,7 @@ static int handle_page_fault(struct trap_vcpu *v, uint64_t addr, uint32_t host_e
         return 1;
     case SHADOW_MMIO:
         if (access != MMU_FETCH && decode_at_rip(v, &insn) == 0)
-            return handle_mmio(v, &insn, f.gpa);
+            return handle_mmio(v, &insn);
         /* code in MMIO space cannot be fetched: a not-present fetch fault, as before */
         v->state.cr2 = addr;
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_PF, true, PF_ERR_I);
@@ -485,12 +518,25 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGTRAP) {
         if (trapno == VEC_DB && v->count_step) {
             count_native_step(v);
-            if (!v->window_step && !(v->state.rflags & X86_EFLAGS_TF))
+            if (!v->window_step && !v->ac_step && !(v->state.rflags & X86_EFLAGS_TF))
                 return 0; /* only our own single step: go on with the next instruction */
+        }
+        if (trapno == VEC_DB && v->ac_step) {
+            v->ac_step = false;
+            uint64_t now = (uint64_t)g[REG_EFL];
+            if (v->ac_step_loads_flags) /* the stepped POPF/IRET set AC and TF itself */
+                v->state.rflags = (v->state.rflags & ~(uint64_t)(X86_EFLAGS_AC | X86_EFLAGS_TF)) |
+                                  (now & (X86_EFLAGS_AC | X86_EFLAGS_TF));
+            if (v->state.rflags & X86_EFLAGS_TF) /* the guest single-steps too */
+                return trap_deliver_step_trap(v);
+            if (!v->window_step)
+                return 0;
         }
         if (trapno == VEC_DB && v->window_step) {
             v->window_step = false;
             v->state.interrupt_shadow = false;
+            if (v->state.rflags & X86_EFLAGS_TF) /* the guest single-steps too */
+                return trap_deliver_step_trap(v);
             if (emu_interrupts_enabled(&v->state) && v->common.request_interrupt_window) {
                 set_exit(v, VM_EXIT_IRQ_WINDOW_OPEN);
                 return 1;
@@ -522,13 +568,25 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
             if (!trap_host_caps()->int1_rip_at_insn)
                 v->state.rip += 1;
         }
-        /* The guest's own single step (its virtual TF): #DB is a trap. */
-        v->state.dr[6] |= 1u << 14; /* DR6.BS (SDM vol. 3B 18.2.3) */
+        /* The guest's own single step (TF): a #DB trap with DR6.BS. */
+        if (v->state.rflags & X86_EFLAGS_TF)
+            return trap_deliver_step_trap(v);
         return deliver_exception(v, EMU_EVENT_TRAP, VEC_DB, false, 0);
     }
     if (sig == SIGFPE) {
         uint8_t vec = trapno == VEC_MF ? VEC_MF : trapno == VEC_XM ? VEC_XM : VEC_DE;
         return deliver_exception(v, EMU_EVENT_EXCEPTION, vec, false, 0);
+    }
+    if (sig == SIGBUS && trapno == VEC_AC && (v->state.rflags & X86_EFLAGS_AC)) {
+        /* The guest set AC and made an unaligned access. It believes it runs at CPL 0, where
+         * AC checks nothing (SDM vol. 3A 6.15, #AC: CPL 3 only): run this one instruction
+         * again with AC clear and TF set, and put AC back at the #DB that follows. An
+         * instruction that loads RFLAGS itself (POPF, IRET) keeps what it loaded. */
+        v->ac_step = true;
+        v->ac_step_loads_flags =
+            decode_at_rip(v, &insn) == 0 &&
+            (x86_classify(&insn) == EMU_CLASS_POPF || x86_classify(&insn) == EMU_CLASS_IRET);
+        return 0;
     }
     if (sig == SIGBUS && trapno == VEC_AC)
         return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_AC, true, 0);
@@ -601,6 +659,7 @@ static void chain_to_previous(struct trap_vcpu *v, int sig)
  * instructions - no trace record, no single step of ours (window_step), and for STI no
  * interrupt window awaited (which STI may open) - and does exactly what emulate() and
  * exec_cli_sti() would: IF, the STI shadow, the statistics, RIP. */
+static_assert(offsetof(struct trap_altstack_header, sticky_flags) == 80, "trap_entry.S HDR_STICKY");
 static_assert(offsetof(struct trap_altstack_header, fast) == 32, "trap_entry.S offsets");
 static_assert(offsetof(struct trap_altstack_header, fast.shadow_rip) == 40, "trap_entry.S");
 static_assert(offsetof(struct trap_altstack_header, fast.cli_count) == 48, "trap_entry.S");
@@ -636,6 +695,14 @@ int trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstac
     struct trap_vcpu *v = hdr->vcpu;
     const char *rip = (const char *)(uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     bool in_entry_code = rip >= (const char *)trap_guest_enter && rip < trap_guest_enter_end;
+    bool from_guest = v && v->in_guest && !in_entry_code;
+    /* An asynchronous signal interrupted the guest only if RIP is in the guest window: guest
+     * code cannot execute anywhere else (a fetch outside faults first) and vmlab's code is
+     * never there (trap_probe). Otherwise "leaving the guest" would resume host code on the
+     * stale host stack of the last entry. */
+    if (from_guest && sig == VMLAB_SIG_KICK &&
+        ((uintptr_t)rip < GUEST_SPACE_BASE || (uintptr_t)rip >= GUEST_SPACE_END))
+        from_guest = false;
 
     if (rip >= trap_tail_start && rip < trap_tail_end) {
         /* A signal on the way out of a direct return (the mask was just given back): the
@@ -647,11 +714,7 @@ int trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstac
             chain_to_previous(v, sig);
         return 0;
     }
-    /* A kick in host code while in_guest is already set (trap_vcpu_run between setting it and
-     * entering, the entry code) is the VMM's, not the guest's: its registers are not the
-     * guest's. The guest's code is in the guest window; a kick elsewhere is deferred. */
-    bool host_code = rip < (const char *)GUEST_SPACE_BASE || rip >= (const char *)GUEST_SPACE_END;
-    if (!v || !v->in_guest || in_entry_code || (sig == VMLAB_SIG_KICK && host_code)) {
+    if (!from_guest) {
         if (sig == VMLAB_SIG_KICK) {
             if (v)
                 v->common.kick_pending = 1;
@@ -687,24 +750,38 @@ int trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstac
     return hdr->direct_return;
 }
 
-/* Finish an instruction that waited for the VMM (IN data, MMIO read), before re-entering. */
-void trap_complete_pending(struct trap_vcpu *v, const struct vm_exit *exit)
+/* Finish an instruction that waited for the VMM (IN data, MMIO read or write), before
+ * re-entering. 1 if it needs the VMM once more: *exit then holds the next exit. */
+int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit)
 {
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
-    switch (v->pending) {
-    case TRAP_PENDING_IN:
-        memset(&res, 0, sizeof(res));
-        emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
-        if (res.status == EMU_EXCEPTION)
-            deliver_exception(v, EMU_EVENT_EXCEPTION, res.vector, res.has_error_code,
-                              res.error_code);
-        break;
-    case TRAP_PENDING_MMIO:
-        mmio_complete(&v->pending_insn, &v->pending_mmio, &v->state, exit->mmio.data);
-        break;
-    default:
-        break;
-    }
+    memset(&res, 0, sizeof(res));
+    enum trap_pending what = v->pending;
     v->pending = TRAP_PENDING_NONE;
+    v->exit = exit;
+    switch (what) {
+    case TRAP_PENDING_IN:
+        emu_complete_in(&ctx, &v->pending_insn, &v->pending_io, exit->io.data, &res);
+        if (res.status == EMU_EXCEPTION && deliver_result_exception(v, &res))
+            v->pending = TRAP_PENDING_SHUTDOWN; /* (a #PF's CR2 names INS's destination) */
+        return 0;
+    case TRAP_PENDING_MMIO:
+        switch (emu_mmio_continue(&ctx, &v->pending_mmio, exit->mmio.data, &res)) {
+        case EMU_MMIO_ACCESS:
+            memset(exit, 0, offsetof(struct vm_exit, io));
+            set_exit(v, VM_EXIT_MMIO);
+            emu_exit_fill_mmio(exit, &v->pending_mmio.access);
+            v->pending = TRAP_PENDING_MMIO;
+            return 1;
+        case EMU_MMIO_EXCEPTION:
+            if (deliver_result_exception(v, &res))
+                v->pending = TRAP_PENDING_SHUTDOWN;
+            return 0;
+        default:
+            return 0;
+        }
+    default:
+        return 0;
+    }
 }

@@ -122,7 +122,27 @@ static void probe_int1(void)
 }
 
 static struct trap_host_caps caps;
+static struct trap_xsave_layout xsave_layout;
 static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+
+#define XFEATURE_AMX_TILE ((1ULL << 17) | (1ULL << 18)) /* XTILECFG, XTILEDATA */
+
+/* The guest runs natively with the host's XCR0, so every user component enabled there is
+ * guest state (SDM vol. 1 13.3). AMX tile data needs a per-process permission the guest
+ * cannot get (its use faults), so it is left out. CPUID.(EAX=0DH,ECX=0):EBX is the size of
+ * the standard-format area for the components enabled in XCR0 (SDM vol. 1 13.4). */
+static void xsave_probe(void)
+{
+    unsigned a, b, c, d;
+    __cpuid(1, a, b, c, d);
+    if (!((c >> 27) & 1)) /* CPUID.1:ECX.OSXSAVE */
+        return;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    __cpuid_count(0xD, 0, a, b, c, d);
+    xsave_layout.mask = (((uint64_t)hi << 32) | lo) & ~XFEATURE_AMX_TILE;
+    xsave_layout.size = b;
+}
 
 static void caps_probe(void)
 {
@@ -148,12 +168,19 @@ static void caps_probe(void)
               USER_SPACE_END - GUEST_SPACE_END, &sel) == 0;
     if (caps.syscall_user_dispatch)
         prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    xsave_probe();
 }
 
 const struct trap_host_caps *trap_host_caps(void)
 {
     pthread_once(&caps_once, caps_probe);
     return &caps;
+}
+
+const struct trap_xsave_layout *trap_xsave_layout(void)
+{
+    pthread_once(&caps_once, caps_probe);
+    return &xsave_layout;
 }
 
 void trap_faulting_set(bool cpuid, bool rdtsc)

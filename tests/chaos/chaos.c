@@ -449,6 +449,10 @@ int main(int argc, char **argv)
         fflush(stdout);
         static struct chaos_guest g;
         for (uint64_t n = 0; n < o.count; n++) {
+            if (n && n % 10000 == 0) { /* long runs: a sign of life on stderr */
+                fprintf(stderr, "chaos: %" PRIu64 " of %" PRIu64 " guests\n", n, o.count);
+                fflush(stdout);
+            }
             chaos_generate(chaos_guest_seed(o.seed, o.first + n), &g);
             for (int i = 0; i < nt; i++)
                 if (tally[i].available)

@@ -50,7 +50,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o, const
         case 't': {
             char *end;
             o->config.timeout_s = strtod(optarg, &end);
-            if (*end || o->config.timeout_s <= 0 || o->config.timeout_s > 3600) {
+            /* written so that NaN fails too: every comparison with NaN is false */
+            if (end == optarg || *end || !(o->config.timeout_s > 0 && o->config.timeout_s <= 3600)) {
                 fprintf(stderr, "vmlab %s: --timeout wants seconds in (0, 3600], got '%s'\n", cmd,
                         optarg);
                 return -1;
