@@ -30,11 +30,15 @@
  *      to CR3 or an SGDT needs only the virtual CPU: the stub reloads the registers and the
  *      block simply continues.
  *
- * Chaining. A block ends in direct exit stubs that name the next guest RIP. When an exit stub
- * is taken and the target block exists, the dispatcher patches the stub into a `jmp` to it
- * (and a Jcc whose taken stub it is straight at the block), so hot loops never leave the
- * cache. Indirect jumps, calls and returns probe a lookup table
- * inline (dbt_lookup.c) and leave only on a miss, which the dispatcher fills.
+ * Chaining. A direct JMP, Jcc or CALL is translated as a branch to an exit stub that names the
+ * next guest RIP (stubs_apart: the stubs live in their own area at the end of the cache, so
+ * hot code stays dense). When an exit is taken and the target block exists, the dispatcher
+ * points the branch itself at the block, so hot loops never leave the cache. Indirect jumps
+ * and calls jump through a lookup table to the target's lookup entry, and returns through a
+ * return-address cache to the return point after their CALL (dbt_lookup.c); they leave only
+ * on a miss, which the dispatcher fills. Optionally, hot loops become traces (dbt_trace.c).
+ * Each of these techniques can be switched off (VMLAB_DBT, struct dbt_options) so that the
+ * benchmarks measure what it brings (bench/bench_dbt_speed.c).
  *
  * Self-modifying code. The guest pages a block was read from are write-protected through the
  * shadow MMU. A write to one from translated code faults; the shadow MMU tells dbt_paging.c,
@@ -55,6 +59,7 @@
 
 #include <asm/processor-flags.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +118,66 @@ static uint64_t tsc(void)
 
 bool dbt_bench_without_xstate;
 
+/* ---- the speed techniques (dbt.h struct dbt_options) ---- */
+
+static const struct {
+    const char *name;
+    size_t offset;
+    bool on_by_default;
+} option_table[] = {
+    {"stubs_apart", offsetof(struct dbt_options, stubs_apart), true},
+    {"ibl_shared", offsetof(struct dbt_options, ibl_shared), true},
+    {"ret_cache", offsetof(struct dbt_options, ret_cache), true},
+    {"align_blocks", offsetof(struct dbt_options, align_blocks), false},
+    {"traces", offsetof(struct dbt_options, traces), false},
+    {"trace_indirect", offsetof(struct dbt_options, trace_indirect), false},
+    {"huge_pages", offsetof(struct dbt_options, huge_pages), false},
+};
+#define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
+
+int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size)
+{
+    for (unsigned i = 0; i < OPTION_COUNT; i++)
+        *(bool *)((char *)out + option_table[i].offset) = option_table[i].on_by_default;
+    if (!text)
+        return 0;
+    while (*text) {
+        size_t len = strcspn(text, ",");
+        const char *eq = memchr(text, '=', len);
+        bool ok = false;
+        if (eq) {
+            size_t nlen = (size_t)(eq - text), vlen = len - nlen - 1;
+            bool on = vlen == 2 && !strncmp(eq + 1, "on", 2);
+            bool off = vlen == 3 && !strncmp(eq + 1, "off", 3);
+            for (unsigned i = 0; i < OPTION_COUNT && (on || off); i++)
+                if (strlen(option_table[i].name) == nlen &&
+                    !strncmp(option_table[i].name, text, nlen)) {
+                    *(bool *)((char *)out + option_table[i].offset) = on;
+                    ok = true;
+                }
+        }
+        if (!ok && len) {
+            snprintf(err, err_size,
+                     "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
+                     "ibl_shared, ret_cache, align_blocks, traces, trace_indirect, huge_pages",
+                     (int)len, text);
+            return -EINVAL;
+        }
+        text += len + (text[len] == ',');
+    }
+    return 0;
+}
+
+void dbt_options_format(const struct dbt_options *o, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (unsigned i = 0; i < OPTION_COUNT && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s=%s", i ? "," : "", option_table[i].name,
+                              *(const bool *)((const char *)o + option_table[i].offset) ? "on"
+                                                                                        : "off");
+}
+
 /* Host code between two vcpu_run calls (the VMM, other vCPUs, other backends) owns the x87
  * unit; within vcpu_run the guest's x87 registers stay live (dbt_stubs.c). A guest that uses
  * the x87 unit - the translator saw an x87, MMX or FXSAVE/XSAVE-family instruction:
@@ -151,7 +216,14 @@ static int dbt_vcpu_create(struct vm *vm, struct vcpu **out)
     v->stats.created_ns = emu_time_ns();
     v->stats.created_cycles = tsc();
     x86_decoder_init(&v->decoder);
-    int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate);
+    struct dbt_options opt;
+    char why[256];
+    if (dbt_options_parse(getenv("VMLAB_DBT"), &opt, why, sizeof(why)) < 0) {
+        fprintf(stderr, "vmlab: %s\n", why);
+        free(v);
+        return -EINVAL;
+    }
+    int rc = dbt_cache_init(&v->cache, !dbt_bench_without_xstate, &opt);
     if (rc < 0) {
         free(v);
         return rc;
@@ -286,7 +358,8 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
     struct vcpu *vc = &v->common;
     struct dbt_cache *c = &v->cache;
     void (*enter)(void) = (void (*)(void))(void *)(c->rx + c->entry);
-    uint32_t chain_from = 0, chain_epoch = 0;
+    uint32_t chain_from = 0, chain_epoch = 0; /* chain_from: exit stub id + 1, 0 = none */
+    bool last_recorded = false; /* the block that just ran was a trace's recording copy */
     bool fill_ibl = false;
     for (;;) {
         if (vc->kick_pending) {
@@ -303,12 +376,21 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         bool shadow = v->state.interrupt_shadow;
         bool stepping = (v->state.rflags & X86_EFLAGS_TF) != 0;
         bool single = shadow || v->smc_retry || stepping;
+        if (single && v->rec.active) /* not a path for a trace */
+            dbt_trace_step(v, 0, false);
+        bool recording = v->rec.active;
         uint64_t exceptions_before = vc->stats.exceptions_delivered, rip_before = v->state.rip;
         v->stats.smc_reexecutions += v->smc_retry != 0;
         v->state.interrupt_shadow = false;
         v->smc_retry = 0;
         int err = 0;
-        struct dbt_block *b = dbt_block_get(v, v->state.rip, single, &err);
+        /* A block first reached by an indirect branch gets its lookup entry in front */
+        bool ibl_target = fill_ibl && c->epoch == chain_epoch && !single;
+        struct dbt_block *b = dbt_block_get(v, v->state.rip,
+                                            single      ? DBT_XLATE_SINGLE
+                                            : recording ? DBT_XLATE_RECORD
+                                                        : DBT_XLATE_BLOCK,
+                                            ibl_target && !recording, &err);
         if (!b) {
             if (err == -EFAULT) { /* the fetch faults (not mapped, XD, not RAM): #PF */
                 if (dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE)
@@ -334,19 +416,21 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                      (unsigned long long)v->state.rip, strerror(-err));
             return 0;
         }
-        if (c->epoch == chain_epoch && !single) {
+        if (c->epoch == chain_epoch && !single && !recording && !last_recorded) {
             if (fill_ibl) { /* an indirect branch missed the inline lookup */
                 dbt_cache_ibl_fill(c, v->state.rip, b);
                 v->stats.indirect_misses++;
             }
             if (chain_from) {
-                dbt_cache_chain(c, chain_from, (uint32_t)(b - c->blocks));
+                dbt_trace_chain(v, chain_from - 1, (uint32_t)(b - c->blocks));
                 v->stats.chained_jumps++;
             }
         }
         dbt_state_to_ctx(v, (uint64_t)(uintptr_t)(c->rx + b->host_offset));
         c->ctx->want_window = vc->request_interrupt_window;
         c->ctx->kick = 0;
+        if (c->tables_revoked) /* by the last kick (dbt_signal.c) */
+            dbt_cache_restore_tables(c);
         v->in_guest = 1;
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (vc->kick_pending) { /* a kick after the check above, before in_guest was set */
@@ -361,7 +445,10 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         chain_from = 0;
         fill_ibl = false;
         chain_epoch = c->epoch;
+        last_recorded = recording;
         if (kind == DBT_EXIT_HANDLED) {
+            if (recording)
+                dbt_trace_step(v, 0, false);
             if (exit->reason != VM_EXIT_NONE) {
                 v->step_trap_pending =
                     stepping && step_completed(v, exceptions_before, rip_before) &&
@@ -373,9 +460,22 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
                 continue;
             }
         } else {
+            /* A direct exit stub names itself (dbt.h struct dbt_stub); the guest can write the
+             * context page, so the id is checked. */
+            uint32_t id = (uint32_t)c->ctx->last_stub & ~DBT_STUB_ID;
+            bool stub = kind == DBT_EXIT_CONTINUE && ((uint32_t)c->ctx->last_stub & DBT_STUB_ID) &&
+                        id < c->stub_count;
+            if (stub)
+                c->ctx->next_rip = c->stubs[id].guest_rip;
             dbt_state_from_ctx(v);
-            if (kind == DBT_EXIT_CONTINUE)
-                chain_from = (uint32_t)c->ctx->last_stub;
+            if (stub)
+                chain_from = id + 1;
+            uint32_t hot = (uint32_t)c->ctx->last_stub;
+            if (kind == DBT_EXIT_CONTINUE && !stub && (hot & DBT_TRACE_HOT) && !recording)
+                dbt_trace_start(v, hot & ~DBT_TRACE_HOT); /* a trace head: record what follows */
+            else if (recording)
+                dbt_trace_step(v, b->guest_rip,
+                               kind == DBT_EXIT_CONTINUE || kind == DBT_EXIT_IBL_MISS);
             fill_ibl = kind == DBT_EXIT_IBL_MISS;
             v->state.interrupt_shadow = kind == DBT_EXIT_SHADOW;
             if (kind == DBT_EXIT_SENSITIVE && dbt_emulate_at_rip(v) == DBT_EMULATE_LEAVE) {
@@ -408,6 +508,28 @@ static int dbt_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     return rc;
 }
 
+/* KiB of the mapping at `start` mapped with huge pages (/proc/self/smaps), for huge_pages:
+ * the kernel may refuse them (shmem_enabled=never: the code cache is a memfd). */
+static uint64_t huge_kb(uint64_t start)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    bool in = false;
+    uint64_t kb = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, v;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            in = lo == start;
+        else if (in && (sscanf(line, "ShmemPmdMapped: %lu", &v) == 1 ||
+                        sscanf(line, "FilePmdMapped: %lu", &v) == 1))
+            kb += v;
+    }
+    fclose(f);
+    return kb;
+}
+
 static int dbt_vcpu_stats(struct vcpu *vc,
                           void (*emit)(void *, const char *, uint64_t, const char *), void *ctx)
 {
@@ -416,6 +538,27 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "blocks_translated", s->blocks_translated, "blocks");
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
+    /* Code expansion: host bytes written (blocks, with their exit stubs when these are not
+     * kept apart; exit stubs kept apart) per guest byte translated, in percent */
+    emit(ctx, "host_block_bytes", s->host_block_bytes, "bytes");
+    emit(ctx, "host_stub_bytes", s->host_stub_bytes, "bytes");
+    uint64_t gb = s->guest_bytes_translated;
+    emit(ctx, "code_expansion_pct", gb ? (s->host_block_bytes + s->host_stub_bytes) * 100 / gb : 0,
+         "% of guest bytes");
+    const struct dbt_options *o = &v->cache.opt;
+    emit(ctx, "opt_stubs_apart", o->stubs_apart, "on/off");
+    emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
+    emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
+    emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
+    emit(ctx, "opt_traces", o->traces, "on/off");
+    emit(ctx, "opt_trace_indirect", o->trace_indirect, "on/off");
+    emit(ctx, "trace_heads", s->trace_heads, "heads");
+    emit(ctx, "traces_built", s->traces_built, "traces");
+    emit(ctx, "trace_blocks", s->trace_blocks, "blocks");
+    emit(ctx, "traces_abandoned", s->traces_abandoned, "heads");
+    emit(ctx, "opt_huge_pages", o->huge_pages, "on/off");
+    if (o->huge_pages)
+        emit(ctx, "code_cache_huge_kb", huge_kb((uint64_t)(uintptr_t)v->cache.rx), "KiB");
     /* B of this run (docs/REPORT.md): all the translator spent, translate_cycles from the TSC,
      * in ns at the TSC rate measured over this vCPU's lifetime */
     uint64_t dc = tsc() - s->created_cycles, dn = emu_time_ns() - s->created_ns;
@@ -431,8 +574,6 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "cache_hits", s->cache_hits, "lookups");
     emit(ctx, "block_exits", s->block_exits, "exits");
     emit(ctx, "chained_jumps", s->chained_jumps, "stubs patched");
-    emit(ctx, "indirect_lookups", s->indirect_misses + v->cache.ctx->ibl_hits, "lookups");
-    emit(ctx, "indirect_hits", v->cache.ctx->ibl_hits, "hits");
     emit(ctx, "indirect_misses", s->indirect_misses, "misses");
     emit(ctx, "callouts", s->callouts, "instructions");
     emit(ctx, "inline_sensitive", s->inline_sensitive, "translations");

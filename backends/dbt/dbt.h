@@ -2,7 +2,11 @@
  *
  * One region per vCPU, placed below 2 GiB right after the guest window:
  *
- *   [context page: struct dbt_ctx][lookup table: DBT_IBL_SIZE entries][code cache, RX view]
+ *   [context page: struct dbt_ctx][lookup table: DBT_IBL_SIZE entries]
+ *   [return-address cache: DBT_RET_SIZE entries] ... [code cache, RX view: 2 MiB in]
+ *
+ * The code cache: the fixed stubs (dbt_stubs.c), then blocks growing upwards; with exit stubs
+ * kept apart (dbt_options.stubs_apart), the blocks' exit stubs grow downwards from its end.
  *
  * Translated code reaches the context page RIP-relative (rel32) and the lookup table with an
  * absolute disp32 (both below 2 GiB), and guest RAM is within rel32 of the cache, so guest
@@ -38,12 +42,11 @@ struct dbt_ctx {
     uint64_t last_stub;   /* 184: cache offset of the direct exit stub taken, 0 if none */
     uint64_t save_rax;    /* 192: scratch for inline sequences */
     uint64_t save_rcx;    /* 200 */
-    uint64_t ibl_target;  /* 208: host address found by the inline lookup */
-    uint64_t ibl_hits;    /* 216: indirect branches that stayed in translated code */
+    uint64_t unused[2];   /* 208 */
     uint64_t callout_id;  /* 224: callout record the callout stub is to run */
     uint64_t seg_base[2]; /* 232: the guest's FS and GS bases */
     uint64_t want_window; /* 248: nonzero: STI/POPF leave so the VMM can inject */
-    uint64_t kick;        /* 256: nonzero: a kick is pending, indirect lookups miss */
+    uint64_t kick;        /* 256: nonzero: a kick is pending (not read by translated code) */
     uint64_t popf_tf;     /* 264: nonzero: the last inline POPF set TF (leave to single-step) */
     uint64_t seg_save2;   /* 272: second scratch register of an FS/GS-relative access */
 };
@@ -58,8 +61,6 @@ struct dbt_ctx {
 #define DBT_CTX_LAST_STUB 184
 #define DBT_CTX_SAVE_RAX 192
 #define DBT_CTX_SAVE_RCX 200
-#define DBT_CTX_IBL_TARGET 208
-#define DBT_CTX_IBL_HITS 216
 #define DBT_CTX_CALLOUT_ID 224
 #define DBT_CTX_SEG_BASE(i) (232 + 8 * (i)) /* 0 = FS, 1 = GS */
 #define DBT_CTX_WANT_WINDOW 248
@@ -89,6 +90,33 @@ struct dbt_host {
 #define DBT_HOST_VREGS 64
 #define DBT_HOST_KREGS (64 + 32 * 64)
 
+/* The speed techniques, each of which can be switched off (VMLAB_DBT, dbt_options_parse) so
+ * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
+ * align_blocks and huge_pages. */
+struct dbt_options {
+    bool stubs_apart;    /* exit stubs in their own area at the end of the cache, not after each
+                          * block's code: hot code stays dense */
+    bool ibl_shared;     /* indirect branches end in a jump to one out-of-line copy of the
+                          * lookup's last three instructions instead of carrying their own
+                          * (dbt_lookup.c) */
+    bool ret_cache;      /* returns jump through a return-address cache to a return point after
+                          * the CALL, instead of taking the lookup (dbt_lookup.c) */
+    bool align_blocks;   /* blocks start 16-byte aligned (as dbt did before) */
+    bool traces;         /* hot loops (targets of backward branches taken 50 times) become
+                          * traces: the path next executed, translated as one block, direct
+                          * branches and returns to its own calls followed (dbt_trace.c) */
+    bool trace_indirect; /* a trace also follows an indirect JMP or CALL, or a RET to outside
+                          * it, to the recorded target behind a compare (off: the trace ends
+                          * there) */
+    bool huge_pages;     /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+};
+/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, align_blocks,
+ * traces, trace_indirect, huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message
+ * in err. */
+int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
+/* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
+void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
+
 #define DBT_IF 0x200ULL    /* RFLAGS.IF (SDM vol. 1 3.4.3) */
 #define DBT_IOPL 0x3000ULL /* RFLAGS.IOPL */
 /* RFLAGS bits the guest sets that never become native: IOPL, TF (a native TF would
@@ -100,14 +128,16 @@ struct dbt_host {
 #define DBT_DF 0x400ULL
 #define DBT_NATIVE_FLAGS (DBT_ARITH_FLAGS | DBT_DF)
 
-/* Indirect-branch lookup table (DynamoRIO's "IBL"): direct-mapped by the low 16 bits of the
- * guest RIP, probed inline by translated code without touching RFLAGS. An empty entry holds
- * guest_rip 0 and the miss stub as host, so even a false hit leaves correctly. */
+/* Indirect-branch lookup table (DynamoRIO's "IBL", dbt_lookup.c): direct-mapped by the low
+ * 16 bits of the guest RIP; each slot holds the host address of a block's lookup entry, which
+ * checks the RIP, or of the miss routine. Read-only for translated code. */
 #define DBT_IBL_SIZE 65536
-struct dbt_ibl_entry {
-    uint64_t guest_rip;
-    uint64_t host;
-};
+
+/* Return-address cache (dbt_options.ret_cache, dbt_lookup.c): guest return address -> host
+ * address of its "return point", the code after the translated CALL, direct-mapped by the low
+ * 16 bits like the lookup table. Empty entries hold the miss routine. Read-only for translated
+ * code (a second writable view for the dispatcher), like the lookup table. */
+#define DBT_RET_SIZE 65536
 
 /* Why translated code returned to the dispatcher (ctx.exit_kind). */
 enum dbt_exit_kind {
@@ -131,9 +161,12 @@ enum dbt_exit_kind {
 #define DBT_HASH_SIZE 16384
 #define DBT_MAX_BLOCKS 65536
 #define DBT_MAX_LINKS (4 * DBT_MAX_BLOCKS)
+#define DBT_MAX_STUBS (4 * DBT_MAX_BLOCKS)
+#define DBT_MAX_RETURN_POINTS (2 * DBT_MAX_BLOCKS)
 #define DBT_MAX_CALLOUTS 16384
 #define DBT_MAX_BLOCK_INSNS 64
 #define DBT_BLOCK_RESERVE 8192 /* cache bytes one block may need at most */
+#define DBT_STUB_RESERVE 4096  /* exit-stub bytes one block may need at most */
 
 struct dbt_block {
     uint64_t guest_rip;
@@ -141,8 +174,12 @@ struct dbt_block {
     uint32_t map_first, map_count; /* entries in dbt_cache.map */
     uint32_t guest_size;
     int32_t hash_next;
-    int32_t links_in; /* chained stubs jumping here (dbt_cache.links), -1 = none */
-    bool live;        /* false once invalidated (SMC) or never hashed (shadow blocks) */
+    int32_t links_in;   /* chained stubs jumping here (dbt_cache.links), -1 = none */
+    uint32_t ibl_entry; /* cache offset of its lookup entry (dbt_lookup.c), 0 = none yet */
+    uint32_t head;      /* trace head number + 1 (dbt_trace.c), 0 = none */
+    uint32_t range_first, range_count; /* a trace: its guest ranges (dbt_cache.ranges) */
+    uint32_t ret_first, ret_count;     /* its return points (dbt_cache.returns) */
+    bool live; /* false once invalidated (SMC) or never hashed (shadow blocks) */
 };
 
 /* One guest instruction's translation starts at host_offset (faults map back through it). */
@@ -156,13 +193,49 @@ struct dbt_map_entry {
 #define DBT_MAP_SEG_FIXUP 0x80000000u
 #define DBT_MAP_SEG_REG_SHIFT 27
 
-/* A direct exit stub patched into a jump to a block (block chaining). */
+/* A direct exit: a JMP or Jcc rel32 in a block that leads to an exit stub until the
+ * dispatcher points it at the target block (chaining). The stub is
+ *     mov dword [last_stub], id | DBT_STUB_ID ; jmp exit_continue
+ * and this record (indexed by id) says where the exit goes and which branch to patch. */
+struct dbt_stub {
+    uint64_t guest_rip; /* where the exit goes */
+    uint32_t stub;      /* cache offset of the stub */
+    uint32_t branch;    /* cache offset of the rel32 of the branch that jumps to it */
+    bool call;          /* the exit of a CALL */
+};
+#define DBT_STUB_ID 0x40000000u   /* in ctx.last_stub: a stub id, not a cache offset */
+#define DBT_TRACE_HOT 0x20000000u /* in ctx.last_stub: trace head n is hot (dbt_trace.c) */
+
+/* Traces (dbt_options.traces, dbt_trace.c). */
+#define DBT_TRACE_HEADS 4096    /* counters, one per head (a page array in the region) */
+#define DBT_TRACE_THRESHOLD 50  /* runs of a head before its next executing tail is recorded */
+#define DBT_TRACE_MAX_BLOCKS 16 /* blocks in a trace */
+struct dbt_trace_head {
+    uint32_t block;   /* the head block */
+    uint32_t counter; /* cache offset of its counting stub */
+    uint32_t hot;     /* cache offset of the stub's hot exit (a kick goes there) */
+    bool done;        /* a trace was built (or could not be): no more counting */
+};
+/* A guest code range a trace was translated from (its invalidation, dbt_cache.c). */
+struct dbt_range {
+    uint64_t rip;
+    uint32_t size;
+};
+
+/* A branch pointed at a block (chaining), undone when the block goes (SMC) or a kick wants
+ * the branch's own block to stop at its end. */
 struct dbt_link {
-    uint32_t stub;     /* cache offset of the stub */
-    uint32_t target;   /* block index */
-    uint32_t jcc_disp; /* cache offset of the Jcc rel32 also pointed at the block, or 0 */
-    int32_t next;      /* next link into the same block */
+    uint32_t branch; /* cache offset of the rel32 */
+    uint32_t stub;   /* cache offset of its exit stub (unchaining points it back there) */
+    uint32_t target; /* block index */
+    int32_t next;    /* next link into the same block */
     bool live;
+};
+
+/* A return point (dbt_options.ret_cache): host code right after a translated CALL. */
+struct dbt_return_point {
+    uint32_t guest_rip_low; /* guest return address - GUEST_RAM_BASE */
+    uint32_t host;          /* cache offset of the return point */
 };
 
 /* A sensitive instruction translated into a call of the emulation core: decoded once, at
@@ -183,11 +256,17 @@ struct dbt_code_page {
 enum dbt_vregs { DBT_VREGS_XMM, DBT_VREGS_YMM, DBT_VREGS_ZMM };
 
 struct dbt_cache {
-    void *region;                 /* the whole reservation */
-    struct dbt_ctx *ctx;          /* region start */
-    struct dbt_ibl_entry *ibl;    /* read-only view inside the region (translated code) */
-    struct dbt_ibl_entry *ibl_rw; /* the same pages, writable, elsewhere (the dispatcher) */
-    uint8_t *rx, *rw;             /* the same memfd pages, mapped twice (W^X) */
+    void *region;           /* the whole reservation */
+    struct dbt_ctx *ctx;    /* region start */
+    uint64_t *ibl;          /* lookup table: read-only view inside the region (translated code) */
+    uint64_t *ibl_rw;       /* the same pages, writable, elsewhere (the dispatcher) */
+    uint64_t *ret, *ret_rw; /* return-address cache: read-only and writable views */
+    /* A kick made both read-only views inaccessible (dbt_signal.c); the dispatcher gives them
+     * back before translated code runs again. */
+    volatile sig_atomic_t tables_revoked;
+    int ret_memfd;
+    struct dbt_options opt;
+    uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
     int memfd, ibl_memfd;
     struct dbt_host *host;  /* page of its own, ASLR-placed */
     enum dbt_vregs vregs;   /* what the stubs save */
@@ -198,8 +277,11 @@ struct dbt_cache {
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
-    uint32_t callout_stub, kick_stub;
+    uint32_t callout_stub, callout_end, kick_stub;
+    uint32_t ibl_jump, ibl_miss, ret_miss; /* shared lookup routines (dbt_lookup.c) */
     uint32_t stubs_end;
+    uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
+    uint64_t block_bytes, stub_bytes; /* host code written since the last flush */
     int32_t hash[DBT_HASH_SIZE];
     struct dbt_block *blocks;
     uint32_t block_count;
@@ -207,6 +289,15 @@ struct dbt_cache {
     uint32_t map_count, map_capacity;
     struct dbt_link *links;
     uint32_t link_count;
+    struct dbt_stub *stubs;
+    uint32_t stub_count;
+    struct dbt_return_point *returns;
+    uint32_t return_count;
+    uint64_t *counters; /* trace heads' counters: RW, in the region (translated code counts) */
+    struct dbt_trace_head *heads;
+    uint32_t head_count;
+    struct dbt_range *ranges;
+    uint32_t range_count;
     struct dbt_callout_rec *callouts;
     uint32_t callout_count;
     struct shadow_mmu *shadow; /* the one owner of the window's protections */
@@ -221,6 +312,8 @@ struct dbt_stats {
     uint64_t created_ns, created_cycles; /* TSC rate over the vCPU's life, for translate_ns */
     uint64_t invalidations, invalidated_blocks, cache_flushes, block_exits, chained_jumps;
     uint64_t indirect_misses, dispatcher_emulations, smc_reexecutions;
+    uint64_t host_block_bytes, host_stub_bytes; /* over the vCPU's life (flushes included) */
+    uint64_t trace_heads, traces_built, trace_blocks, traces_abandoned;
     uint64_t table_stores_emulated, adaptive_retranslations, adaptive_stores;
     uint64_t code_pages_revalidated, code_pages_dropped;
 };
@@ -265,6 +358,13 @@ struct dbt_vcpu {
     /* A guest instruction single-stepped (TF) completed with a VMM exit: its #DB is delivered
      * when vcpu_run is called again (after an IN's data arrived). */
     bool step_trap_pending;
+    /* A trace being recorded (dbt_trace.c): the head and the blocks run since. */
+    struct {
+        bool active;
+        uint32_t head;
+        unsigned length;
+        uint64_t path[DBT_TRACE_MAX_BLOCKS];
+    } rec;
     uint8_t *altstack;
     stack_t old_altstack;
     struct sigaction old_actions[6];
@@ -273,15 +373,19 @@ struct dbt_vcpu {
 /* ---- dbt_cache.c: the code cache ---- */
 /* save_xstate false is for the benchmark's "before" figure only: the stubs then leave the
  * guest's vector registers, MXCSR and x87 control word to host code, as they once did. */
-int dbt_cache_init(struct dbt_cache *c, bool save_xstate);
+int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_options *opt);
 void dbt_cache_destroy(struct dbt_cache *c);
 /* Drop every translation and unprotect guest pages (also when the cache is full). */
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem);
 struct dbt_block *dbt_cache_lookup(struct dbt_cache *c, uint64_t guest_rip);
 void dbt_cache_insert(struct dbt_cache *c, uint32_t block_index); /* into the hash table */
-/* Patch the direct exit stub named by `last_stub` (ctx.last_stub: its offset, with
- * DBT_STUB_JCC for the taken stub of a Jcc) into a jump to block `target`. */
-void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target);
+/* Point the branch of exit stub `id` at block `target` (at host offset `dest` for
+ * dbt_cache_chain_to: a trace head's counting stub). */
+void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target);
+void dbt_cache_chain_to(struct dbt_cache *c, uint32_t id, uint32_t target, uint32_t dest);
+/* Point every branch chained to block `from` at block `to` instead (a trace replaces its
+ * head). */
+void dbt_cache_relink(struct dbt_cache *c, uint32_t from, uint32_t to);
 /* Undo the chaining of every stub inside `b` (a kick leaves the block at its end). */
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b);
 /* Invalidate and unchain every block translated from guest-virtual [lo, hi) (self-modifying
@@ -296,7 +400,16 @@ const struct dbt_map_entry *dbt_cache_map_entry_of(const struct dbt_cache *c, ui
 /* Like dbt_cache_guest_rip_of, but only where a guest instruction's translation starts (the
  * guest state in the registers is then exact). */
 uint64_t dbt_cache_guest_rip_at_boundary(const struct dbt_cache *c, uint64_t host);
-void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, const struct dbt_block *b);
+void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t guest_rip, struct dbt_block *b);
+/* Make both tables inaccessible to translated code (a kick) / accessible again. */
+void dbt_cache_revoke_tables(struct dbt_cache *c);
+void dbt_cache_restore_tables(struct dbt_cache *c);
+/* Whether `addr` lies in the read-only view of the lookup table or the return-address cache. */
+bool dbt_cache_in_tables(const struct dbt_cache *c, uint64_t addr);
+/* Enter the return points of a new block into the return-address cache. */
+void dbt_cache_ret_fill(struct dbt_cache *c, const struct dbt_block *b);
+/* Whether host address `host` lies in the exit-stub area (stubs kept apart). */
+bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host);
 
 /* ---- dbt_stubs.c: entry/exit/callout stubs at the start of the cache ---- */
 int dbt_stubs_build(struct dbt_cache *c);
@@ -306,8 +419,17 @@ const char *dbt_saved_state_description(void); /* -EINVAL if the encoder refused
 /* ---- dbt_translate.c ---- */
 /* The block for guest_rip, translated if needed (single: one instruction, not cached and its
  * page not write-protected, for the instruction in an interrupt shadow and for a store that
- * wrote translated code); NULL with *err on failure (-EFAULT: not in RAM). */
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, bool single, int *err);
+ * wrote translated code; ibl_target: an indirect branch wants it, so a new translation starts
+ * with the block's lookup entry, which then falls into it); NULL with *err on failure
+ * (-EFAULT: not in RAM). */
+enum dbt_xlate {
+    DBT_XLATE_BLOCK,  /* a basic block, cached */
+    DBT_XLATE_SINGLE, /* one instruction, run once */
+    DBT_XLATE_RECORD, /* a block run once while a trace is recorded (dbt_trace.c): its
+                       * indirect branches and returns leave for the dispatcher */
+};
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t guest_rip, enum dbt_xlate mode,
+                                bool ibl_target, int *err);
 
 /* ---- dbt_callout.c ---- */
 enum dbt_emulate_result { DBT_EMULATE_CONTINUE, DBT_EMULATE_LEAVE };
@@ -355,6 +477,23 @@ enum dbt_emulate_result dbt_emulate_store(struct dbt_vcpu *v, const struct x86_d
 int dbt_signals_install(struct dbt_vcpu *v);
 void dbt_signals_restore(struct dbt_vcpu *v);
 extern __thread struct dbt_vcpu *dbt_current;
+
+/* ---- dbt_trace.c ---- */
+/* Chain exit stub `id` to block `target`, through a counting stub when the branch goes
+ * backwards (a loop: `target` becomes a trace head). */
+void dbt_trace_chain(struct dbt_vcpu *v, uint32_t id, uint32_t target);
+/* The dispatcher: head `head` is hot (start recording); a recording block ran and the guest
+ * is at state.rip (false: recording ended - trace built or abandoned). */
+void dbt_trace_start(struct dbt_vcpu *v, uint32_t head);
+bool dbt_trace_step(struct dbt_vcpu *v, uint64_t block_rip, bool direct_or_indirect);
+/* A kick at host address `host`: in a head's counting stub, the host address of the stub's
+ * exit to continue at (the guest's RCX is then in ctx.save_rcx, `rcx` stored there if the stub
+ * had not yet); else 0. */
+uint64_t dbt_trace_on_kick(struct dbt_cache *c, uint64_t host, uint64_t rcx);
+/* dbt_translate.c: the trace for `path` (`loop`: the last block goes back to the first);
+ * NULL if the path cannot be made into one. */
+struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, unsigned n,
+                                      bool loop, int *err);
 
 /* ---- dbt.c ---- */
 /* For the extended-state benchmark only (bench/bench_xstate.c): vCPUs created while this is set

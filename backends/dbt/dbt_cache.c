@@ -54,8 +54,15 @@ static_assert(offsetof(struct dbt_host, kregs) == DBT_HOST_KREGS, "host layout")
 static_assert(DBT_HOST_GUEST_MXCSR < 128, "the stubs use disp8 for MXCSR");
 static_assert(sizeof(struct dbt_host) <= 4096, "host state fits its page");
 
-#define IBL_BYTES (DBT_IBL_SIZE * sizeof(struct dbt_ibl_entry))
-#define REGION_BYTES (DBT_CTX_PAGE + IBL_BYTES + DBT_CACHE_SIZE)
+#define IBL_BYTES (DBT_IBL_SIZE * sizeof(uint64_t))
+#define RET_BYTES (DBT_RET_SIZE * sizeof(uint64_t))
+/* The code cache starts 2 MiB into the region (DBT_REGION_STEP-aligned), on a huge-page
+ * boundary (dbt_options.huge_pages), after the context page and the two tables. */
+#define CACHE_OFFSET (2u << 20)
+#define REGION_BYTES (CACHE_OFFSET + DBT_CACHE_SIZE)
+#define COUNTERS_BYTES (DBT_TRACE_HEADS * sizeof(uint64_t))
+#define COUNTERS_OFFSET (DBT_CTX_PAGE + IBL_BYTES + RET_BYTES)
+static_assert(COUNTERS_OFFSET + COUNTERS_BYTES <= CACHE_OFFSET, "tables before the cache");
 static_assert(REGION_BYTES <= DBT_REGION_STEP, "region fits its slot");
 static_assert(GUEST_SPACE_END <= DBT_REGION_BASE, "region after the guest window");
 
@@ -120,53 +127,87 @@ static void table_free(void *p, size_t count, size_t size)
         munmap(p, count * size);
 }
 
-int dbt_cache_init(struct dbt_cache *c, bool save_xstate)
+/* A read-only view in the region and a writable one elsewhere of a new memfd of `bytes`. */
+static int table_views(uint8_t *at, size_t bytes, const char *name, int *fd, void **ro, void **rw)
+{
+    *fd = memfd_create(name, MFD_CLOEXEC);
+    if (*fd < 0 || ftruncate(*fd, (off_t)bytes) < 0)
+        return -1;
+    void *r = mmap(at, bytes, PROT_READ, MAP_SHARED | MAP_FIXED, *fd, 0);
+    void *w = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (r != MAP_FAILED)
+        *ro = r;
+    if (w != MAP_FAILED)
+        *rw = w;
+    return r == MAP_FAILED || w == MAP_FAILED ? -1 : 0;
+}
+
+int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_options *opt)
 {
     memset(c, 0, sizeof(*c));
-    c->memfd = c->ibl_memfd = -1;
+    c->memfd = c->ibl_memfd = c->ret_memfd = -1;
     c->save_xstate = save_xstate;
+    c->opt = *opt;
     probe_vregs(c);
     c->region = region_reserve();
     if (!c->region)
         return -ENOMEM;
     uint8_t *base = c->region;
     c->memfd = memfd_create("vmlab-dbt-cache", MFD_CLOEXEC);
-    c->ibl_memfd = memfd_create("vmlab-dbt-lookup", MFD_CLOEXEC);
-    if (c->memfd < 0 || ftruncate(c->memfd, DBT_CACHE_SIZE) < 0 || c->ibl_memfd < 0 ||
-        ftruncate(c->ibl_memfd, IBL_BYTES) < 0)
+    if (c->memfd < 0 || ftruncate(c->memfd, DBT_CACHE_SIZE) < 0)
         goto fail;
-    /* The lookup table is only read by translated code: its view in the region is read-only,
-     * so a guest store cannot plant a host address in it; the dispatcher fills it through a
-     * second, writable view (W^X as for the code). */
-    void *ctx = mmap(base, DBT_CTX_PAGE, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    void *ibl =
-        mmap(base + DBT_CTX_PAGE, IBL_BYTES, PROT_READ, MAP_SHARED | MAP_FIXED, c->ibl_memfd, 0);
-    void *rx = mmap(base + DBT_CTX_PAGE + IBL_BYTES, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
+    void *rx = mmap(base + CACHE_OFFSET, DBT_CACHE_SIZE, PROT_READ | PROT_EXEC,
                     MAP_SHARED | MAP_FIXED, c->memfd, 0);
     void *rw = mmap(NULL, DBT_CACHE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
-    void *ibl_rw = mmap(NULL, IBL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, c->ibl_memfd, 0);
+    void *ctx = mmap(base, DBT_CTX_PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     void *host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (rw != MAP_FAILED)
         c->rw = rw;
-    if (ibl_rw != MAP_FAILED)
-        c->ibl_rw = ibl_rw;
     if (host != MAP_FAILED)
         c->host = host;
-    if (ctx == MAP_FAILED || ibl == MAP_FAILED || rx == MAP_FAILED || !c->rw || !c->ibl_rw ||
-        !c->host)
+    if (ctx == MAP_FAILED || rx == MAP_FAILED || !c->rw || !c->host)
         goto fail;
     c->ctx = ctx;
-    c->ibl = ibl;
     c->rx = rx;
+    /* The lookup table and the return-address cache are only read by translated code: their
+     * views in the region are read-only, so a guest store cannot plant a host address in
+     * them; the dispatcher fills them through second, writable views (W^X as for the code). */
+    void *ibl = NULL, *ibl_rw = NULL, *ret = NULL, *ret_rw = NULL;
+    int rc_ibl = table_views(base + DBT_CTX_PAGE, IBL_BYTES, "vmlab-dbt-lookup", &c->ibl_memfd,
+                             &ibl, &ibl_rw);
+    int rc_ret = table_views(base + DBT_CTX_PAGE + IBL_BYTES, RET_BYTES, "vmlab-dbt-returns",
+                             &c->ret_memfd, &ret, &ret_rw);
+    c->ibl = ibl;
+    c->ibl_rw = ibl_rw;
+    c->ret = ret;
+    c->ret_rw = ret_rw;
+    if (rc_ibl < 0 || rc_ret < 0)
+        goto fail;
+    /* The trace heads' counters: written by translated code, like the context page (a guest
+     * store there can only make a trace form early or late) */
+    void *counters = mmap(base + COUNTERS_OFFSET, COUNTERS_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (counters == MAP_FAILED)
+        goto fail;
+    c->counters = counters;
+    if (c->opt.huge_pages) { /* a request: the kernel decides (shmem_enabled, dbt.c stats) */
+        madvise(rx, DBT_CACHE_SIZE, MADV_HUGEPAGE);
+        madvise(rw, DBT_CACHE_SIZE, MADV_HUGEPAGE);
+    }
     c->host->host_mxcsr = 0x1F80;  /* overwritten by every entry */
     c->host->guest_mxcsr = 0x1F80; /* reset value (SDM vol. 3A 10.1, table 10-1) */
     c->blocks = table_alloc(DBT_MAX_BLOCKS, sizeof(*c->blocks));
     c->map_capacity = DBT_MAX_BLOCKS * 8;
     c->map = table_alloc(c->map_capacity, sizeof(*c->map));
     c->links = table_alloc(DBT_MAX_LINKS, sizeof(*c->links));
+    c->stubs = table_alloc(DBT_MAX_STUBS, sizeof(*c->stubs));
+    c->returns = table_alloc(DBT_MAX_RETURN_POINTS, sizeof(*c->returns));
+    c->heads = table_alloc(DBT_TRACE_HEADS, sizeof(*c->heads));
+    c->ranges = table_alloc(DBT_MAX_BLOCKS, sizeof(*c->ranges));
     c->callouts = table_alloc(DBT_MAX_CALLOUTS, sizeof(*c->callouts));
-    if (!c->blocks || !c->map || !c->links || !c->callouts)
+    if (!c->blocks || !c->map || !c->links || !c->callouts || !c->stubs || !c->returns ||
+        !c->heads || !c->ranges)
         goto fail;
     if (dbt_stubs_build(c) < 0) { /* the same stubs every flush builds */
         dbt_cache_destroy(c);
@@ -184,6 +225,8 @@ void dbt_cache_destroy(struct dbt_cache *c)
         munmap(c->rw, DBT_CACHE_SIZE);
     if (c->ibl_rw)
         munmap(c->ibl_rw, IBL_BYTES);
+    if (c->ret_rw)
+        munmap(c->ret_rw, RET_BYTES);
     if (c->host)
         munmap(c->host, 4096);
     if (c->region)
@@ -192,18 +235,18 @@ void dbt_cache_destroy(struct dbt_cache *c)
         close(c->memfd);
     if (c->ibl_memfd >= 0)
         close(c->ibl_memfd);
+    if (c->ret_memfd >= 0)
+        close(c->ret_memfd);
     table_free(c->blocks, DBT_MAX_BLOCKS, sizeof(*c->blocks));
     table_free(c->map, c->map_capacity, sizeof(*c->map));
     table_free(c->links, DBT_MAX_LINKS, sizeof(*c->links));
+    table_free(c->stubs, DBT_MAX_STUBS, sizeof(*c->stubs));
+    table_free(c->returns, DBT_MAX_RETURN_POINTS, sizeof(*c->returns));
+    table_free(c->heads, DBT_TRACE_HEADS, sizeof(*c->heads));
+    table_free(c->ranges, DBT_MAX_BLOCKS, sizeof(*c->ranges));
     table_free(c->callouts, DBT_MAX_CALLOUTS, sizeof(*c->callouts));
     memset(c, 0, sizeof(*c));
-    c->memfd = c->ibl_memfd = -1;
-}
-
-static void ibl_clear_entry(struct dbt_cache *c, struct dbt_ibl_entry *ent)
-{
-    ent->guest_rip = 0; /* RIP 0 is never in RAM: its "hit" is the miss stub anyway */
-    ent->host = (uint64_t)(uintptr_t)(c->rx + c->exit_ibl_miss);
+    c->memfd = c->ibl_memfd = c->ret_memfd = -1;
 }
 
 void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
@@ -216,9 +259,16 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     for (unsigned i = 0; i < DBT_HASH_SIZE; i++)
         c->hash[i] = -1;
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
+    c->stub_count = c->return_count = c->head_count = c->range_count = 0;
+    c->stub_low = DBT_CACHE_SIZE;
+    c->block_bytes = c->stub_bytes = 0;
     (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
+    uint64_t ibl_miss = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);
     for (unsigned i = 0; i < DBT_IBL_SIZE; i++)
-        ibl_clear_entry(c, &c->ibl_rw[i]);
+        c->ibl_rw[i] = ibl_miss;
+    uint64_t ret_miss = (uint64_t)(uintptr_t)(c->rx + c->ret_miss);
+    for (unsigned i = 0; i < DBT_RET_SIZE; i++)
+        c->ret_rw[i] = ret_miss;
     c->epoch++;
 }
 
@@ -243,59 +293,126 @@ void dbt_cache_insert(struct dbt_cache *c, uint32_t index)
     c->hash[h] = (int32_t)index;
 }
 
-void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, const struct dbt_block *b)
+/* The block's lookup entry (dbt_lookup.c), written into the exit-stub area the first time
+ * the block is the target of an indirect branch; then its slot in the table. Without room
+ * the slot stays empty: the branch keeps reaching the dispatcher, correct and slower. */
+void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, struct dbt_block *b)
 {
-    struct dbt_ibl_entry *ent = &c->ibl_rw[rip & (DBT_IBL_SIZE - 1)];
-    ent->host = (uint64_t)(uintptr_t)(c->rx + b->host_offset);
-    ent->guest_rip = rip;
+    if (!b->ibl_entry) {
+        if (c->stub_low < c->used + DBT_LOOKUP_ENTRY_BYTES)
+            return;
+        uint32_t at = c->stub_low - DBT_LOOKUP_ENTRY_BYTES;
+        struct emitter e = {.c = c, .out = c->rw, .pos = at, .limit = c->stub_low};
+        dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
+        if (e.overflow)
+            return;
+        c->stub_low = at;
+        c->stub_bytes += DBT_LOOKUP_ENTRY_BYTES;
+        b->ibl_entry = at;
+    }
+    (void)rip; /* == b->guest_rip: blocks are looked up by their start */
+    c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)] = (uint64_t)(uintptr_t)(c->rx + b->ibl_entry);
 }
 
+void dbt_cache_revoke_tables(struct dbt_cache *c)
+{
+    mprotect(c->ibl, IBL_BYTES, PROT_NONE);
+    mprotect(c->ret, RET_BYTES, PROT_NONE);
+    c->tables_revoked = 1;
+}
+
+void dbt_cache_restore_tables(struct dbt_cache *c)
+{
+    mprotect(c->ibl, IBL_BYTES, PROT_READ);
+    mprotect(c->ret, RET_BYTES, PROT_READ);
+    c->tables_revoked = 0;
+}
+
+bool dbt_cache_in_tables(const struct dbt_cache *c, uint64_t addr)
+{
+    uint64_t ibl = (uint64_t)(uintptr_t)c->ibl, ret = (uint64_t)(uintptr_t)c->ret;
+    return (addr >= ibl && addr < ibl + IBL_BYTES) || (addr >= ret && addr < ret + RET_BYTES);
+}
+
+/* Return points: each guest return address -> the host code after its CALL. */
+void dbt_cache_ret_fill(struct dbt_cache *c, const struct dbt_block *b)
+{
+    for (uint32_t i = 0; i < b->ret_count; i++) {
+        const struct dbt_return_point *rp = &c->returns[b->ret_first + i];
+        c->ret_rw[rp->guest_rip_low & (DBT_RET_SIZE - 1)] = (uint64_t)(uintptr_t)(c->rx + rp->host);
+    }
+}
+
+bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host)
+{
+    uint64_t rx = (uint64_t)(uintptr_t)c->rx;
+    return host >= rx + c->stub_low && host < rx + DBT_CACHE_SIZE;
+}
+
+/* A branch's rel32 (the patch is one aligned-or-not 4-byte store through the writable view:
+ * W^X holds; the thread that runs the code is the one patching, between two runs of it, or a
+ * signal handler on it, whose return serializes). */
 static void write_rel32(struct dbt_cache *c, uint32_t at, uint32_t target)
 {
     int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
-    memcpy(c->rw + at, &rel, 4); /* through the writable view: W^X holds */
+    memcpy(c->rw + at, &rel, 4);
 }
 
-void dbt_cache_chain(struct dbt_cache *c, uint32_t last_stub, uint32_t target)
+void dbt_cache_chain(struct dbt_cache *c, uint32_t id, uint32_t target)
 {
-    if (c->link_count >= DBT_MAX_LINKS)
+    dbt_cache_chain_to(c, id, target, c->blocks[target].host_offset);
+}
+
+void dbt_cache_chain_to(struct dbt_cache *c, uint32_t id, uint32_t target, uint32_t dest)
+{
+    if (c->link_count >= DBT_MAX_LINKS || id >= c->stub_count)
         return; /* stays an exit stub: correct, only slower */
-    uint32_t stub = last_stub & ~DBT_STUB_JCC;
+    const struct dbt_stub *st = &c->stubs[id];
     struct dbt_block *b = &c->blocks[target];
     struct dbt_link *l = &c->links[c->link_count];
-    l->stub = stub;
+    l->branch = st->branch;
+    l->stub = st->stub;
     l->target = target;
-    l->jcc_disp = last_stub & DBT_STUB_JCC ? stub - DBT_JCC_DISP_BEFORE_STUB : 0;
     l->next = b->links_in;
     l->live = true;
     b->links_in = (int32_t)c->link_count++;
-    /* jmp rel32 over the stub's first instruction (11 bytes: mov qword [next_rip], imm32), the
-     * rest filled with a 6-byte NOP so that the patched stub disassembles cleanly (trace) */
-    static const uint8_t nop6[6] = {0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00};
-    memcpy(c->rw + stub + 5, nop6, sizeof(nop6));
-    c->rw[stub] = 0xe9;
-    write_rel32(c, stub + 1, b->host_offset);
-    if (l->jcc_disp) /* the Jcc itself now goes straight to the block */
-        write_rel32(c, l->jcc_disp, b->host_offset);
+    write_rel32(c, l->branch, dest); /* the branch goes straight to the block */
 }
 
-/* Restore a patched stub's first instruction, mov qword [next_rip], target RIP, and point
- * its Jcc back at it. */
+void dbt_cache_relink(struct dbt_cache *c, uint32_t from, uint32_t to)
+{
+    struct dbt_block *a = &c->blocks[from], *b = &c->blocks[to];
+    if (from == to) { /* straight to the block itself (past a counting stub) */
+        for (int32_t i = a->links_in; i >= 0; i = c->links[i].next)
+            if (c->links[i].live)
+                write_rel32(c, c->links[i].branch, a->host_offset);
+        return;
+    }
+    while (a->links_in >= 0) {
+        struct dbt_link *l = &c->links[a->links_in];
+        a->links_in = l->next;
+        if (l->live)
+            write_rel32(c, l->branch, b->host_offset);
+        l->target = to;
+        l->next = b->links_in;
+        b->links_in = (int32_t)(l - c->links);
+    }
+}
+
+/* Point a chained branch back at its exit stub. */
 static void link_undo(struct dbt_cache *c, struct dbt_link *l)
 {
     if (!l->live)
         return;
-    struct emitter e = {.c = c, .out = c->rw, .pos = l->stub, .limit = DBT_CACHE_SIZE};
-    emit_ctx_store_imm(&e, DBT_CTX_NEXT_RIP, (uint32_t)c->blocks[l->target].guest_rip);
-    if (l->jcc_disp)
-        write_rel32(c, l->jcc_disp, l->stub);
+    write_rel32(c, l->branch, l->stub);
     l->live = false;
 }
 
 void dbt_cache_unchain_from(struct dbt_cache *c, const struct dbt_block *b)
 {
     for (uint32_t i = 0; i < c->link_count; i++)
-        if (c->links[i].stub >= b->host_offset && c->links[i].stub < b->host_offset + b->host_size)
+        if (c->links[i].branch >= b->host_offset &&
+            c->links[i].branch < b->host_offset + b->host_size)
             link_undo(c, &c->links[i]);
 }
 
@@ -310,9 +427,15 @@ static void block_kill(struct dbt_cache *c, uint32_t index)
     for (int32_t l = b->links_in; l >= 0; l = c->links[l].next)
         link_undo(c, &c->links[l]);
     b->links_in = -1;
-    struct dbt_ibl_entry *ent = &c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)];
-    if (ent->host == (uint64_t)(uintptr_t)(c->rx + b->host_offset))
-        ibl_clear_entry(c, ent);
+    uint64_t *slot = &c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)];
+    if (b->ibl_entry && *slot == (uint64_t)(uintptr_t)(c->rx + b->ibl_entry))
+        *slot = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);
+    for (uint32_t i = 0; i < b->ret_count; i++) { /* its return points are stale too */
+        const struct dbt_return_point *rp = &c->returns[b->ret_first + i];
+        uint64_t *rslot = &c->ret_rw[rp->guest_rip_low & (DBT_RET_SIZE - 1)];
+        if (*rslot == (uint64_t)(uintptr_t)(c->rx + rp->host))
+            *rslot = (uint64_t)(uintptr_t)(c->rx + c->ret_miss);
+    }
     b->live = false;
 }
 
@@ -321,7 +444,12 @@ unsigned dbt_cache_invalidate_range(struct dbt_cache *c, uint64_t lo, uint64_t h
     unsigned n = 0;
     for (uint32_t i = 0; i < c->block_count; i++) {
         struct dbt_block *b = &c->blocks[i];
-        if (b->live && b->guest_rip < hi && b->guest_rip + b->guest_size > lo) {
+        bool hit = b->live && b->guest_rip < hi && b->guest_rip + b->guest_size > lo;
+        for (uint32_t r = 0; b->live && !hit && r < b->range_count; r++) { /* a trace */
+            const struct dbt_range *g = &c->ranges[b->range_first + r];
+            hit = g->rip < hi && g->rip + g->size > lo;
+        }
+        if (hit) {
             block_kill(c, i);
             n++;
         }

@@ -11,6 +11,16 @@
 
 #include "dbt.h"
 
+/* A direct exit waiting for its stub, written after the block's last instruction
+ * (dbt_translate.c). */
+struct dbt_pending_exit {
+    uint32_t branch; /* cache offset of the rel32 that is to reach the stub */
+    uint64_t rip;    /* guest RIP the exit goes to */
+    bool call;       /* a CALL's (not a loop's back edge, for traces) */
+};
+#define DBT_MAX_PENDING_EXITS 160
+#define DBT_MAX_BLOCK_RETURN_POINTS 64
+
 struct emitter {
     struct dbt_cache *c;
     uint8_t *out; /* cache offset `out_base` is written at out[0] */
@@ -18,6 +28,11 @@ struct emitter {
     uint32_t pos;
     uint32_t limit;
     bool overflow;
+    /* Only while a block is translated (zero elsewhere): */
+    bool record; /* a recording copy (dbt_trace.c): every branch leaves for the dispatcher */
+    unsigned exit_count, ret_count;
+    struct dbt_pending_exit exits[DBT_MAX_PENDING_EXITS];
+    struct dbt_return_point rets[DBT_MAX_BLOCK_RETURN_POINTS];
 };
 
 static inline void emit_bytes(struct emitter *e, const void *bytes, size_t n)
@@ -75,20 +90,16 @@ static inline void emit_ctx_move(struct emitter *e, unsigned reg, unsigned field
 #define RCX 1
 #define RSP 4
 
-/* Direct exit stub (27 bytes): leave for guest RIP `rip` through the fixed stub `via`. A
- * stub through exit_continue records its own offset, so that the dispatcher can patch its
- * first five bytes into `jmp block` (chaining) once the target is translated.
- *
- * The taken stub of a Jcc is flagged with DBT_STUB_JCC: it directly follows the Jcc rel32
- * and the fall-through stub (DBT_JCC_DISP_BEFORE_STUB bytes before it), and chaining it also
- * points the Jcc itself at the target block, so a taken branch costs one jump, not two. */
+/* An unchained exit (27 bytes): leave for guest RIP `rip` through the fixed stub `via`, the
+ * RIP in ctx.next_rip (the refused instruction, the window checks of dbt_inline.c). Exits
+ * the dispatcher chains are emit_branch_exit's. `chainable` is kept for dbt_inline.c's
+ * interface (the lab's): such exits are never chained. */
 #define DBT_EXIT_STUB_SIZE 27
-#define DBT_STUB_JCC 0x40000000u /* in ctx.last_stub; cache offsets stay below 2^24 */
-#define DBT_JCC_DISP_BEFORE_STUB (DBT_EXIT_STUB_SIZE + 4)
 static inline void emit_exit_jcc(struct emitter *e, uint64_t rip, uint32_t via, bool chainable,
                                  bool after_jcc)
 {
-    uint32_t self = e->pos;
+    (void)chainable;
+    (void)after_jcc;
     if ((uint64_t)(int64_t)(int32_t)rip == rip) {
         emit_ctx_store_imm(e, DBT_CTX_NEXT_RIP, (uint32_t)rip);
     } else { /* a branch far outside RAM: two dword stores, never chained */
@@ -98,16 +109,53 @@ static inline void emit_exit_jcc(struct emitter *e, uint64_t rip, uint32_t via, 
         EMIT(e, 0xc7, 0x05);
         emit_ctx_rel(e, DBT_CTX_NEXT_RIP + 4, 4);
         emit_u32(e, (uint32_t)(rip >> 32));
-        chainable = false;
     }
-    uint32_t flag = chainable && after_jcc ? DBT_STUB_JCC : 0;
-    emit_ctx_store_imm(e, DBT_CTX_LAST_STUB, chainable ? self | flag : 0);
+    emit_ctx_store_imm(e, DBT_CTX_LAST_STUB, 0);
     emit_jmp(e, via);
 }
 static inline void emit_exit(struct emitter *e, uint64_t rip, uint32_t via, bool chainable)
 {
     emit_exit_jcc(e, rip, via, chainable, false);
 }
+
+/* A direct exit the dispatcher chains: the branch `op` (JMP E9, or a Jcc 0F 8x; `oplen` bytes
+ * without the rel32) towards an exit stub for guest RIP `rip`, written after the block's code
+ * (dbt_translate.c), in its exit-stub area when stubs are kept apart. Once the target block
+ * exists, the dispatcher points the rel32 straight at it. */
+static inline void emit_branch_exit(struct emitter *e, const uint8_t *op, size_t oplen,
+                                    uint64_t rip)
+{
+    if (e->exit_count == DBT_MAX_PENDING_EXITS) {
+        e->overflow = true;
+        return;
+    }
+    emit_bytes(e, op, oplen);
+    e->exits[e->exit_count].branch = e->pos;
+    e->exits[e->exit_count].call = false;
+    e->exits[e->exit_count++].rip = rip;
+    emit_u32(e, 0); /* pointed at the stub once it is placed */
+}
+static inline void emit_jmp_exit(struct emitter *e, uint64_t rip)
+{
+    static const uint8_t jmp = 0xe9;
+    emit_branch_exit(e, &jmp, 1, rip);
+}
+
+/* dbt_lookup.c: indirect branches, returns and the return-address cache. `relocate` copies
+ * an instruction with another ModRM.reg (dbt_translate.c). */
+typedef bool dbt_relocate_fn(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg);
+void dbt_emit_lookup_routines(struct emitter *e); /* the shared ones, in the fixed stubs */
+#define DBT_LOOKUP_ENTRY_BYTES 33
+void dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block);
+void dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip);
+bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in,
+                            dbt_relocate_fn *relocate);
+bool dbt_emit_indirect_call(struct emitter *e, const struct x86_decoded_insn *in,
+                            dbt_relocate_fn *relocate);
+void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
+void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip);
+bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn *in,
+                               dbt_relocate_fn *relocate, uint64_t expected);
 
 /* dbt_segment.c: an instruction with an FS or GS override, rewritten to use the guest's base.
  * NONE: it needs no rewriting (no override, or the override does not apply to a memory

@@ -1,83 +1,218 @@
-/* dbt_lookup.c - indirect jumps, calls and returns: an inline probe of the lookup table.
+/* dbt_lookup.c - indirect jumps, calls and returns: the lookup table and the return-address
+ * cache.
  *
- * The guest target of an indirect branch is only known at run time. RET pops it into RAX
- * (after saving RAX); JMP/CALL r/m turn the same ModRM into a PUSH and pop it into
- * ctx.next_rip. Then, inline at every site (so that each site's final indirect jump
- * has its own branch-predictor entry, as DynamoRIO inlines its IBL), probes the direct-mapped
- * table keyed by the target's low 16 bits:
+ * The guest target of an indirect branch is only known at run time. Every indirect branch
+ * brings it into RCX (the guest's RCX saved in ctx.save_rcx first), stores it in ctx.next_rip
+ * and jumps through the lookup table, direct-mapped by the target's low 16 bits, to the
+ * target block's lookup entry, which checks that it is the block asked for (DynamoRIO's "IBL"
+ * with its fragment prefixes):
  *
- *       rax = target (saved: rax, rcx; target also in ctx.next_rip)
- *       movzx ecx, ax ; lea rcx, [rcx+rcx] ; mov rcx, [rcx*8 + table]    entry.guest_rip
- *       not rax ; lea rcx, [rcx+rax+1]                                   rcx = entry - target
- *       jrcxz hit
- *   miss: restore rax, rcx ; jmp exit_ibl_miss      (the dispatcher translates, fills, goes on)
- *   hit:  mov rcx, [kick] ; jrcxz go ; jmp miss     (a pending kick leaves here)
- *   go:   not rax ; host = entry.host ; count the hit ; restore rax, rcx ; jmp [ibl_target]
+ *   site:   mov [save_rcx], rcx ; <target> -> rcx
+ *           mov [next_rip], rcx ; movzx ecx, cx ; jmp [rcx*8 + table]
+ *   entry:  mov rcx, [next_rip] ; lea rcx, [rcx - G] ; jrcxz 1f ; jmp ibl_miss
+ *           1: mov rcx, [save_rcx] ; jmp block G
+ *   ibl_miss: mov rcx, [save_rcx] ; jmp exit_ibl_miss      the dispatcher translates,
+ *                                                          writes the entry, goes on
  *
- * No instruction in it writes RFLAGS (NOT, LEA, MOV, MOVZX, JRCXZ), so the guest's flags
- * survive without a PUSHFQ/POPFQ pair, and it touches the guest stack not at all.
+ * Nine instructions, none of which writes RFLAGS (MOV, MOVZX, LEA, JRCXZ, JMP): the guest's
+ * flags survive without a PUSHFQ/POPFQ pair. A register target is a MOV; a memory target goes
+ * through the guest stack (PUSH r/m with the same ModRM - its address computed as the CPU
+ * computes the branch's, RSP-relative operands included - then POP RCX). The entries are
+ * written into the exit-stub area when a block first becomes the target of an indirect branch
+ * (dbt_cache.c); empty table slots hold ibl_miss.
+ *
+ * Where the last three instructions of the site are (dbt_options.ibl_shared): once, out of
+ * line (ibl_jump), every site ending in `jmp ibl_jump` - 15 bytes a site, and one indirect
+ * JMP for the predictor to learn all targets from, with the global history it keeps; or at
+ * every site (27 bytes), each JMP with a predictor entry of its own, as DynamoRIO inlines its
+ * IBL.
+ *
+ * Returns (dbt_options.ret_cache, dbt.h DBT_RET_SIZE). A translated CALL pushes the guest
+ * return address R and goes to the target; the block goes on after it with R's "return
+ * point". A RET pops R and jumps through the return-address cache, direct-mapped by R's low
+ * 16 bits, to that return point (Strata and DynamoRIO call the structure a return cache):
+ *
+ *   CALL:          push R ; jmp target      (a chained direct exit; CALL r/m: the lookup)
+ *   return point:  mov rcx, [next_rip] ; lea rcx, [rcx - R] ; jrcxz 1f ; jmp ret_miss
+ *                  1: mov rcx, [save_rcx] ; the code after the CALL
+ *   RET:           mov [save_rcx], rcx ; pop rcx ; [lea rsp, [rsp+imm16]]
+ *                  mov [next_rip], rcx ; movzx ecx, cx ; jmp [rcx*8 + return cache]
+ *   ret_miss:      mov rcx, [next_rip] ; movzx ecx, cx ; jmp [rcx*8 + table]   (the lookup)
+ *
+ * The return point checks R because the cache is direct-mapped and a guest may return
+ * elsewhere than to its caller. The JMP through the cache is an indirect branch of the RET's
+ * own, which the predictor learns per return site with its global history - also deep in a
+ * recursion, where a return stack buffer has long overflowed (making guest CALL/RET host
+ * CALL/RET for the return stack buffer's sake lost: docs/REPORT.md). The guest stack only
+ * ever holds guest addresses.
+ *
+ * A kick (the VMM wants the vCPU back) revokes both tables' read-only views (dbt_signal.c):
+ * the next JMP through either faults, and the handler leaves at ctx.next_rip with the guest's
+ * RCX from ctx.save_rcx - the exact state - so no hit path needs to test anything.
  */
 #include "dbt_emit.h"
 
-static void emit_table_load(struct emitter *e, unsigned field_offset)
+/* jmp [rcx*8 + table] */
+static void emit_table_jump(struct emitter *e, const uint64_t *table)
 {
-    EMIT(e, 0x0f, 0xb7, 0xc8);       /* movzx ecx, ax */
-    EMIT(e, 0x48, 0x8d, 0x0c, 0x09); /* lea rcx, [rcx+rcx] */
-    EMIT(e, 0x48, 0x8b, 0x0c, 0xcd); /* mov rcx, [rcx*8 + disp32] */
-    emit_u32(e, (uint32_t)((uint64_t)(uintptr_t)e->c->ibl + field_offset));
+    EMIT(e, 0xff, 0x24, 0xcd);
+    emit_u32(e, (uint32_t)(uint64_t)(uintptr_t)table);
 }
 
-/* The probe, with the guest target in RAX (and in ctx.next_rip for the miss path) and the
- * guest's RAX and RCX in their scratch slots. */
-static void emit_probe(struct emitter *e)
+/* With the target in RCX (the guest's RCX saved): the rest of the lookup, here or shared. */
+static void emit_lookup_tail(struct emitter *e)
 {
-    emit_table_load(e, 0);
-    EMIT(e, 0x48, 0xf7, 0xd0);             /* not rax */
-    EMIT(e, 0x48, 0x8d, 0x4c, 0x01, 0x01); /* lea rcx, [rcx+rax+1] */
-    EMIT(e, 0xe3, 0x13);                   /* jrcxz hit (miss is 19 bytes) */
-    uint32_t miss = e->pos;
-    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
-    emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
-    emit_jmp(e, e->c->exit_ibl_miss);
-    /* hit: */
-    emit_ctx_move(e, RCX, DBT_CTX_KICK, false);
-    EMIT(e, 0xe3, 0x02); /* jrcxz go */
-    uint8_t back[2] = {0xeb, (uint8_t)(int8_t)((int32_t)miss - (int32_t)(e->pos + 2))};
-    emit_bytes(e, back, 2); /* jmp miss */
-    /* go: */
-    EMIT(e, 0x48, 0xf7, 0xd0); /* not rax: the target again, without reloading it */
-    emit_table_load(e, 8);
-    emit_ctx_move(e, RCX, DBT_CTX_IBL_TARGET, true);
-    emit_ctx_move(e, RCX, DBT_CTX_IBL_HITS, false);
-    EMIT(e, 0x48, 0x8d, 0x49, 0x01); /* lea rcx, [rcx+1] */
-    emit_ctx_move(e, RCX, DBT_CTX_IBL_HITS, true);
-    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
-    emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, false);
-    EMIT(e, 0xff, 0x25); /* jmp [ibl_target] */
-    emit_ctx_rel(e, DBT_CTX_IBL_TARGET, 0);
+    if (e->record) { /* a recording copy: the dispatcher is to see where it goes */
+        emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+        emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+        emit_jmp(e, e->c->exit_ibl_miss);
+        return;
+    }
+    if (e->c->opt.ibl_shared) {
+        emit_jmp(e, e->c->ibl_jump);
+        return;
+    }
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+    EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
+    emit_table_jump(e, e->c->ibl);
 }
 
-/* JMP/CALL r/m: the translation has left the target in ctx.next_rip. */
-void dbt_emit_indirect_lookup(struct emitter *e)
+void dbt_emit_lookup_routines(struct emitter *e)
 {
-    emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
+    struct dbt_cache *c = e->c;
+    c->ibl_jump = e->pos; /* the shared tail */
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+    uint32_t probe = e->pos;
+    EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
+    emit_table_jump(e, c->ibl);
+    c->ret_miss = e->pos; /* R in next_rip: the lookup proper */
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
+    emit_jmp(e, probe);
+    c->ibl_miss = e->pos;
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+    emit_jmp(e, c->exit_ibl_miss);
+}
+
+/* A block's lookup entry (top of this file), at the emitter's position: in front of a block
+ * translated for an indirect branch, falling into it; or, for a block that existed before,
+ * in the exit-stub area with a jump to it. */
+void dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip)
+{
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
+    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - guest_rip] */
+    emit_u32(e, (uint32_t) - (int32_t)guest_rip);
+    EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */
+    emit_jmp(e, e->c->ibl_miss);
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+}
+
+void dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block)
+{
+    dbt_emit_lookup_prefix(e, guest_rip);
+    emit_jmp(e, block);
+}
+
+/* The target of JMP/CALL r/m into RCX, the guest's RCX saved first (the operand may use it).
+ * False if the instruction cannot be copied. */
+static bool emit_target_to_rcx(struct emitter *e, const struct x86_decoded_insn *in,
+                               dbt_relocate_fn *relocate)
+{
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
-    emit_ctx_move(e, RAX, DBT_CTX_NEXT_RIP, false);
-    emit_probe(e);
+    if (in->info.raw.modrm.mod == 3) {
+        unsigned reg = in->info.raw.modrm.rm | (in->info.raw.rex.B ? 8 : 0);
+        if (reg != RCX) { /* mov rcx, reg: REX.W(+B) 8B /r */
+            uint8_t b[3] = {(uint8_t)(0x48 | (reg >= 8 ? 1 : 0)), 0x8b,
+                            (uint8_t)(0xc8 | (reg & 7))};
+            emit_bytes(e, b, 3);
+        }
+        return true;
+    }
+    if (!relocate(e, in, 6)) /* FF /2 or /4 -> FF /6: push r/m */
+        return false;
+    EMIT(e, 0x59); /* pop rcx */
+    return true;
 }
 
-/* RET [imm16]: the target comes off the guest stack straight into RAX (a POP to memory
- * followed by a load of it would wait on store forwarding at every return). If the POP
- * faults, no register has changed yet: the guest state is exact. */
+bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in,
+                            dbt_relocate_fn *relocate)
+{
+    if (!emit_target_to_rcx(e, in, relocate))
+        return false;
+    emit_lookup_tail(e);
+    return true;
+}
+
+/* CALL r/m: the target into RCX, push the guest return address, look the target up (with the
+ * return-address cache the caller writes the return point next). */
+bool dbt_emit_indirect_call(struct emitter *e, const struct x86_decoded_insn *in,
+                            dbt_relocate_fn *relocate)
+{
+    if (!emit_target_to_rcx(e, in, relocate))
+        return false;
+    EMIT(e, 0x68); /* push imm32 (sign-extended; guest RIPs are below 2 GiB) */
+    emit_u32(e, (uint32_t)(in->rip + in->length));
+    emit_lookup_tail(e);
+    return true;
+}
+
+/* RET [imm16]: the target comes off the guest stack straight into RCX (if the POP faults,
+ * nothing has changed yet: the guest state is exact), then the return-address cache or the
+ * lookup. */
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes)
 {
-    emit_ctx_move(e, RAX, DBT_CTX_SAVE_RAX, true);
-    EMIT(e, 0x58); /* pop rax */
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
+    EMIT(e, 0x59); /* pop rcx */
     if (pop_bytes) {
         EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm] (flags untouched) */
         emit_u32(e, pop_bytes);
     }
-    emit_ctx_move(e, RAX, DBT_CTX_NEXT_RIP, true);
-    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
-    emit_probe(e);
+    if (!e->c->opt.ret_cache || e->record) {
+        emit_lookup_tail(e);
+        return;
+    }
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+    EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
+    emit_table_jump(e, e->c->ret);
+}
+
+/* In a trace (dbt_trace.c): the indirect branch `in` - JMP or CALL r/m, RET - checked against
+ * `expected`, the target the trace was recorded with. Equal (the common case, or the trace
+ * would not be): execution falls through into the next block of the trace; else the lookup.
+ * Six instructions and a JRCXZ instead of the jump through the table. */
+bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn *in,
+                               dbt_relocate_fn *relocate, uint64_t expected)
+{
+    if (in->info.mnemonic == ZYDIS_MNEMONIC_RET) {
+        emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
+        EMIT(e, 0x59); /* pop rcx */
+        if (in->info.raw.imm[0].size) {
+            EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm] */
+            emit_u32(e, (uint32_t)in->info.raw.imm[0].value.u);
+        }
+    } else {
+        if (!emit_target_to_rcx(e, in, relocate))
+            return false;
+        if (in->info.mnemonic == ZYDIS_MNEMONIC_CALL) {
+            EMIT(e, 0x68); /* push imm32: the return address */
+            emit_u32(e, (uint32_t)(in->rip + in->length));
+        }
+    }
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
+    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - expected] */
+    emit_u32(e, (uint32_t) - (int32_t)expected);
+    EMIT(e, 0xe3, 0x05);         /* jrcxz over the jmp */
+    emit_jmp(e, e->c->ret_miss); /* the lookup of ctx.next_rip */
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+    return true;
+}
+
+/* The return point of a CALL whose guest return address is `ret_rip` (top of this file). */
+void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip)
+{
+    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
+    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - ret_rip] */
+    emit_u32(e, (uint32_t) - (int32_t)ret_rip);
+    EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */
+    emit_jmp(e, e->c->ret_miss);
+    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
 }

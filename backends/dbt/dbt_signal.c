@@ -87,6 +87,12 @@ static void state_from_frame(struct dbt_vcpu *v, const greg_t *g, uint64_t rip)
     if (m && (m->guest_rip_low & DBT_MAP_SEG_FIXUP) &&
         host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset))
         v->state.gpr[(m->guest_rip_low >> DBT_MAP_SEG_REG_SHIFT) & 15] = v->cache.ctx->seg_save;
+    /* The PUSH imm32 of a CALL r/m (dbt_lookup.c) comes after the target was loaded into RCX:
+     * if it faults, the guest's RCX is in ctx.save_rcx. (Every other PUSH imm32 translated code
+     * runs is its guest instruction's first host instruction, with RCX the guest's.) */
+    if (m && host != (uint64_t)(uintptr_t)(v->cache.rx + m->host_offset) &&
+        *(const uint8_t *)(uintptr_t)host == 0x68)
+        v->state.gpr[X86_RCX] = v->cache.ctx->save_rcx;
     v->state.rflags = dbt_rflags_of(v->cache.ctx, (uint64_t)g[REG_EFL]);
     v->state.rip = rip;
 }
@@ -113,6 +119,9 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
     c->ctx->kick = 1;
     if (!v->in_guest)
         return; /* the dispatcher checks kick_pending before entering */
+    /* The next indirect branch or return faults on the lookup tables (on_table_fault) */
+    if (!c->tables_revoked)
+        dbt_cache_revoke_tables(c);
     uint64_t host = (uint64_t)g[REG_RIP];
     uint64_t at = dbt_cache_guest_rip_at_boundary(c, host);
     if (at) {
@@ -126,14 +135,39 @@ static void on_kick(struct dbt_vcpu *v, greg_t *g)
         dbt_cache_unchain_from(c, b);
         return;
     }
+    if (dbt_cache_in_stub_area(c, host)) {
+        /* an exit stub kept apart: on its way out; a trace head's counting stub, which goes
+         * back into the loop: out through its hot exit (dbt_trace.c) */
+        uint64_t out = dbt_trace_on_kick(c, host, (uint64_t)g[REG_RCX]);
+        if (out)
+            g[REG_RIP] = (greg_t)out;
+        return;
+    }
     uint64_t rx = (uint64_t)(uintptr_t)c->rx;
-    if (!in_cache(c, host) || host < rx + c->exit_common || host >= rx + c->callout_stub) {
+    if (!in_cache(c, host) || host < rx + c->exit_common ||
+        (host >= rx + c->callout_stub && host < rx + c->callout_end)) {
         /* Not yet in translated code (the dispatcher after its check, the entry stub, a
          * callout whose continuation is already written): go to the kick stub instead. On
-         * the way out (exit_common and the exit stubs) nothing needs doing. */
+         * the way out (exit_common and the exit stubs) nothing needs doing, and the shared
+         * lookup routines (dbt_lookup.c) miss once ctx.kick is set. */
         c->ctx->next_rip = v->state.rip;
         c->ctx->target = (uint64_t)(uintptr_t)(c->rx + c->kick_stub);
     }
+}
+
+/* An indirect branch or a return read a lookup table a kick had revoked (dbt_lookup.c): its
+ * target is in ctx.next_rip and the guest's RCX in ctx.save_rcx, everything else in the
+ * registers - the exact state of the guest at the target. Leave from there. */
+static bool on_table_fault(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
+{
+    struct dbt_cache *c = &v->cache;
+    if (!v->in_guest || !c->tables_revoked || !dbt_cache_in_tables(c, addr))
+        return false;
+    g[REG_RCX] = (greg_t)c->ctx->save_rcx;
+    state_from_frame(v, g, c->ctx->next_rip);
+    dbt_set_exit(v, VM_EXIT_INTR);
+    leave_to_dispatcher(v, g);
+    return true;
 }
 
 /* A guest access that leads outside RAM (the MMIO window): the core emulates the instruction
@@ -296,6 +330,8 @@ static void dbt_signal_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    if (v && sig == SIGSEGV && on_table_fault(v, g, addr))
+        return;
     uint64_t host_rip = (uint64_t)g[REG_RIP];
     uint64_t rip = v && v->in_guest ? dbt_cache_guest_rip_of(&v->cache, host_rip) : 0;
     if (!rip) { /* not the guest's fault: a host bug takes the previous action */

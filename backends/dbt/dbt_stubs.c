@@ -19,6 +19,8 @@
  *                    handler that leaves translated code resumes at exit_host (the kernel has
  *                    put the guest's registers back by then).
  *   exit_*           set ctx.exit_kind and fall into exit_common (direct exit stubs jump here).
+ *   ibl_jump,        the shared lookup of indirect branches and the return-address cache's
+ *   ret_miss         miss path (dbt_lookup.c).
  *   callout          like exit_common up to the host stack and exit_host's saving, then calls
  *                    dbt_callout_run(vcpu) in C; a nonzero return goes to `reload` and
  *                    continues at ctx.target without ever leaving entry, zero returns from entry
@@ -190,6 +192,9 @@ int dbt_stubs_build(struct dbt_cache *c)
     EMIT(&e, 0x48, 0x85, 0xc0, 0x0f, 0x84);    /* test rax, rax; jz exit_host_saved */
     emit_u32(&e, (uint32_t)((int64_t)c->exit_host_saved - (int64_t)(e.pos + 4)));
     emit_jmp(&e, c->reload);
+    c->callout_end = e.pos;
+
+    dbt_emit_lookup_routines(&e); /* ibl_jump, ret_miss (dbt_lookup.c) */
     c->stubs_end = e.pos;
     c->used = (e.pos + 63) & ~63u;
     return e.overflow ? -EINVAL : 0;

@@ -29,14 +29,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <sys/mman.h>
 
 #include "dbt_emit.h"
 #include "dbt_inline.h"
 #include "vmm/guest_layout.h"
-
-void dbt_emit_indirect_lookup(struct emitter *e);
-void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
 
 static inline uint64_t cycles(void)
 {
@@ -86,24 +84,19 @@ static uint64_t branch_target(const struct x86_decoded_insn *in)
     return in->rip + in->length + (uint64_t)in->info.raw.imm[0].value.s;
 }
 
-/* Two-way branch: `head` (a Jcc rel32 or a LOOP/JRCXZ rel8 already emitted, its displacement
- * at `patch` of width `wide`) goes to the taken stub; the fall-through stub comes first. */
-static void emit_two_way(struct emitter *e, uint32_t patch, bool wide, uint64_t taken,
-                         uint64_t next)
+/* After a CALL with the return-address cache: its return point (dbt_lookup.c), where the
+ * block goes on. */
+static void emit_return_point(struct emitter *e, const struct x86_decoded_insn *in)
 {
-    emit_exit(e, next, e->c->exit_continue, true);
-    uint32_t at = e->pos;
-    /* A Jcc rel32 right before a standard fall-through stub can be linked directly */
-    emit_exit_jcc(e, taken, e->c->exit_continue, true,
-                  wide && patch + DBT_JCC_DISP_BEFORE_STUB == at);
-    if (e->overflow)
+    if (e->ret_count == DBT_MAX_BLOCK_RETURN_POINTS) {
+        e->overflow = true;
         return;
-    if (wide) {
-        int32_t rel = (int32_t)(at - (patch + 4));
-        memcpy(e->out + (patch - e->out_base), &rel, 4);
-    } else {
-        e->out[patch - e->out_base] = (uint8_t)(at - (patch + 1));
     }
+    uint64_t ret_rip = in->rip + in->length;
+    struct dbt_return_point *rp = &e->rets[e->ret_count++];
+    rp->guest_rip_low = (uint32_t)(ret_rip - GUEST_RAM_BASE);
+    rp->host = e->pos;
+    dbt_emit_return_point(e, ret_rip);
 }
 
 /* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
@@ -177,7 +170,7 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
     if (ends_block(cls))
-        emit_exit(e, in->rip + in->length, c->exit_continue, true);
+        emit_jmp_exit(e, in->rip + in->length);
 }
 
 enum step { STEP_CONTINUE, STEP_END };
@@ -238,30 +231,26 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     switch (in->info.mnemonic) {
     case ZYDIS_MNEMONIC_JMP:
         if (relative_branch(in)) {
-            emit_exit(e, branch_target(in), c->exit_continue, true);
+            emit_jmp_exit(e, branch_target(in));
             return STEP_END;
         }
-        if (in->info.operand_width != 64 || !emit_relocated(e, in, 6)) /* FF /4 -> push FF /6 */
+        if (in->info.operand_width != 64 || !dbt_emit_indirect_jump(e, in, emit_relocated))
             goto refuse;
-        EMIT(e, 0x8f, 0x05); /* pop qword [next_rip] */
-        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);
-        dbt_emit_indirect_lookup(e);
         return STEP_END;
     case ZYDIS_MNEMONIC_CALL:
         if (relative_branch(in)) {
             EMIT(e, 0x68); /* push imm32 (sign-extended; guest RIPs are below 2 GiB) */
             emit_u32(e, (uint32_t)next);
-            emit_exit(e, branch_target(in), c->exit_continue, true);
-            return STEP_END;
-        }
-        if (in->info.operand_width != 64 || !emit_relocated(e, in, 6)) /* FF /2 -> FF /6 */
+            emit_jmp_exit(e, branch_target(in));
+            if (e->exit_count)
+                e->exits[e->exit_count - 1].call = true;
+        } else if (in->info.operand_width != 64 || !dbt_emit_indirect_call(e, in, emit_relocated)) {
             goto refuse;
-        EMIT(e, 0x8f, 0x05);
-        emit_ctx_rel(e, DBT_CTX_NEXT_RIP, 0);
-        EMIT(e, 0x68);
-        emit_u32(e, (uint32_t)next);
-        dbt_emit_indirect_lookup(e);
-        return STEP_END;
+        }
+        if (!c->opt.ret_cache || e->record)
+            return STEP_END;
+        emit_return_point(e, in); /* the block goes on there */
+        return STEP_CONTINUE;
     case ZYDIS_MNEMONIC_RDPKRU:
     case ZYDIS_MNEMONIC_WRPKRU:
         /* #UD: vmlab's virtual CPU has no protection keys (CPUID.7:ECX.PKU = 0, CR4.PKE
@@ -285,17 +274,20 @@ static enum step translate_one(struct dbt_vcpu *v, struct emitter *e, struct x86
     case ZYDIS_MNEMONIC_LOOPE:
     case ZYDIS_MNEMONIC_LOOPNE:
     case ZYDIS_MNEMONIC_JRCXZ:
-    case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, pointed at the taken stub */
+    case ZYDIS_MNEMONIC_JECXZ: /* rel8 only: the same instruction, over the fall-through jump */
         emit_short_branch(e, in);
-        emit_two_way(e, e->pos - 1, false, branch_target(in), next);
+        if (!e->overflow)
+            e->out[e->pos - 1 - e->out_base] = 5; /* rel8: skip the 5-byte jmp below */
+        emit_jmp_exit(e, next);
+        emit_jmp_exit(e, branch_target(in));
         return STEP_END;
     default:
         break;
     }
     if (in->info.meta.category == ZYDIS_CATEGORY_COND_BR) { /* Jcc -> 0F 8x rel32 */
-        uint8_t jcc[6] = {0x0f, (uint8_t)(0x80 | (in->info.opcode & 0x0f))};
-        emit_bytes(e, jcc, 6);
-        emit_two_way(e, e->pos - 4, true, branch_target(in), next);
+        uint8_t jcc[2] = {0x0f, (uint8_t)(0x80 | (in->info.opcode & 0x0f))};
+        emit_branch_exit(e, jcc, 2, branch_target(in));
+        emit_jmp_exit(e, next);
         return STEP_END;
     }
     switch (dbt_emit_segment_access(e, in)) {
@@ -321,10 +313,50 @@ refuse:
 
 static bool cache_has_room(const struct dbt_cache *c)
 {
-    return c->block_count + 1 < DBT_MAX_BLOCKS && c->used + DBT_BLOCK_RESERVE <= DBT_CACHE_SIZE &&
+    return c->block_count + 1 < DBT_MAX_BLOCKS &&
+           c->used + DBT_BLOCK_RESERVE + DBT_STUB_RESERVE <= c->stub_low &&
            c->map_count + DBT_MAX_BLOCK_INSNS + 1 < c->map_capacity &&
            c->callout_count + DBT_MAX_BLOCK_INSNS < DBT_MAX_CALLOUTS &&
+           c->stub_count + DBT_MAX_PENDING_EXITS < DBT_MAX_STUBS &&
+           c->return_count + DBT_MAX_BLOCK_RETURN_POINTS < DBT_MAX_RETURN_POINTS &&
            c->code_page_count + 2 <= DBT_MAX_CODE_PAGES;
+}
+
+#define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
+
+static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
+{
+    int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
+    memcpy(e->out + (at - e->out_base), &rel, 4);
+}
+
+/* After the block's last instruction: an exit stub for every direct exit - there too, or
+ * (stubs_apart) in the stub area at the end of the cache, staged in `se`. */
+static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter *se)
+{
+    if (e->overflow)
+        return;
+    struct emitter *out = c->opt.stubs_apart ? se : e;
+    if (c->opt.stubs_apart) {
+        uint32_t total = e->exit_count * STUB_BYTES;
+        se->out_base = se->pos = c->stub_low - total;
+        se->limit = c->stub_low;
+    }
+    for (unsigned i = 0; i < e->exit_count && !e->overflow && !out->overflow; i++) {
+        uint32_t id = c->stub_count + i;
+        struct dbt_stub *st = &c->stubs[id];
+        st->guest_rip = e->exits[i].rip;
+        st->stub = out->pos;
+        st->branch = e->exits[i].branch;
+        st->call = e->exits[i].call;
+        patch_rel32(e, st->branch, out->pos);
+        EMIT(out, 0xc7, 0x05); /* mov dword [last_stub], id | DBT_STUB_ID */
+        emit_ctx_rel(out, DBT_CTX_LAST_STUB, 4);
+        emit_u32(out, id | DBT_STUB_ID);
+        emit_jmp(out, c->exit_continue);
+    }
+    if (out->overflow)
+        e->overflow = true;
 }
 
 /* Where the translator reads guest code: the guest-physical pages the current address space
@@ -333,6 +365,7 @@ struct code_source {
     const struct guest_memory *mem;
     unsigned pages;
     uint64_t gva[2], gpa[2];
+    uint64_t end; /* where the instructions read from them end */
 };
 
 /* Translate the code page holding pc if needed. false if it cannot be fetched. */
@@ -386,17 +419,120 @@ static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
     ev->rip = b->guest_rip;
     ev->length = (uint8_t)(b->guest_size > 255 ? 255 : b->guest_size);
     ev->aux = (uint64_t)(uintptr_t)(v->cache.rx + b->host_offset);
-    ev->old_value = b->host_size;  /* bytes of host code */
-    ev->new_value = b->guest_size; /* bytes of guest code */
+    ev->old_value = b->host_size;             /* bytes of host code */
+    ev->new_value = b->guest_size;            /* bytes of guest code */
     for (unsigned i = 0; i < src->pages; i++) /* where the printer reads the guest code */
         ev->extra[i] = src->gpa[i];
 }
 
-struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, int *err)
+/* The staging buffers of the block being translated (see block_begin). */
+static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE], stub_stage[DBT_STUB_RESERVE];
+static _Thread_local struct emitter e, se;
+
+/* A new block record at the end of the cache and the emitters that write it: the block
+ * goes into a staging buffer and is copied into the cache in one go. The cache lines next to
+ * code that has just run are costly to store to (the processor checks stores against code it
+ * has fetched: Intel SDM vol. 3A 11.6; measured here, a store a line after just-executed code
+ * costs ~190 cycles, 1 KiB further ~65), so one copy beats dozens of small emitter stores: B
+ * fell by about 10% with it. ibl_target: the block's lookup entry comes first (dbt_lookup.c). */
+static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_target, bool record)
 {
     struct dbt_cache *c = &v->cache;
     const struct guest_memory *mem = v->common.vm->config.mem;
-    if (!single) {
+    if (!cache_has_room(c)) {
+        dbt_cache_flush(c, mem); /* full: start over (simple, and correct) */
+        v->stats.cache_flushes++;
+    }
+    uint32_t index = c->block_count;
+    struct dbt_block *b = &c->blocks[index];
+    memset(b, 0, sizeof(*b));
+    b->guest_rip = rip;
+    b->host_offset = c->used; /* after the lookup entry, if any (below) */
+    b->map_first = c->map_count;
+    b->links_in = -1;
+    b->hash_next = -1;
+    memset(&e, 0, offsetof(struct emitter, exits));
+    e.c = c;
+    e.out = stage;
+    e.out_base = e.pos = c->used;
+    e.limit = c->used + DBT_BLOCK_RESERVE;
+    e.record = record;
+    if (ibl_target) {
+        b->ibl_entry = e.pos;
+        dbt_emit_lookup_prefix(&e, rip);
+        b->host_offset = e.pos;
+    }
+    memset(&se, 0, offsetof(struct emitter, exits));
+    se.c = c;
+    se.out = stub_stage;
+    return b;
+}
+
+/* Copy the staged block and its stubs into the cache and enter it in the tables (cached: in
+ * the hash table and the return-address cache, the code pages it was read from - src[0..n),
+ * each up to its `end` - write-protected). NULL with *err if it did not fit. */
+static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, uint64_t end,
+                                      bool cached, const struct code_source *src, unsigned n,
+                                      int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    finish_block(c, &e, &se);
+    if (e.overflow) {
+        c->map_count = b->map_first;
+        *err = -ENOSPC;
+        return NULL;
+    }
+    b->host_size = e.pos - b->host_offset;
+    memcpy(c->rw + e.out_base, stage, e.pos - e.out_base);
+    uint32_t stub_bytes = e.exit_count * STUB_BYTES;
+    if (c->opt.stubs_apart) {
+        memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
+        c->stub_low = se.out_base;
+        c->stub_bytes += stub_bytes;
+        v->stats.host_stub_bytes += stub_bytes;
+    }
+    c->stub_count += e.exit_count;
+    c->block_bytes += e.pos - e.out_base;
+    v->stats.host_block_bytes += e.pos - e.out_base;
+    b->map_count = c->map_count - b->map_first;
+    if (!b->guest_size)
+        b->guest_size = (uint32_t)(end - b->guest_rip);
+    c->used = c->opt.align_blocks ? (e.pos + 15) & ~15u : e.pos;
+    b->ret_first = c->return_count;
+    b->ret_count = 0;
+    if (cached) { /* a single block runs once: never re-protect the page it may write */
+        /* Only bytes the block used count: a page the last instruction's decode merely
+         * looked into does not. */
+        for (unsigned k = 0; k < n; k++)
+            for (unsigned i = 0; i < src[k].pages; i++)
+                if (src[k].gva[i] < src[k].end)
+                    dbt_code_pages_add(v, src[k].gva[i], src[k].gpa[i]);
+        for (unsigned i = 0; i < e.ret_count; i++) {
+            struct dbt_return_point *rp = &c->returns[c->return_count++];
+            rp->guest_rip_low = e.rets[i].guest_rip_low;
+            rp->host = e.rets[i].host;
+        }
+        b->ret_count = e.ret_count;
+    }
+    b->live = cached; /* a single or recording block runs once and is never looked up */
+    if (cached) {
+        dbt_cache_insert(c, (uint32_t)(b - c->blocks));
+        dbt_cache_ret_fill(c, b);
+    }
+    c->block_count++;
+    v->stats.blocks_translated++;
+    if (v->common.trace)
+        trace_block(v, b, &src[0]);
+    return b;
+}
+
+struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate mode,
+                                bool ibl_target, int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    bool single = mode == DBT_XLATE_SINGLE;
+    if (mode == DBT_XLATE_BLOCK) {
         struct dbt_block *hit = dbt_cache_lookup(c, rip);
         if (hit) {
             v->stats.cache_hits++;
@@ -412,29 +548,9 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         *err = rc == -ERANGE || rc == -ENOMEM ? rc : -EFAULT;
         return NULL;
     }
-    if (!cache_has_room(c)) {
-        dbt_cache_flush(c, mem); /* full: start over (simple, and correct) */
-        v->stats.cache_flushes++;
-    }
     uint64_t c0 = cycles(); /* one TSC read each side: clock reads would be much of B */
-    uint32_t index = c->block_count;
-    struct dbt_block *b = &c->blocks[index];
-    b->guest_rip = rip;
-    b->host_offset = c->used;
-    b->map_first = c->map_count;
-    b->links_in = -1;
-    b->hash_next = -1;
-    /* The block is written into a staging buffer and copied into the cache in one go. The
-     * cache lines next to code that has just run are costly to store to (the processor checks
-     * stores against code it has fetched: Intel SDM vol. 3A 11.6; measured here, a store a
-     * line after just-executed code costs ~190 cycles, 1 KiB further ~65), so one copy beats
-     * dozens of small emitter stores: B fell by about 10% with it. */
-    static _Thread_local uint8_t stage[DBT_BLOCK_RESERVE];
-    struct emitter e = {.c = c,
-                        .out = stage,
-                        .out_base = c->used,
-                        .pos = c->used,
-                        .limit = c->used + DBT_BLOCK_RESERVE};
+    struct dbt_block *b =
+        block_begin(v, rip, ibl_target && mode == DBT_XLATE_BLOCK, mode == DBT_XLATE_RECORD);
     uint64_t pc = rip;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
     for (unsigned n = 0;; n++) {
@@ -446,7 +562,10 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         m->host_offset = e.pos;
         m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
         if (n == max) {
-            emit_exit(&e, pc, c->exit_continue, !single);
+            if (single)
+                emit_exit(&e, pc, c->exit_continue, false);
+            else
+                emit_jmp_exit(&e, pc);
             break;
         }
         unsigned avail = source_bytes(v, &src, pc, buf, &bytes);
@@ -460,29 +579,183 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, bool single, i
         if (translate_one(v, &e, &in, &zctx) == STEP_END)
             break;
     }
-    if (e.overflow) {
-        c->map_count = b->map_first;
-        *err = -ENOSPC;
+    src.end = pc;
+    b = block_commit(v, b, pc, mode == DBT_XLATE_BLOCK, &src, 1, err);
+    v->stats.translate_cycles += cycles() - c0;
+    return b;
+}
+
+/* ---- traces (dbt_trace.c has the policy) ------------------------------------------------- */
+
+static bool is_branch(const struct x86_decoded_insn *in)
+{
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_JMP:
+    case ZYDIS_MNEMONIC_CALL:
+    case ZYDIS_MNEMONIC_RET:
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JRCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        return true;
+    default:
+        return in->info.meta.category == ZYDIS_CATEGORY_COND_BR;
+    }
+}
+
+/* The branch that ends block `i` of a trace, `succ` the block executed next (0: none, the
+ * trace ends here with the branch as in a block). False if the path cannot go on this way. */
+static bool trace_branch(struct dbt_vcpu *v, const struct x86_decoded_insn *in, uint64_t succ)
+{
+    uint64_t next = in->rip + in->length;
+    bool indirect = !relative_branch(in); /* JMP/CALL r/m */
+    if (dbt_has_fs_gs_override(in) || in->info.operand_width != 64)
+        return false;
+    switch (in->info.mnemonic) {
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JRCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+        return false; /* rare in compiled code: the trace is not built */
+    case ZYDIS_MNEMONIC_JMP:
+        if (indirect)
+            return succ ? dbt_emit_indirect_guarded(&e, in, emit_relocated, succ)
+                        : dbt_emit_indirect_jump(&e, in, emit_relocated);
+        if (!succ)
+            emit_jmp_exit(&e, branch_target(in));
+        return !succ || succ == branch_target(in);
+    case ZYDIS_MNEMONIC_CALL:
+        if (indirect)
+            return succ ? dbt_emit_indirect_guarded(&e, in, emit_relocated, succ)
+                        : dbt_emit_indirect_call(&e, in, emit_relocated);
+        EMIT(&e, 0x68); /* push imm32: the return address */
+        emit_u32(&e, (uint32_t)next);
+        if (!succ)
+            emit_jmp_exit(&e, branch_target(in));
+        return !succ || succ == branch_target(in);
+    case ZYDIS_MNEMONIC_RET:
+        if (succ)
+            return dbt_emit_indirect_guarded(&e, in, emit_relocated, succ);
+        dbt_emit_return(&e, in->info.raw.imm[0].size ? (uint16_t)in->info.raw.imm[0].value.u : 0);
+        return true;
+    default: { /* Jcc: the recorded direction falls through, the other leaves the trace */
+        uint64_t taken = branch_target(in);
+        uint8_t cc = in->info.opcode & 0x0f;
+        if (succ && succ != taken && succ != next)
+            return false;
+        uint8_t jcc[2] = {0x0f, (uint8_t)(0x80 | (succ == taken ? cc ^ 1 : cc))};
+        emit_branch_exit(&e, jcc, 2, succ == taken ? next : taken);
+        if (!succ)
+            emit_jmp_exit(&e, next);
+        return true;
+    }
+    }
+    (void)v;
+}
+
+/* Whether the trace goes on into `succ` after the branch `in` (false: the trace ends with it).
+ * Direct branches are followed; a RET to a return address a CALL of the trace pushed is
+ * followed behind a compare that always holds unless the guest rewrote its return address;
+ * other indirect branches only with dbt_options.trace_indirect: the target recorded once is
+ * often not the next one (an interpreter's dispatch, a virtual call), and then the compare and
+ * the lookup after it cost more than the lookup alone (docs/REPORT.md). calls[depth]: the
+ * return addresses pushed along the trace. */
+static bool follow_branch(const struct dbt_cache *c, const struct x86_decoded_insn *in,
+                          uint64_t succ, uint64_t *calls, unsigned *depth)
+{
+    if (in->info.mnemonic == ZYDIS_MNEMONIC_RET) {
+        bool own = *depth && calls[*depth - 1] == succ;
+        *depth -= *depth != 0;
+        return own || c->opt.trace_indirect;
+    }
+    bool follow = relative_branch(in) || c->opt.trace_indirect;
+    if (follow && in->info.mnemonic == ZYDIS_MNEMONIC_CALL && *depth < DBT_TRACE_MAX_BLOCKS)
+        calls[(*depth)++] = in->rip + in->length;
+    return follow;
+}
+
+struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, unsigned n,
+                                      bool loop, int *err)
+{
+    struct dbt_cache *c = &v->cache;
+    const struct guest_memory *mem = v->common.vm->config.mem;
+    if (!n || c->range_count + n > DBT_MAX_BLOCKS || n > DBT_TRACE_MAX_BLOCKS ||
+        c->code_page_count + 2 * n > DBT_MAX_CODE_PAGES)
+        return NULL;
+    uint64_t c0 = cycles();
+    uint32_t map_before = c->map_count;
+    struct dbt_block *b = block_begin(v, path[0], false, false);
+    struct code_source src[DBT_TRACE_MAX_BLOCKS]; /* each block's pages, as dbt_block_get's */
+    uint64_t hi = path[0];
+    bool ok = true;
+    unsigned cut = 0, depth = 0; /* depth: return addresses pushed by the trace so far */
+    uint64_t calls[DBT_TRACE_MAX_BLOCKS];
+    for (unsigned i = 0; i < n && ok && !cut; i++) {
+        uint64_t succ = i + 1 < n ? path[i + 1] : loop ? path[0] : 0;
+        uint64_t pc = path[i];
+        src[i] = (struct code_source){.mem = mem};
+        for (unsigned k = 0;; k++) {
+            struct x86_decoded_insn in;
+            ZydisDecoderContext zctx;
+            uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+            const uint8_t *bytes = NULL;
+            unsigned avail =
+                k < DBT_MAX_BLOCK_INSNS ? source_bytes(v, &src[i], pc, buf, &bytes) : 0;
+            if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0 ||
+                (x86_classify_needs_operands(&in) || dbt_has_fs_gs_override(&in)
+                     ? x86_decode_operands(&v->decoder, &zctx, &in) < 0
+                     : false) ||
+                x86_classify(&in) != EMU_CLASS_NONE) {
+                ok = false; /* a sensitive instruction, or not a block as recorded */
+                break;
+            }
+            struct dbt_map_entry *m = &c->map[c->map_count++];
+            m->host_offset = e.pos;
+            m->guest_rip_low = (uint32_t)(pc - GUEST_RAM_BASE);
+            pc += in.length;
+            if (is_branch(&in)) {
+                if (succ && !follow_branch(c, &in, succ, calls, &depth)) {
+                    succ = 0; /* the trace ends with the branch as a block would */
+                    cut = i + 1;
+                }
+                ok = trace_branch(v, &in, succ) && !e.overflow;
+                break;
+            }
+            if (translate_one(v, &e, &in, &zctx) == STEP_END) { /* refused */
+                ok = false;
+                break;
+            }
+        }
+        struct dbt_range *r = &c->ranges[c->range_count + i];
+        r->rip = path[i];
+        r->size = (uint32_t)(pc - path[i]);
+        src[i].end = pc;
+        hi = pc > hi ? pc : hi;
+    }
+    if (cut) {
+        n = cut;
+        loop = false;
+    }
+    if (ok && loop)
+        emit_jmp_exit(&e, path[0]); /* chained to the trace itself once it exists */
+    if (!ok || e.overflow) {
+        c->map_count = map_before;
+        memset(b, 0, sizeof(*b));
         return NULL;
     }
-    b->host_size = e.pos - b->host_offset;
-    memcpy(c->rw + b->host_offset, stage, b->host_size);
-    b->map_count = c->map_count - b->map_first;
-    b->guest_size = (uint32_t)(pc - rip);
-    c->used = (e.pos + 15) & ~15u;
-    /* The pages the block was read from, write-protected (a single block runs once: never
-     * re-protect the page it may write). Only bytes the block used count: a page the last
-     * instruction's decode merely looked into does not. */
-    for (unsigned i = 0; !single && i < src.pages; i++)
-        if (src.gva[i] < pc)
-            dbt_code_pages_add(v, src.gva[i], src.gpa[i]);
-    b->live = !single; /* a shadow block runs once and is never looked up */
-    if (!single)
-        dbt_cache_insert(c, index);
-    c->block_count++;
-    v->stats.blocks_translated++;
+    b->range_first = c->range_count;
+    b->range_count = n;
+    b->guest_size = c->ranges[c->range_count].size; /* the head's block; the rest: ranges */
+    c->range_count += n;
+    uint32_t first_stub = c->stub_count;
+    b = block_commit(v, b, hi, true, src, n, err);
     v->stats.translate_cycles += cycles() - c0;
-    if (v->common.trace)
-        trace_block(v, b, &src);
+    if (!b)
+        return NULL;
+    for (uint32_t id = first_stub; loop && id < c->stub_count; id++) /* the loop back */
+        if (c->stubs[id].guest_rip == path[0])
+            dbt_cache_chain(c, id, (uint32_t)(b - c->blocks));
     return b;
 }

@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "trap_emulate.h"
 #include "vmm/guest_layout.h"
@@ -195,9 +197,51 @@ static uint64_t read_fs_base(void)
     return v;
 }
 
+int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, char *err,
+                       size_t err_size)
+{
+    *fast_path = *direct_return = true;
+    while (text && *text) {
+        size_t len = strcspn(text, ",");
+        bool *which = !strncmp(text, "fast_path=", 10)       ? fast_path
+                      : !strncmp(text, "direct_return=", 14) ? direct_return
+                                                             : NULL;
+        const char *val = which ? strchr(text, '=') + 1 : NULL;
+        size_t vlen = which ? len - (size_t)(val - text) : 0;
+        if (which && vlen == 2 && !strncmp(val, "on", 2))
+            *which = true;
+        else if (which && vlen == 3 && !strncmp(val, "off", 3))
+            *which = false;
+        else if (len) {
+            snprintf(err, err_size,
+                     "VMLAB_TRAP: '%.*s' is not fast_path=on|off or direct_return=on|off", (int)len,
+                     text);
+            return -EINVAL;
+        }
+        text += len + (text[len] == ',');
+    }
+    return 0;
+}
+
+/* A user-space shadow stack (CET, Linux 6.6+: ARCH_SHSTK_STATUS) would not accept a return
+ * from the handler that skips rt_sigreturn: the kernel pushed a restore token onto it. */
+static bool shadow_stack_on(void)
+{
+    unsigned long features = 0;
+    return syscall(SYS_arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, &features) == 0 &&
+           (features & 1);
+}
+
 static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
 {
     const struct trap_host_caps *caps = trap_host_caps();
+    bool fast_path, direct_return;
+    char why[160];
+    if (trap_options_parse(getenv("VMLAB_TRAP"), &fast_path, &direct_return, why, sizeof(why)) <
+        0) {
+        fprintf(stderr, "vmlab: %s\n", why);
+        return -EINVAL;
+    }
     /* aligned_alloc wants a size that is a multiple of the alignment (C17 7.22.3.1) */
     struct trap_vcpu *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
     if (!v)
@@ -211,6 +255,7 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     x86_decoder_init(&v->decoder);
     v->want_cpuid_faulting = vm->config.trap_cpuid && caps->cpuid_faulting;
     v->want_rdtsc_faulting = vm->config.trap_rdtsc && caps->rdtsc_faulting;
+    v->fast_path = fast_path;
     v->count_step = vm->config.count_native;
     int rc = -ENOMEM;
     /* The guest's first extended state: an XSAVE header with XSTATE_BV = 0 makes XRSTOR load
@@ -231,6 +276,8 @@ static int trap_vcpu_create(struct vm *vm, struct vcpu **out)
     struct trap_altstack_header *hdr = (struct trap_altstack_header *)v->altstack;
     hdr->vcpu = v;
     hdr->fsgsbase = caps->fsgsbase;
+    hdr->direct_return = direct_return && !shadow_stack_on();
+    hdr->kick_signal = VMLAB_SIG_KICK;
     if (caps->fsgsbase)
         hdr->host_fs_base = read_fs_base();
     stack_t ss = {.ss_sp = v->altstack + 4096, .ss_size = TRAP_ALTSTACK_SIZE - 4096};
@@ -375,6 +422,7 @@ static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
     }
     v->exit = exit;
     load_entry_regs(v, trap_host_caps()->fsgsbase);
+    trap_fast_update(v, true);
     trap_guest_enter(&v->regs, &v->host_rsp, v->guest_xsave, &v->in_guest);
     /* Back from the handler's exit_to_host(): v->state and *exit are filled. */
     return 0;

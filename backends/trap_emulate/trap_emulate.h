@@ -20,17 +20,36 @@
 
 struct trap_vcpu;
 
+/* What the fast path of trap_entry.S needs to emulate a guest CLI or STI without any C code
+ * (C needs the host's FS base first): where the virtual IF and friends live, and whether
+ * nothing else must see the instruction. trap_fast_update() keeps it; offsets in the
+ * comments are from the header's start (static asserts in trap_handler.c). */
+struct trap_fast {
+    uint64_t *rflags;       /* 32: &vcpu->state.rflags (the virtual IF is bit 9) */
+    uint64_t *shadow_rip;   /* 40: &vcpu->shadow_rip */
+    uint64_t *cli_count;    /* 48: &vcpu->common.stats.emulated[EMU_CLASS_CLI] */
+    uint64_t *sti_count;    /* 56: ... [EMU_CLASS_STI] */
+    bool *interrupt_shadow; /* 64: &vcpu->state.interrupt_shadow */
+    uint8_t cli_ok;         /* 72: in the guest; no trace, no single step of ours */
+    uint8_t sti_ok;         /* 73: cli_ok, and no interrupt window awaited */
+    uint16_t host_cs;       /* 74: the host's 64-bit code selector */
+};
+
 struct trap_altstack_header {
     uint64_t host_fs_base; /* offset 0: the vCPU thread's own FS base */
     uint8_t fsgsbase;      /* offset 8: RDFSBASE/WRFSBASE usable (AT_HWCAP2) */
     uint8_t restore_fs;    /* offset 9: epilogue writes fs_to_restore */
-    uint8_t pad[6];
+    uint8_t direct_return; /* offset 10: resume without rt_sigreturn (trap_entry.S) */
+    uint8_t pad;
+    int32_t kick_signal;    /* offset 12: VMLAB_SIG_KICK (not an assembler constant) */
     uint64_t fs_to_restore; /* offset 16 */
     struct trap_vcpu *vcpu; /* offset 24 */
-    /* offset 32: RFLAGS.NT/ID the resumed context must have. rt_sigreturn restores AC, DF, TF
+    struct trap_fast fast;  /* offset 32 */
+    /* offset 80: RFLAGS.NT/ID the resumed context must have. rt_sigreturn restores AC, DF, TF
      * and the arithmetic flags from the signal context but keeps NT and ID from the handler's
      * own RFLAGS (Linux FIX_EFLAGS, arch/x86/kernel/signal.c): the prologue clears them for
-     * host code, the epilogue sets these before returning. */
+     * host code, the epilogue sets these before returning (the direct return's IRETQ loads
+     * them from the signal context instead). */
     uint64_t sticky_flags;
 };
 #define TRAP_STICKY_FLAGS (X86_EFLAGS_NT | X86_EFLAGS_ID)
@@ -79,6 +98,13 @@ void trap_faulting_set(bool cpuid, bool rdtsc);
 
 enum trap_pending { TRAP_PENDING_NONE, TRAP_PENDING_IN, TRAP_PENDING_MMIO, TRAP_PENDING_SHUTDOWN };
 
+/* Decoded instructions that trapped, by RIP (trap_handler.c decode_cached). */
+#define TRAP_DECODED_SLOTS 8
+struct trap_decoded_slot {
+    bool valid;
+    struct x86_decoded_insn insn;
+};
+
 struct trap_vcpu {
     struct vcpu common;
     struct vcpu_state state;
@@ -113,6 +139,8 @@ struct trap_vcpu {
     stack_t old_altstack;
     struct sigaction old_actions[8];
     uint8_t sud_selector; /* Syscall User Dispatch selector byte (must stay mapped) */
+    bool fast_path;       /* VMLAB_TRAP fast_path: CLI/STI in trap_entry.S */
+    struct trap_decoded_slot decoded[TRAP_DECODED_SLOTS];
 };
 
 /* trap_entry.S */
@@ -121,11 +149,19 @@ void trap_guest_enter(struct trap_guest_regs *regs, uint64_t *host_rsp_slot, voi
 void trap_guest_exit_landing(void);
 void trap_signal_entry(int sig, siginfo_t *info, void *uc);
 extern const char trap_guest_enter_iret[], trap_guest_enter_end[];
+extern const char trap_tail_start[], trap_tail_end[], trap_tail_kick[];
 
 /* trap_handler.c */
-void trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
+int trap_signal_handler_c(int sig, siginfo_t *info, void *uc, struct trap_altstack_header *hdr);
 /* 1 if the pending instruction needs another exit (filled into *exit), else 0. */
 int trap_complete_pending(struct trap_vcpu *v, struct vm_exit *exit);
+/* VMLAB_TRAP: comma-separated fast_path=on|off (CLI/STI emulated in trap_entry.S) and
+ * direct_return=on|off (resume without rt_sigreturn), both on by default, so that the
+ * benchmark can measure each (bench/bench_trap_floor.c). 0, or -EINVAL with a message. */
+int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, char *err,
+                       size_t err_size);
+/* Arm (the guest is about to run, or resumes) or disarm (it leaves) the fast path. */
+void trap_fast_update(struct trap_vcpu *v, bool guest_runs);
 int trap_signal_numbers(const int **sigs); /* the signals the backend handles */
 /* The RFLAGS image the guest runs with: its native bits, IF = 1, TF for a step. */
 uint64_t trap_native_rflags(const struct trap_vcpu *v);

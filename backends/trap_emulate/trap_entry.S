@@ -15,7 +15,7 @@
 #define X86_EFLAGS_AC (1 << 18)
 #define X86_EFLAGS_NT (1 << 14)
 #define X86_EFLAGS_ID (1 << 21)
-#define HDR_STICKY 32 /* struct trap_altstack_header.sticky_flags */
+#define HDR_STICKY 80 /* struct trap_altstack_header.sticky_flags */
 
     .text
     .globl trap_guest_enter, trap_guest_enter_iret, trap_guest_enter_end
@@ -97,17 +97,76 @@ trap_guest_exit_landing:
     ret
     .size trap_guest_exit_landing, . - trap_guest_exit_landing
 
-/* The handler for every signal the backend takes (SA_SIGINFO | SA_ONSTACK). Before any C code
- * runs: host-sane RFLAGS (the kernel cleared DF and TF for the handler but left the
- * interrupted AC, NT and ID: AC would make an unaligned access of host code raise #AC, i.e.
- * SIGBUS, while every backend signal is blocked, which kills the process) and, if the guest
- * could have changed it, the host's FS base (C uses TLS: errno, the stack protector).
- * Afterwards: the FS base and the sticky flags of whatever context we return to. */
+/* The handler for every signal the backend takes (SA_SIGINFO | SA_ONSTACK).
+ *
+ * First the fast path (trap_handler.c explains it; struct trap_fast in trap_emulate.h): a
+ * #GP on a guest CLI (FA) or STI (FB) is emulated here, in registers the handler may clobber,
+ * without touching the FS base or calling C: the kernel's round trip is then almost all
+ * a trap costs. RDI = signal, RDX = ucontext (gregs at 40: RIP 168, EFL 176, CSGSFS 184,
+ * TRAPNO 200). Its accesses are aligned and it executes no string instruction, so the
+ * interrupted AC and NT, which it does not clear, cannot matter - but the IRETQ of the direct
+ * return faults with NT set: a guest running with AC or NT takes the slow path.
+ *
+ * The slow path, before any C code runs: host-sane RFLAGS (the kernel cleared DF and TF for
+ * the handler but left the interrupted AC, NT and ID: AC would make an unaligned access of
+ * host code raise #AC, i.e. SIGBUS, while every backend signal is blocked, which kills the
+ * process) and, if the guest could have changed it, the host's FS base (C uses TLS: errno,
+ * the stack protector). Afterwards: the FS base of whatever context we return to, and either
+ * the direct return (IRETQ loads NT and ID from the ucontext, as every other flag) or the
+ * sticky flags for rt_sigreturn. */
     .type trap_signal_entry, @function
 trap_signal_entry:
+    cmpl $11, %edi              /* SIGSEGV */
+    jne 9f
+    cmpq $13, 200(%rdx)         /* #GP */
+    jne 9f
+    testl $0x100, 176(%rdx)     /* a single step (the guest's or ours) sees every instruction */
+    jnz 9f
+    testl $(X86_EFLAGS_AC | X86_EFLAGS_NT), 176(%rdx) /* the slow path makes them host-sane */
+    jnz 9f
+    movq %rsp, %rax
+    andq $-(256 * 1024), %rax   /* the header (TRAP_ALTSTACK_SIZE) */
+    movw 184(%rdx), %cx
+    cmpw 74(%rax), %cx          /* the guest runs on the host's 64-bit code selector */
+    jne 9f
+    movq 168(%rdx), %rcx        /* RIP: guest code, in the guest window */
+    leaq -0x40000000(%rcx), %r8
+    cmpq $0x20000000, %r8
+    jae 9f
+    movzbl (%rcx), %r8d         /* #GP is a fault: RIP is the opcode byte, just fetched */
+    movq 32(%rax), %r9          /* &state.rflags */
+    movq 64(%rax), %r10         /* &state.interrupt_shadow */
+    cmpl $0xfa, %r8d
+    jne 1f
+    cmpb $0, 72(%rax)           /* CLI: IF = 0, any STI shadow ends */
+    je 9f
+    andq $~0x200, (%r9)
+    movb $0, (%r10)
+    movq 48(%rax), %r11
+    jmp 2f
+1:  cmpl $0xfb, %r8d
+    jne 9f
+    cmpb $0, 73(%rax)           /* STI: a shadow only if IF was clear (SDM vol. 2B STI) */
+    je 9f
+    movq (%r9), %r8
+    notq %r8
+    shrq $9, %r8
+    andl $1, %r8d
+    movb %r8b, (%r10)
+    orq $0x200, (%r9)
+    leaq 1(%rcx), %r8
+    movq 40(%rax), %r11
+    movq %r8, (%r11)            /* shadow_rip = the next instruction */
+    movq 56(%rax), %r11
+2:  incq (%r11)                 /* stats.emulated[CLI or STI] */
+    incq 168(%rdx)              /* RIP past the one-byte instruction */
+    cmpb $0, 10(%rax)
+    jne trap_direct_return
+    ret
+9:
     pushq %rbx
     pushq %r12
-    subq $8, %rsp
+    pushq %rdx                  /* the ucontext, for the direct return */
     movq %rsp, %rbx
     andq $-(256 * 1024), %rbx   /* TRAP_ALTSTACK_SIZE: the header at the altstack's base */
     pushfq
@@ -132,9 +191,13 @@ trap_signal_entry:
     call trap_signal_handler_c
     cmpb $0, 9(%rbx)
     je 2f
-    movq 16(%rbx), %rax
-    wrfsbase %rax
+    movq 16(%rbx), %rcx
+    wrfsbase %rcx
 2:
+    popq %rdx
+    popq %r12
+    testl %eax, %eax            /* 1: the context in the ucontext may be resumed directly */
+    jnz 4f
     movq HDR_STICKY(%rbx), %rax
     testq %rax, %rax
     je 3f
@@ -142,10 +205,100 @@ trap_signal_entry:
     orq %rax, (%rsp)
     popfq
 3:
-    addq $8, %rsp
-    popq %r12
     popq %rbx
     ret
+4:
+    popq %rbx
+    jmp trap_direct_return
     .size trap_signal_entry, . - trap_signal_entry
+
+/* Resume the context in the ucontext (RDX) without rt_sigreturn: a system call that costs a
+ * fifth of every trap here, and more with Syscall User Dispatch on (its slow path runs for
+ * every system call). What rt_sigreturn would restore, in the same order of effect: the
+ * signal mask the kernel changed at delivery (rt_sigprocmask: the one system call left),
+ * the x87/SSE/AVX state the kernel saved in the frame and reset for the handler (XRSTOR, or
+ * FXRSTOR for a legacy frame), the general registers, then RIP, CS, RFLAGS, RSP and SS at once
+ * with IRETQ, as trap_guest_enter enters the guest (CPL 3 -> CPL 3: IF and IOPL are not
+ * changeable, as with sigreturn). The FS and GS bases are the interrupted context's already
+ * (the slow path's epilogue put FS back; the fast path never changed it).
+ *
+ * From the rt_sigprocmask on, signals can arrive: a kick there (the only asynchronous signal
+ * of the backend) finds RIP between trap_tail_start and trap_tail_end and is redirected to
+ * trap_tail_kick (trap_handler.c), which takes it as a kick of the interrupted context. The
+ * stack keeps one layout meanwhile: the IRET frame at RSP, the ucontext at RSP + 48 (the
+ * frame's return address at RSP + 40), so any point of the tail can find the ucontext. */
+    .globl trap_direct_return, trap_tail_start, trap_tail_end, trap_tail_kick
+    .type trap_direct_return, @function
+trap_direct_return:
+    subq $40, %rsp              /* the IRET frame */
+    leaq 296(%rdx), %rsi        /* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8) */
+    movl $2, %edi
+    xorl %edx, %edx
+    movl $8, %r10d
+    movl $14, %eax
+    syscall
+trap_tail_start:
+    movq 48+224(%rsp), %rcx     /* uc_mcontext.fpregs */
+    movl $-1, %eax
+    movl $-1, %edx
+    testq $1, 48(%rsp)          /* uc_flags & UC_FP_XSTATE: an XSAVE image */
+    jz 1f
+    xrstor64 (%rcx)
+    jmp 2f
+1:  fxrstor64 (%rcx)
+2:  movq 48+40+128(%rsp), %rax  /* RIP */
+    movq %rax, 0(%rsp)
+    movl %cs, %eax
+    movq %rax, 8(%rsp)
+    movq 48+40+136(%rsp), %rax  /* RFLAGS */
+    movq %rax, 16(%rsp)
+    movq 48+40+120(%rsp), %rax  /* RSP */
+    movq %rax, 24(%rsp)
+    movl %ss, %eax
+    movq %rax, 32(%rsp)
+    movq 48+40+0(%rsp), %r8
+    movq 48+40+8(%rsp), %r9
+    movq 48+40+16(%rsp), %r10
+    movq 48+40+24(%rsp), %r11
+    movq 48+40+32(%rsp), %r12
+    movq 48+40+40(%rsp), %r13
+    movq 48+40+48(%rsp), %r14
+    movq 48+40+56(%rsp), %r15
+    movq 48+40+64(%rsp), %rdi
+    movq 48+40+72(%rsp), %rsi
+    movq 48+40+80(%rsp), %rbp
+    movq 48+40+88(%rsp), %rbx
+    movq 48+40+96(%rsp), %rdx
+    movq 48+40+104(%rsp), %rax
+    movq 48+40+112(%rsp), %rcx
+    iretq
+    /* A kick arrived in the tail: take it as a kick of the interrupted context, through the
+     * general path with the ucontext (which returns with rt_sigreturn or comes back here).
+     * The general path must run with signals blocked, as it does when the kernel enters it:
+     * block them all first (rt_sigreturn, or the rt_sigprocmask above, gives the interrupted
+     * context's mask back). A kick before that is redirected here again: nothing above the
+     * system call has changed anything. */
+trap_tail_kick:
+    leaq trap_all_signals(%rip), %rsi /* rt_sigprocmask(SIG_BLOCK, all, NULL, 8) */
+    xorl %edi, %edi
+    xorl %edx, %edx
+    movl $8, %r10d
+    movl $14, %eax
+    syscall
+trap_tail_end:
+    leaq 48(%rsp), %rdx
+    addq $40, %rsp
+    movq %rsp, %rax
+    andq $-(256 * 1024), %rax
+    movl 12(%rax), %edi         /* the kick signal's number (header) */
+    xorl %esi, %esi
+    jmp 9b
+    .size trap_direct_return, . - trap_direct_return
+
+    .section .rodata
+    .balign 8
+trap_all_signals:
+    .quad -1
+    .text
 
     .section .note.GNU-stack,"",@progbits

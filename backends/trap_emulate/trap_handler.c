@@ -7,8 +7,10 @@
  */
 #define _GNU_SOURCE
 #include <asm/processor-flags.h>
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -143,6 +145,7 @@ static void exit_to_host(struct trap_vcpu *v, ucontext_t *uc, struct trap_altsta
     v->window_step = false;
     v->ac_step = false; /* an access stepping past #AC runs again (and steps) after re-entry */
     v->in_guest = 0;
+    trap_fast_update(v, false);
     hdr->restore_fs = 0;   /* keep the host's FS base */
     hdr->sticky_flags = 0; /* host code runs with NT = ID = 0 */
 }
@@ -216,13 +219,55 @@ static int guest_byte(struct trap_vcpu *v, uint64_t gla)
     return emu_fetch(&ctx, gla, &b, 1, &error) == 1 ? b : -1;
 }
 
+/* The same bytes as `insn` at RIP, read where the guest executed them: the window maps RIP
+ * as the guest's tables do (the shadow MMU), and the faulting instruction was fetched from
+ * there, so its bytes are mapped. Byte by byte, in order: instruction lengths follow from the
+ * bytes, so a mismatch shows within the instruction at RIP, never past it (where the next page
+ * may not be mapped). */
+static bool same_bytes_at_rip(uint64_t rip, const struct x86_decoded_insn *insn)
+{
+    const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)rip;
+    for (unsigned i = 0; i < insn->length; i++)
+        if (p[i] != insn->bytes[i])
+            return false;
+    return true;
+}
+
+/* The same, through a small cache of decoded instructions keyed by RIP, for an instruction
+ * that just faulted at RIP: a trapping instruction usually traps again (a loop, a driver's
+ * polling), and a full Zydis decode (with the fetch through the guest's tables) is most of
+ * what the general path costs. A hit requires the same bytes at RIP (the guest may have
+ * rewritten its code or remapped the page). NULL with *rc on failure. */
+static const struct x86_decoded_insn *decode_cached(struct trap_vcpu *v, int *rc)
+{
+    uint64_t rip = v->state.rip;
+    struct trap_decoded_slot *slot = &v->decoded[(rip ^ (rip >> 6)) % TRAP_DECODED_SLOTS];
+    if (slot->valid && slot->insn.rip == rip && rip >= GUEST_SPACE_BASE &&
+        rip + slot->insn.length <= GUEST_SPACE_END && same_bytes_at_rip(rip, &slot->insn))
+        return &slot->insn;
+    slot->valid = false;
+    *rc = decode_at_rip(v, &slot->insn);
+    if (*rc < 0)
+        return NULL;
+    slot->valid = true;
+    return &slot->insn;
+}
+
+/* A zeroed emulation result, but for the 4 KiB of OUT data only OUTs fill. */
+static void result_init(struct emu_result *res)
+{
+    memset(res, 0, offsetof(struct emu_result, io.data));
+    size_t tail = offsetof(struct emu_result, io.data) + sizeof(res->io.data);
+    memset((char *)res + tail, 0, sizeof(*res) - tail);
+}
+
 /* Emulate a decoded sensitive instruction. Returns 1 if the guest must leave for the VMM. */
 static int emulate(struct trap_vcpu *v, const struct x86_decoded_insn *insn, int sig,
                    uint32_t gp_error)
 {
     struct emu_ctx ctx = emu_ctx_of(v);
     struct emu_result res;
-    memset(&res, 0, sizeof(res));
+    result_init(&res);
     v->state.interrupt_shadow = false; /* this instruction ends any earlier shadow */
     /* The guest single-steps (TF): the emulated instruction, like a native one, ends with a
      * #DB trap (SDM vol. 3B 18.3.1.4), unless it entered a handler through a gate, which
@@ -553,7 +598,8 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
     if (sig == SIGSEGV || sig == SIGILL) {
         /* #GP (privileged instruction, CPUID/RDTSC faulting, INT n through a DPL-0 host gate)
          * or #UD: only the instruction bytes tell which. */
-        rc = decode_at_rip(v, &insn);
+        rc = 0;
+        const struct x86_decoded_insn *in = decode_cached(v, &rc);
         if (rc == -EFAULT) { /* the page went away (a race with our own zapping): fetch again */
             struct shadow_fault f;
             shadow_mmu_fault(v->shadow, v->state.rip, MMU_FETCH, &f);
@@ -563,12 +609,12 @@ static int handle_guest_signal(struct trap_vcpu *v, int sig, siginfo_t *si, ucon
             }
             return 0;
         }
-        if (rc < 0 || x86_classify(&insn) == EMU_CLASS_NONE) {
-            if (sig == SIGILL || rc < 0)
+        if (!in || x86_classify(in) == EMU_CLASS_NONE) {
+            if (sig == SIGILL || !in)
                 return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_UD, false, 0);
             return deliver_exception(v, EMU_EVENT_EXCEPTION, VEC_GP, true, err);
         }
-        return emulate(v, &insn, sig, err);
+        return emulate(v, in, sig, err);
     }
     /* Anything else (SIGBUS on a truncated mapping ...) is a page fault of the guest. */
     v->state.cr2 = (uint64_t)(uintptr_t)si->si_addr;
@@ -607,7 +653,43 @@ static void chain_to_previous(struct trap_vcpu *v, int sig)
         }
 }
 
-void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstack_header *hdr)
+/* The fast path of trap_entry.S emulates a guest CLI or STI (one-byte opcodes FA, FB: the
+ * opcode byte says it all, no decode) before any C code runs: it finds everything through
+ * the altstack header. It is armed only while the guest runs and nothing else must see these
+ * instructions - no trace record, no single step of ours (window_step), and for STI no
+ * interrupt window awaited (which STI may open) - and does exactly what emulate() and
+ * exec_cli_sti() would: IF, the STI shadow, the statistics, RIP. */
+static_assert(offsetof(struct trap_altstack_header, sticky_flags) == 80, "trap_entry.S HDR_STICKY");
+static_assert(offsetof(struct trap_altstack_header, fast) == 32, "trap_entry.S offsets");
+static_assert(offsetof(struct trap_altstack_header, fast.shadow_rip) == 40, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.cli_count) == 48, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.sti_count) == 56, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.interrupt_shadow) == 64, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.cli_ok) == 72, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.sti_ok) == 73, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast.host_cs) == 74, "trap_entry.S");
+static_assert(offsetof(ucontext_t, uc_mcontext.gregs) == 40, "trap_entry.S ucontext offsets");
+static_assert(REG_RIP == 16 && REG_EFL == 17 && REG_CSGSFS == 18 && REG_TRAPNO == 20,
+              "trap_entry.S ucontext offsets");
+static_assert(GUEST_SPACE_BASE == 0x40000000 && GUEST_SPACE_SIZE == 0x20000000, "trap_entry.S");
+
+void trap_fast_update(struct trap_vcpu *v, bool guest_runs)
+{
+    struct trap_fast *f = &((struct trap_altstack_header *)v->altstack)->fast;
+    f->rflags = &v->state.rflags;
+    f->shadow_rip = &v->shadow_rip;
+    f->cli_count = &v->common.stats.emulated[EMU_CLASS_CLI];
+    f->sti_count = &v->common.stats.emulated[EMU_CLASS_STI];
+    f->interrupt_shadow = &v->state.interrupt_shadow;
+    f->host_cs = v->host_cs;
+    f->cli_ok = guest_runs && v->fast_path && !v->common.trace && !v->window_step;
+    f->sti_ok = f->cli_ok && !v->common.request_interrupt_window;
+}
+
+/* Returns 1 if the context now in the ucontext - the guest resuming, or the host landing
+ * after an exit - may be resumed without rt_sigreturn (trap_entry.S trap_direct_return), 0
+ * for an ordinary return from the handler. */
+int trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altstack_header *hdr)
 {
     ucontext_t *uc = ucv;
     struct trap_vcpu *v = hdr->vcpu;
@@ -622,11 +704,21 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
         ((uintptr_t)rip < GUEST_SPACE_BASE || (uintptr_t)rip >= GUEST_SPACE_END))
         from_guest = false;
 
+    if (rip >= trap_tail_start && rip < trap_tail_end) {
+        /* A signal on the way out of a direct return (the mask was just given back): the
+         * context it interrupted is the one in the outer ucontext. A kick is taken there
+         * (trap_tail_kick); anything else here is a host bug. */
+        if (sig == VMLAB_SIG_KICK)
+            uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)trap_tail_kick;
+        else
+            chain_to_previous(v, sig);
+        return 0;
+    }
     if (!from_guest) {
         if (sig == VMLAB_SIG_KICK) {
             if (v)
                 v->common.kick_pending = 1;
-            return;
+            return 0;
         }
         if (v && v->in_guest && rip == trap_guest_enter_iret) {
             /* IRETQ refused the guest state (non-canonical RIP ...): cannot enter. */
@@ -635,12 +727,12 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
             v->exit->fail_entry.hardware_entry_failure_reason =
                 (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
             exit_to_host(v, uc, hdr);
-            return;
+            return 0;
         }
         if (host_fault_is_our_faulting(v, sig, uc))
-            return;
+            return 0;
         chain_to_previous(v, sig);
-        return;
+        return 0;
     }
     state_from_uc(v, uc, hdr);
     int leave = handle_guest_signal(v, sig, si, uc);
@@ -651,9 +743,11 @@ void trap_signal_handler_c(int sig, siginfo_t *si, void *ucv, struct trap_altsta
     }
     if (leave) {
         exit_to_host(v, uc, hdr);
-        return;
+        return hdr->direct_return;
     }
     state_to_uc(v, uc, hdr);
+    trap_fast_update(v, true); /* window_step may have changed */
+    return hdr->direct_return;
 }
 
 /* Finish an instruction that waited for the VMM (IN data, MMIO read or write), before

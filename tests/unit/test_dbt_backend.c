@@ -14,6 +14,7 @@
 #include <elf.h>
 #include <cpuid.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -81,8 +84,39 @@ FRAGMENT(f_smc_jcc,
 /* #DE in translated code: delivered at the exact guest RIP with the guest's registers. */
 FRAGMENT(f_div0,
     "mov $7, %eax\n xor %ecx, %ecx\n mov $0x55, %r9\n div %ecx\n out %al, $0xf4\n")
+/* CALL r/m whose push of the return address faults (RSP outside RAM): #PF at the CALL with the
+ * guest's registers, RCX (the scratch register holding the target then) included. The #PF gate
+ * gets IST1 (a stack in RAM) so that the fault can be delivered at all. */
+FRAGMENT(f_icall_push_fault,
+    "movq $0x40380000, 0x40002024\n orb $1, 0x40003000+14*16+4\n lea 1f(%rip), %rax\n"
+    "mov $0x5151, %ecx\n mov $0x30001000, %rsp\n call *%rax\n1: out %al, $0xf4\n")
+/* Traces (VMLAB_DBT traces=on, dbt_trace.c). A loop through a call: the trace follows the
+ * CALL, the RET behind its compare and the back edge. */
+FRAGMENT(f_trace_calls,
+    "mov $1000, %ecx\n xor %eax, %eax\n1: call 2f\n dec %ecx\n jnz 1b\n out %al, $0xf4\n"
+    "2: inc %rax\n ret\n")
+/* SMC in a block of a trace: the callee (page 1) is in the loop's trace when the loop patches
+ * it at ECX = 500. RBX = 501 * 1 + 499 * 5. */
+FRAGMENT(f_trace_smc,
+    "xor %ebx, %ebx\n mov $1000, %ecx\n1: call 2f\n add %eax, %ebx\n cmp $500, %ecx\n jne 4f\n"
+    " movl $5, 3f+1(%rip)\n4: dec %ecx\n jnz 1b\n out %al, $0xf4\n .fill 4096, 1, 0xcc\n"
+    "2: nop\n3: mov $1, %eax\n ret\n")
+/* The callee moves its own return address on by RDX: 0, but 64 KiB at ECX = 700 (CMOV: the
+ * path of a trace stays the same), where a JMP goes back into the loop past the INC after the
+ * CALL. RBX = 999. 64 KiB: the return-address cache is indexed by the low 16 bits, so the
+ * RET finds the return point of the real return address and only its check tells them
+ * apart. */
+FRAGMENT(f_trace_ret_rewrite,
+    "xor %ebx, %ebx\n mov $1000, %ecx\n mov $0x10000, %esi\n1: xor %edx, %edx\n"
+    " cmp $700, %ecx\n cmove %esi, %edx\n call 3f\n5: inc %ebx\n2: dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n3: add %rdx, (%rsp)\n ret\n .skip 0x10000 - (. - 5b), 0xcc\n jmp 2b\n")
 /* Forever, chained to itself, and forever through returns. */
 FRAGMENT(f_spin, "1: jmp 1b\n")
+/* Loops that stay in translated code through returns, indirect calls and indirect jumps (the
+ * return-address cache and the lookup table); RCX, their scratch register, holds 0x5151. */
+FRAGMENT(f_spin_ret, "mov $0x5151, %ecx\n1: call 2f\n jmp 1b\n2: ret\n")
+FRAGMENT(f_spin_icall, "mov $0x5151, %ecx\n lea 2f(%rip), %rax\n1: call *%rax\n jmp 1b\n2: ret\n")
+FRAGMENT(f_spin_ijmp, "mov $0x5151, %ecx\n lea 1f(%rip), %rax\n1: jmp *%rax\n")
 /* Forever through a taken Jcc, which chaining points straight at its own block. */
 FRAGMENT(f_spin_jcc, "xor %ebx, %ebx\n1: inc %rax\n add %rax, %rcx\n test %ebx, %ebx\n jz 1b\n")
 FRAGMENT(f_spin_long,
@@ -305,17 +339,106 @@ static void test_loop_is_chained(void **unused)
     stop(&r);
 }
 
+/* Without the return-address cache (VMLAB_DBT ret_cache=off) every RET goes through the
+ * lookup table: the first misses it (the dispatcher fills it), the others hit - no exit. */
 static void test_returns_hit_lookup(void **unused)
 {
     (void)unused;
     struct run r;
+    setenv("VMLAB_DBT", "ret_cache=off", 1);
     start(&r, f_calls_start, f_calls_end);
+    unsetenv("VMLAB_DBT");
     go(&r);
     assert_true(final_out(&r));
     assert_int_equal(r.st.gpr[X86_RAX], 1000);
     assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
-    assert_true(stat(&r, "indirect_hits") >= 990);
-    assert_int_equal(stat(&r, "indirect_lookups"), 1000);
+    assert_int_equal(stat(&r, "indirect_misses"), 1);
+    assert_true(stat(&r, "block_exits") < 10);
+    stop(&r);
+}
+
+/* With it (the default) every RET, the first included, finds its return point in the
+ * return-address cache, filled when the CALL was translated: no lookup, no exit. */
+static void test_returns_hit_return_cache(void **unused)
+{
+    (void)unused;
+    struct run r;
+    setenv("VMLAB_DBT", "ret_cache=on", 1);
+    start(&r, f_calls_start, f_calls_end);
+    unsetenv("VMLAB_DBT");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 1000);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_int_equal(stat(&r, "indirect_misses"), 0);
+    assert_true(stat(&r, "block_exits") < 10);
+    stop(&r);
+}
+
+static void start_with(struct run *r, const uint8_t *start_, const uint8_t *end_,
+                       const char *options)
+{
+    setenv("VMLAB_DBT", options, 1);
+    start(r, start_, end_);
+    unsetenv("VMLAB_DBT");
+}
+
+/* A hot loop through a call becomes a trace, which then runs it: no exit per iteration. */
+static void test_trace_follows_calls(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_calls_start, f_trace_calls_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 1000);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_int_equal(stat(&r, "traces_built"), 1);
+    assert_int_equal(stat(&r, "trace_blocks"), 3); /* call, ret, dec/jnz */
+    assert_true(stat(&r, "block_exits") < 20);
+    stop(&r);
+}
+
+/* A store into a block that is part of a trace invalidates the trace too. */
+static void test_trace_self_modifying_code(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_smc_start, f_trace_smc_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 501 * 1 + 499 * 5);
+    assert_true(stat(&r, "traces_built") >= 1);
+    assert_true(stat(&r, "invalidated_blocks") >= 2); /* the callee and the trace */
+    stop(&r);
+}
+
+/* The return-address cache (the default) with the same guest: the return point checks the
+ * address the RET popped, so the rewritten return lands where the guest said. */
+static void test_return_cache_return_address_rewritten(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 999);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_int_equal(stat(&r, "traces_built"), 0);
+    stop(&r);
+}
+
+/* A RET in a trace goes on along the trace only to the return address it recorded. */
+static void test_trace_return_address_rewritten(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "traces=on");
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 999);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "traces_built") >= 1);
     stop(&r);
 }
 
@@ -398,6 +521,21 @@ static void test_divide_error_exact(void **unused)
     assert_int_equal(fr[4], CODE + 5 + 2 + 7); /* the DIV itself */
     assert_int_equal(fr[1], 7);                /* RAX as the hardware leaves it */
     assert_int_equal(r.st.gpr[X86_R9], 0x55);
+    stop(&r);
+}
+
+static void test_indirect_call_push_fault_exact(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_icall_push_fault_start, f_icall_push_fault_end);
+    go(&r);
+    uint64_t fr[5];
+    exception_frame(&r, fr);
+    assert_int_equal(fr[2], 14);
+    assert_int_equal(fr[0], 0x30001000 - 8);
+    assert_int_equal(fr[4], CODE + 0x27); /* the CALL */
+    assert_int_equal(r.st.gpr[X86_RCX], 0x5151);
     stop(&r);
 }
 
@@ -502,7 +640,8 @@ static void test_compute_kernel_matches_native(void **unused)
     go(&r);
     assert_true(final_out(&r));
     assert_int_equal(r.st.gpr[X86_RAX], want);
-    assert_true(stat(&r, "indirect_hits") > 0); /* returns stayed in translated code */
+    /* returns stayed in translated code (the return-address cache, or the lookup table) */
+    assert_true(stat(&r, "block_exits") < 2 * stat(&r, "blocks_translated") + 10);
     stop(&r);
 }
 
@@ -539,6 +678,82 @@ static void kick_case(const uint8_t *start_, const uint8_t *end_)
     }
     kick_timer_destroy(&kt);
     stop(&r);
+}
+
+/* A kick must also bring back a loop of returns and indirect branches, at once (the lookup
+ * tables are revoked: dbt_signal.c), with the guest's exact state: RCX (the scratch register
+ * of the lookups) is the guest's, RSP is the loop's, RIP is inside the fragment. One kick
+ * only, from a one-shot timer (the VMM's repeats every 10 ms would hide a kick that did not
+ * work); a watchdog kick 1.5 s later fails the test instead of hanging it. */
+static void kick_case_exact(const uint8_t *start_, const uint8_t *end_, const char *options)
+{
+    struct run r;
+    kick_install_fallback_handler();
+    setenv("VMLAB_DBT", options, 1);
+    start(&r, start_, end_);
+    unsetenv("VMLAB_DBT");
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = VMLAB_SIG_KICK;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    timer_t kick, watchdog;
+    assert_int_equal(timer_create(CLOCK_MONOTONIC, &sev, &kick), 0);
+    assert_int_equal(timer_create(CLOCK_MONOTONIC, &sev, &watchdog), 0);
+    for (int i = 0; i < 20; i++) {
+        struct itimerspec k = {.it_value = {.tv_nsec = 2000000}};   /* 2 ms */
+        struct itimerspec w = {.it_value = {.tv_nsec = 500000000}}; /* 1.5 s */
+        w.it_value.tv_sec = 1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        timer_settime(kick, 0, &k, NULL);
+        timer_settime(watchdog, 0, &w, NULL);
+        r.vcpu->kick_pending = 0;
+        assert_int_equal(dbt_backend_ops.vcpu_run(r.vcpu, &r.exit), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        struct itimerspec off = {0};
+        timer_settime(watchdog, 0, &off, NULL);
+        double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        assert_int_equal(r.exit.reason, VM_EXIT_INTR);
+        assert_true(waited < 1.4); /* the first kick, not the watchdog's */
+        assert_int_equal(dbt_backend_ops.vcpu_get_state(r.vcpu, &r.st), 0);
+        if (r.st.rip != CODE) { /* past the first MOV */
+            assert_int_equal(r.st.gpr[X86_RCX], 0x5151);
+            assert_true(r.st.gpr[X86_RSP] == GUEST_STACK_TOP ||
+                        r.st.gpr[X86_RSP] == GUEST_STACK_TOP - 8);
+        }
+        assert_true(r.st.rip >= CODE && r.st.rip < CODE + (uint64_t)(end_ - start_));
+    }
+    timer_delete(kick);
+    timer_delete(watchdog);
+    stop(&r);
+}
+
+static void test_kick_return_loop(void **unused)
+{
+    (void)unused;
+    kick_case_exact(f_spin_ret_start, f_spin_ret_end, "ret_cache=on");
+    kick_case_exact(f_spin_ret_start, f_spin_ret_end, "ret_cache=off,ibl_shared=on");
+    kick_case_exact(f_spin_ret_start, f_spin_ret_end, "ret_cache=off,ibl_shared=off");
+}
+
+static void test_kick_indirect_loops(void **unused)
+{
+    (void)unused;
+    kick_case_exact(f_spin_icall_start, f_spin_icall_end, "ibl_shared=on");
+    kick_case_exact(f_spin_icall_start, f_spin_icall_end, "ibl_shared=off");
+    kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "ibl_shared=on");
+    kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "ibl_shared=off");
+}
+
+/* A kick inside a trace: the trace's loop back is a chained exit the kick unchains, and the
+ * lookup after a compare that failed is revoked like any other. */
+static void test_kick_trace_loops(void **unused)
+{
+    (void)unused;
+    kick_case_exact(f_spin_ret_start, f_spin_ret_end, "traces=on");
+    kick_case_exact(f_spin_icall_start, f_spin_icall_end, "traces=on,trace_indirect=on");
+    kick_case_exact(f_spin_ijmp_start, f_spin_ijmp_end, "traces=on,trace_indirect=on");
 }
 
 static void test_kick_tight_loop(void **unused)
@@ -885,17 +1100,26 @@ int main(void)
         cmocka_unit_test_teardown(test_popf_slow_path, teardown),
         cmocka_unit_test_teardown(test_loop_is_chained, teardown),
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
+        cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
+        cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
+        cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
+        cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
+        cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
         cmocka_unit_test_teardown(test_divide_error_exact, teardown),
+        cmocka_unit_test_teardown(test_indirect_call_push_fault_exact, teardown),
         cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
         cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
         cmocka_unit_test_teardown(test_rip_relative, teardown),
         cmocka_unit_test_teardown(test_cache_fills_and_flushes, teardown),
         cmocka_unit_test_teardown(test_compute_kernel_matches_native, teardown),
         cmocka_unit_test_teardown(test_kick_tight_loop, teardown),
+        cmocka_unit_test_teardown(test_kick_return_loop, teardown),
+        cmocka_unit_test_teardown(test_kick_indirect_loops, teardown),
+        cmocka_unit_test_teardown(test_kick_trace_loops, teardown),
         cmocka_unit_test_teardown(test_kick_jcc_loop, teardown),
         cmocka_unit_test_teardown(test_kick_long_loop, teardown),
         cmocka_unit_test_teardown(test_interrupt_window_after_shadow, teardown),

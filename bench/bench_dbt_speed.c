@@ -1,0 +1,447 @@
+/* bench_dbt_speed.c - experiment "dbt_speed": what each of dbt's speed techniques brings, on
+ * every workload of bench/workloads.def, and the code expansion.
+ *
+ * The techniques (backends/dbt/dbt.h struct dbt_options, VMLAB_DBT): exit stubs kept apart
+ * from the blocks' code, one shared out-of-line indirect-branch lookup instead of one tail per
+ * site, a return-address cache for returns, 16-byte block alignment, hot traces (with and
+ * without following indirect branches), huge pages for the code cache. The guest runs with dbt's
+ * defaults, then with one technique flipped at a time, and with all of them off; VMLAB_DBT is set
+ * in this process before each guest's child is forked.
+ *
+ * Method: steady state, translation excluded - the guest calls the workload once for
+ * DS_WARMUP iterations (everything gets translated and chained, hot loops become traces), marks,
+ * calls it for N iterations, marks; the cost is the guest thread's CPU time between the marks, per
+ * iteration. The native figure is the same two calls in a child process with the blob mapped at the
+ * address the guest runs it from, CPU time of the second. Every configuration's checksum must equal
+ * the native one or the cell says WRONG RESULT. Configurations alternate within each repetition
+ * (drift hits all alike); medians. Code expansion is dbt's own statistic
+ * (code_expansion_pct: host bytes written per guest byte translated).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_internal.h"
+#include "vmm/guest_layout.h"
+
+#define DS_MAX_WORKLOADS 8
+#define DS_WARMUP                                                                                  \
+    100 /* iterations before the timed call: hot loops have become traces (threshold 50) */
+
+static const struct {
+    const char *name;    /* column name */
+    const char *options; /* VMLAB_DBT, NULL: native */
+    const char *what;
+} ds_configs[] = {
+    {"native", NULL, "the blob as a Linux program"},
+    {"dbt", "", "dbt's defaults: every technique on but align_blocks and huge_pages"},
+    {"stubs inline", "stubs_apart=off", "exit stubs right after each block's code"},
+    {"lookup per site", "ibl_shared=off", "the lookup's jump through the table at every site"},
+    {"no return cache", "ret_cache=off", "returns take the lookup like other indirect branches"},
+    {"aligned blocks", "align_blocks=on", "every block starts 16-byte aligned"},
+    {"traces", "traces=on",
+     "hot loops become traces (NET): direct branches and returns to the trace's own calls "
+     "followed"},
+    {"traces + indirect", "traces=on,trace_indirect=on",
+     "traces also follow indirect jumps, calls and other returns to the recorded target"},
+    {"huge pages", "huge_pages=on", "MADV_HUGEPAGE asked for the code cache"},
+    {"all off", "stubs_apart=off,ibl_shared=off,ret_cache=off,align_blocks=on",
+     "none of the techniques (stubs inline, lookup per site, no return cache, aligned)"},
+};
+#define DS_CONFIGS (sizeof(ds_configs) / sizeof(ds_configs[0]))
+
+struct ds_cell {
+    bool measured;
+    char why_not[BENCH_WHY_SIZE];
+    struct bench_stats ns_per_iter;
+    double expansion_pct, huge_kb;
+};
+
+struct dbt_speed_state {
+    bool measured;
+    char why_not[BENCH_WHY_SIZE];
+    unsigned workload_count;
+    const struct bench_workload *workload[DS_MAX_WORKLOADS];
+    uint64_t iterations[DS_MAX_WORKLOADS];
+    struct ds_cell cell[DS_MAX_WORKLOADS][DS_CONFIGS];
+};
+
+static double thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Native: in a child, the blob at the guest's address (elsewhere if taken), warm-up call,
+ * then N iterations timed. 0 with ns and the checksum of the timed call. */
+static int run_native(const struct bench_workload *w, uint64_t n, double *ns, uint64_t *sum,
+                      char *why, size_t why_size)
+{
+    int fds[2];
+    if (pipe(fds) < 0) {
+        snprintf(why, why_size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, why_size, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        size_t size = (w->size + 4095) & ~4095UL;
+        void *want = (void *)(uintptr_t)(GUEST_IMAGE_BASE + 4096);
+        void *p = mmap(want, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == MAP_FAILED)
+            p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            _exit(70);
+        memcpy(p, w->blob, w->size);
+        if (mprotect(p, size, PROT_READ | PROT_EXEC) < 0)
+            _exit(70);
+        uint64_t (*kernel)(uint64_t) = (uint64_t(*)(uint64_t))p;
+        kernel(DS_WARMUP);
+        double t0 = thread_cpu_ns();
+        uint64_t s = kernel(n);
+        double out[2] = {thread_cpu_ns() - t0, 0};
+        memcpy(&out[1], &s, sizeof(s));
+        _exit(write(fds[1], out, sizeof(out)) == sizeof(out) ? 0 : 1);
+    }
+    close(fds[1]);
+    double in[2];
+    ssize_t got = read(fds[0], in, sizeof(in));
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof(in) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(why, why_size, "the native run failed");
+        return -1;
+    }
+    *ns = in[0];
+    memcpy(sum, &in[1], sizeof(*sum));
+    return 0;
+}
+
+/* Guest: warm-up call; mark 1; N iterations; mark 2; checksum as two marks; exit. */
+static int build_guest(const struct bench_workload *w, uint64_t n, struct bench_code *c)
+{
+    c->n = 0;
+    c->overflow = false;
+    BENCH_EMIT(c, 0xbf, DS_WARMUP, 0, 0, 0); /* mov edi, DS_WARMUP */
+    BENCH_EMIT(c, 0xe8);                     /* call kernel */
+    size_t call1 = c->n + 4;
+    bench_emit_u32(c, 0);
+    bench_emit_mark(c, 1);
+    BENCH_EMIT(c, 0x48, 0xbf);
+    bench_emit_u64(c, n); /* movabs rdi, n */
+    BENCH_EMIT(c, 0xe8);  /* call kernel */
+    size_t call2 = c->n + 4;
+    bench_emit_u32(c, 0);
+    BENCH_EMIT(c, 0x48, 0x89, 0xc3); /* mov rbx, rax */
+    bench_emit_mark(c, 2);
+    BENCH_EMIT(c, 0x89, 0xd8); /* mov eax, ebx */
+    bench_emit_mark_eax(c);
+    BENCH_EMIT(c, 0x48, 0x89, 0xd8, 0x48, 0xc1, 0xe8, 0x20); /* mov rax, rbx; shr rax, 32 */
+    bench_emit_mark_eax(c);
+    bench_emit_exit(c);
+    while (c->n < 4096) /* the blob page-aligned, where the peers experiment runs it */
+        BENCH_EMIT(c, 0xcc);
+    int32_t rel1 = (int32_t)(c->n - call1), rel2 = (int32_t)(c->n - call2);
+    memcpy(c->b + call1 - 4, &rel1, 4);
+    memcpy(c->b + call2 - 4, &rel2, 4);
+    bench_emit(c, w->blob, w->size);
+    return c->overflow ? -1 : 0;
+}
+
+/* One guest run under VMLAB_DBT=options: CPU ns of the N iterations, checksum, expansion. */
+static int run_guest(const struct backend_ops *dbt, const struct bench_code *c, const char *options,
+                     double *ns, uint64_t *sum, double *expansion, double *huge_kb, char *why,
+                     size_t why_size)
+{
+    setenv("VMLAB_DBT", options, 1); /* read by the vCPU in the child */
+    struct bench_marks marks = {.cpu_time = true};
+    struct machine_result *r = bench_run_guest_marks(dbt, c, 300.0, 4, &marks, why, why_size);
+    unsetenv("VMLAB_DBT");
+    if (!r)
+        return -1;
+    *ns = (double)(r->mark_cpu_ns[1] - r->mark_cpu_ns[0]);
+    *sum = ((uint64_t)r->mark_value[3] << 32) | r->mark_value[2];
+    *expansion = *huge_kb = 0;
+    bench_result_stat(r, "code_expansion_pct", expansion);
+    bench_result_stat(r, "code_cache_huge_kb", huge_kb);
+    free(r);
+    return 0;
+}
+
+static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
+{
+    struct dbt_speed_state *st = state;
+    const struct bench_host *h = &ctx->host;
+    int dbt = bench_backend_index(h, "dbt");
+    if (dbt < 0 || !h->backend_available[dbt]) {
+        snprintf(st->why_not, sizeof(st->why_not), "dbt unavailable");
+        return;
+    }
+    unsigned count;
+    const struct bench_workload *wl = bench_workloads(&count);
+    st->workload_count = count < DS_MAX_WORKLOADS ? count : DS_MAX_WORKLOADS;
+    unsigned reps = ctx->opt->quick ? 3 : ctx->opt->repetitions;
+    double budget_ns = ctx->opt->quick ? 0.1e9 : 0.4e9; /* per dbt run */
+    static struct bench_code code;
+    for (unsigned i = 0; i < st->workload_count; i++) {
+        const struct bench_workload *w = st->workload[i] = &wl[i];
+        bench_progress(ctx, "bench: dbt_speed %-12s ", w->name);
+        /* calibrate on the defaults */
+        double ns, exp_pct, huge;
+        uint64_t sum, n = 20;
+        char why[BENCH_WHY_SIZE];
+        if (build_guest(w, n, &code) < 0 || run_guest(h->backend[dbt], &code, "", &ns, &sum,
+                                                      &exp_pct, &huge, why, sizeof(why)) < 0) {
+            for (unsigned k = 0; k < DS_CONFIGS; k++)
+                snprintf(st->cell[i][k].why_not, sizeof(st->cell[i][k].why_not), "%s", why);
+            bench_progress(ctx, "%s\n", why);
+            continue;
+        }
+        double per = ns / (double)n;
+        n = per > 0 ? (uint64_t)(budget_ns / per) : 1000;
+        if (n < 20)
+            n = 20;
+        st->iterations[i] = n;
+        if (build_guest(w, n, &code) < 0)
+            continue;
+        double samples[DS_CONFIGS][32];
+        unsigned got[DS_CONFIGS] = {0};
+        uint64_t want = 0;
+        bool have_want = false;
+        for (unsigned r = 0; r < reps; r++) {
+            for (unsigned k = 0; k < DS_CONFIGS; k++) {
+                struct ds_cell *cell = &st->cell[i][k];
+                if (cell->why_not[0])
+                    continue;
+                int rc = ds_configs[k].options
+                             ? run_guest(h->backend[dbt], &code, ds_configs[k].options, &ns, &sum,
+                                         &cell->expansion_pct, &cell->huge_kb, cell->why_not,
+                                         sizeof(cell->why_not))
+                             : run_native(w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not));
+                if (rc < 0)
+                    continue;
+                if (k == 0) {
+                    want = sum;
+                    have_want = true;
+                } else if (have_want && sum != want) {
+                    snprintf(cell->why_not, sizeof(cell->why_not),
+                             "WRONG RESULT: checksum %#llx, native %#llx", (unsigned long long)sum,
+                             (unsigned long long)want);
+                    continue;
+                }
+                samples[k][got[k]++] = ns / (double)n;
+            }
+            bench_progress(ctx, ".");
+        }
+        for (unsigned k = 0; k < DS_CONFIGS; k++) {
+            struct ds_cell *cell = &st->cell[i][k];
+            if (cell->why_not[0] || got[k] != reps) {
+                if (!cell->why_not[0])
+                    snprintf(cell->why_not, sizeof(cell->why_not), "a run failed");
+                continue;
+            }
+            bench_stats_of(samples[k], got[k], &cell->ns_per_iter);
+            cell->measured = true;
+        }
+        bench_progress(ctx, " dbt %.2fx native\n",
+                       st->cell[i][0].measured && st->cell[i][1].measured
+                           ? st->cell[i][1].ns_per_iter.median / st->cell[i][0].ns_per_iter.median
+                           : 0);
+    }
+    st->measured = true;
+}
+
+static double ds_ratio(const struct dbt_speed_state *st, unsigned i, unsigned k)
+{
+    const struct ds_cell *n = &st->cell[i][0], *c = &st->cell[i][k];
+    return n->measured && c->measured && n->ns_per_iter.median > 0
+               ? c->ns_per_iter.median / n->ns_per_iter.median
+               : 0;
+}
+
+static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
+{
+    const struct dbt_speed_state *st = state;
+    FILE *f = bench_file_open(ctx, "dbt_speed.csv");
+    if (f) {
+        fprintf(f, "workload,config,options,iterations,measured,median_ns_per_iteration,q1,q3,"
+                   "vs_native,code_expansion_pct,code_cache_huge_kb,note\n");
+        for (unsigned i = 0; i < st->workload_count; i++)
+            for (unsigned k = 0; k < DS_CONFIGS; k++) {
+                const struct ds_cell *c = &st->cell[i][k];
+                fprintf(f, "%s,\"%s\",\"%s\",%llu,", st->workload[i]->name, ds_configs[k].name,
+                        ds_configs[k].options ? ds_configs[k].options : "",
+                        (unsigned long long)st->iterations[i]);
+                if (c->measured)
+                    fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,%.0f,%.0f,\n", c->ns_per_iter.median,
+                            c->ns_per_iter.q1, c->ns_per_iter.q3, ds_ratio(st, i, k),
+                            c->expansion_pct, c->huge_kb);
+                else
+                    fprintf(f, "no,,,,,,,\"%s\"\n", c->why_not);
+            }
+        bench_file_close(ctx, f);
+    }
+    f = bench_file_open(ctx, "dbt_speed.dat");
+    if (f) {
+        fprintf(f, "workload");
+        for (unsigned k = 1; k < DS_CONFIGS; k++)
+            fprintf(f, " \"%s\"", ds_configs[k].name);
+        fputc('\n', f);
+        for (unsigned i = 0; i < st->workload_count; i++) {
+            fprintf(f, "\"%s\"", st->workload[i]->name);
+            for (unsigned k = 1; k < DS_CONFIGS; k++) {
+                double r = ds_ratio(st, i, k);
+                fprintf(f, r > 0 ? " %.3f" : " NaN", r);
+            }
+            fputc('\n', f);
+        }
+        bench_file_close(ctx, f);
+    }
+    char caption[1024];
+    bench_caption(ctx, caption, sizeof(caption));
+    f = bench_file_open(ctx, "dbt_speed.gp");
+    if (f) {
+        fprintf(f,
+                "set datafile missing 'NaN'\nset style data histograms\n"
+                "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
+                "set grid ytics\nset ylabel 'dbt time per iteration / native (1.0)'\n"
+                "set yrange [0:*]\nset key outside right top\n"
+                "set title \"dbt's speed techniques, one flipped at a time: time relative to "
+                "native\\n%s\" font ',10'\n",
+                caption);
+        fprintf(f, "set terminal png size 1200,650 noenhanced\nset output 'dbt_speed.png'\n"
+                   "plot 'dbt_speed.dat' using 2:xtic(1) title columnheader(2)");
+        for (unsigned k = 2; k < DS_CONFIGS; k++)
+            fprintf(f, ", '' using %u title columnheader(%u)", k + 1, k + 1);
+        fprintf(f, "\nset terminal svg size 1200,650 noenhanced\nset output 'dbt_speed.svg'\n"
+                   "replot\n");
+        bench_file_close(ctx, f);
+        bench_plot(ctx, "dbt_speed.gp");
+    }
+}
+
+static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, struct bench_doc *d)
+{
+    const struct dbt_speed_state *st = state;
+    bench_doc_heading(d, "dbt: the speed techniques, each on and off");
+    if (!st->measured) {
+        bench_doc_para(d, "Not measured: %s.", st->why_not);
+        return;
+    }
+    bench_doc_figure(d, "dbt_speed.png",
+                     "dbt time per iteration relative to native, per "
+                     "technique flipped");
+    bench_doc_para(d,
+                   "Each workload of the peers comparison under dbt with its defaults, then with "
+                   "one technique flipped (VMLAB_DBT), and with all of them off: time per "
+                   "iteration relative to native, in steady state (a first call of %u iterations "
+                   "translates everything and forms the traces; the guest thread's CPU time of the "
+                   "second, longer call; native: "
+                   "the same two calls in a child process, the blob at the guest's address). "
+                   "Medians of %u interleaved repetitions. Code expansion: host bytes written per "
+                   "guest byte translated (blocks, exit stubs, lookup entries), dbt's "
+                   "code_expansion_pct. Data: dbt_speed.csv.",
+                   DS_WARMUP, ctx->opt->quick ? 3 : ctx->opt->repetitions);
+    bench_doc_table(d, 3, (const char *[]){"setting", "VMLAB_DBT", "what it is"});
+    for (unsigned k = 1; k < DS_CONFIGS; k++) {
+        bench_doc_cell(d, "%s", ds_configs[k].name);
+        bench_doc_cell(d, "%s", ds_configs[k].options[0] ? ds_configs[k].options : "(defaults)");
+        bench_doc_cell(d, "%s", ds_configs[k].what);
+    }
+    bench_doc_table_end(d);
+    const char *heads[2 + DS_CONFIGS];
+    heads[0] = "workload";
+    for (unsigned k = 0; k < DS_CONFIGS; k++)
+        heads[1 + k] = ds_configs[k].name;
+    heads[1 + DS_CONFIGS] = "code expansion (dbt)";
+    bench_doc_table(d, 2 + DS_CONFIGS, heads);
+    for (unsigned i = 0; i < st->workload_count; i++) {
+        bench_doc_cell(d, "%s", st->workload[i]->name);
+        for (unsigned k = 0; k < DS_CONFIGS; k++) {
+            const struct ds_cell *c = &st->cell[i][k];
+            if (!c->measured)
+                bench_doc_cell(d, "not measured: %s", c->why_not);
+            else if (k == 0)
+                bench_doc_cell(d, "%.0f ns", c->ns_per_iter.median);
+            else
+                bench_doc_cell(d, "%.2fx", ds_ratio(st, i, k));
+        }
+        const struct ds_cell *c = &st->cell[i][1];
+        if (c->measured)
+            bench_doc_cell(d, "%.2fx", c->expansion_pct / 100.0);
+        else
+            bench_doc_cell(d, "%s", "");
+    }
+    bench_doc_table_end(d);
+    for (unsigned i = 0; i < st->workload_count; i++) {
+        const struct ds_cell *c = &st->cell[i][6];
+        if (c->measured && !strcmp(st->workload[i]->name, "footprint"))
+            bench_doc_para(d,
+                           "Huge pages: with MADV_HUGEPAGE the kernel mapped %.0f KiB of the "
+                           "code cache with huge pages (footprint workload). The cache is a "
+                           "memfd mapped twice (W^X), so it gets huge pages only where "
+                           "/sys/kernel/mm/transparent_hugepage/shmem_enabled allows them.",
+                           c->huge_kb);
+    }
+}
+
+static void dbt_speed_write_json(struct bench_ctx *ctx, const void *state, FILE *f)
+{
+    (void)ctx;
+    const struct dbt_speed_state *st = state;
+    bench_json_key(f, "dbt_speed");
+    if (!st->measured) {
+        bench_json_not_measured(f, st->why_not);
+        return;
+    }
+    fputc('[', f);
+    for (unsigned i = 0; i < st->workload_count; i++) {
+        fprintf(f, "%s{\"workload\": ", i ? ", " : "");
+        bench_json_str(f, st->workload[i]->name);
+        fprintf(f, ", \"iterations\": %llu, \"configs\": [", (unsigned long long)st->iterations[i]);
+        for (unsigned k = 0; k < DS_CONFIGS; k++) {
+            const struct ds_cell *c = &st->cell[i][k];
+            fprintf(f, "%s{\"config\": ", k ? ", " : "");
+            bench_json_str(f, ds_configs[k].name);
+            fprintf(f, ", \"options\": ");
+            bench_json_str(f, ds_configs[k].options ? ds_configs[k].options : "native");
+            fprintf(f, ", \"ns_per_iteration\": ");
+            if (c->measured) {
+                bench_json_stats(f, &c->ns_per_iter);
+                fprintf(f, ", \"vs_native\": %.4f", ds_ratio(st, i, k));
+                if (k)
+                    fprintf(f, ", \"code_expansion_pct\": %.0f, \"code_cache_huge_kb\": %.0f",
+                            c->expansion_pct, c->huge_kb);
+            } else {
+                bench_json_not_measured(f, c->why_not);
+            }
+            fputc('}', f);
+        }
+        fprintf(f, "]}");
+    }
+    fputc(']', f);
+}
+
+const struct bench_experiment bench_experiment_dbt_speed = {
+    .name = "dbt_speed",
+    .summary = "dbt's speed techniques, each on and off, on every workload; code expansion",
+    .state_size = sizeof(struct dbt_speed_state),
+    .measure = dbt_speed_measure,
+    .write_files = dbt_speed_write_files,
+    .write_section = dbt_speed_write_section,
+    .write_json = dbt_speed_write_json,
+};
