@@ -270,6 +270,11 @@ struct bench_workload {
     unsigned long size;
 };
 const struct bench_workload *bench_workloads(unsigned *count);
+/* The workload's blob mapped executable in this process, for a native run: at the address the
+ * guest runs it from (GUEST_IMAGE_BASE + 4096, so that placement-sensitive costs match) when
+ * at_guest_address is set and that address is free, elsewhere otherwise. NULL on failure. */
+typedef uint64_t bench_kernel_fn(uint64_t iterations);
+bench_kernel_fn *bench_workload_map_native(const struct bench_workload *w, bool at_guest_address);
 /* The "compute" workload's blob (bench/compute_kernel.c), under the names the dbt unit test
  * uses to run it in-process. */
 extern const unsigned char bench_workload_compute_blob[];

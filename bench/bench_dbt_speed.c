@@ -96,18 +96,9 @@ static int run_native(const struct bench_workload *w, uint64_t n, double *ns, ui
         return -1;
     }
     if (pid == 0) {
-        size_t size = (w->size + 4095) & ~4095UL;
-        void *want = (void *)(uintptr_t)(GUEST_IMAGE_BASE + 4096);
-        void *p = mmap(want, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-        if (p == MAP_FAILED)
-            p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        bench_kernel_fn *kernel = bench_workload_map_native(w, true);
+        if (!kernel)
             _exit(70);
-        memcpy(p, w->blob, w->size);
-        if (mprotect(p, size, PROT_READ | PROT_EXEC) < 0)
-            _exit(70);
-        uint64_t (*kernel)(uint64_t) = (uint64_t(*)(uint64_t))p;
         kernel(DS_WARMUP);
         double t0 = thread_cpu_ns();
         uint64_t s = kernel(n);

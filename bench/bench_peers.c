@@ -57,7 +57,7 @@ static const struct bench_workload *workload_find(const char *name)
     return NULL;
 }
 
-typedef uint64_t kernel_fn(uint64_t iterations);
+typedef bench_kernel_fn kernel_fn;
 
 static double process_cpu_s(void)
 {
@@ -123,7 +123,7 @@ static uint64_t count_insns_natively(kernel_fn *f, unsigned long size, uint64_t 
  * program; not the harness, whose children need the guest window), so that the native and
  * the guest runs share alignment and cache and branch-predictor indexing; anywhere
  * page-aligned otherwise. */
-static kernel_fn *native_kernel(const struct bench_workload *w, bool as_guest)
+kernel_fn *bench_workload_map_native(const struct bench_workload *w, bool as_guest)
 {
     size_t size = (w->size + 4095) & ~4095UL;
     void *p = MAP_FAILED;
@@ -153,7 +153,7 @@ int bench_compute_peer_main(int argc, char **argv)
     if (!w)
         return 64;
     uint64_t n = strtoull(argv[2], NULL, 10);
-    kernel_fn *f = native_kernel(w, true);
+    kernel_fn *f = bench_workload_map_native(w, true);
     if (!f)
         return 70;
     /* CPU time of the process: under qemu-user and valgrind, the tool's own work included */
@@ -448,7 +448,7 @@ static void peers_measure(struct bench_ctx *ctx, void *state)
     for (unsigned i = 0; i < st->workload_count; i++) {
         const struct bench_workload *w = &wl[i];
         st->workload[i] = w;
-        kernel_fn *native = native_kernel(w, false);
+        kernel_fn *native = bench_workload_map_native(w, false);
         const uint64_t want[2] = {native ? native(CHECK_SHORT) : 0,
                                   native ? native(CHECK_LONG) : 0};
         for (unsigned k = 0; k < st->config_count; k++) {
