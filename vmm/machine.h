@@ -42,6 +42,8 @@ struct machine_config {
                                 there); used by benchmarks that generate guests */
     size_t raw_size;
     double timeout_s;      /* time budget; <= 0 means the default (5 s) */
+    double timeout_scale;  /* `vmlab conformance --timeout-scale`: multiplies every budget,
+                              a guest's own timeout record included (0 = 1) */
     bool trace;            /* print every trap/exit to trace_out */
     bool trap_cpuid;       /* default true */
     bool trap_rdtsc;       /* default true */

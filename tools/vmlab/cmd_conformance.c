@@ -130,20 +130,19 @@ static void print_rows(const struct row *rows, unsigned n, enum format fmt, FILE
 int cmd_conformance(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'},
-        {"backend", required_argument, 0, 'b'},
-        {"guests", required_argument, 0, 'g'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"format", required_argument, 0, 'f'}, {"backend", required_argument, 0, 'b'},
+        {"guests", required_argument, 0, 'g'}, {"timeout-scale", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
     enum format fmt = FORMAT_TEXT;
     const struct backend_ops *chosen[8];
     unsigned nchosen = 0;
     const char *guest_dir = NULL;
+    double timeout_scale = 1.0;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "f:b:g:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:b:g:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!strcmp(optarg, "text"))
@@ -167,6 +166,16 @@ int cmd_conformance(int argc, char **argv)
         case 'g':
             guest_dir = optarg;
             break;
+        case 's': {
+            char *end;
+            timeout_scale = strtod(optarg, &end);
+            if (end == optarg || *end || !(timeout_scale > 0 && timeout_scale <= 100)) {
+                fprintf(stderr,
+                        "vmlab conformance: --timeout-scale must be a number in (0, 100]\n");
+                return VMLAB_STATUS_USAGE;
+            }
+            break;
+        }
         case 'h':
             fputs(command_usage("conformance"), stdout);
             return 0;
@@ -200,6 +209,7 @@ int cmd_conformance(int argc, char **argv)
     unsigned n = 0, unexpected = 0, counts[VERDICT_SKIP + 1] = {0};
     struct machine_config base;
     machine_config_defaults(&base);
+    base.timeout_scale = timeout_scale;
     for (unsigned t = 0; t < npaths; t++) {
         for (unsigned b = 0; b < nchosen; b++) {
             struct row *r = &rows[n++];

@@ -67,11 +67,13 @@ static const struct command {
      "capabilities that change what they can catch (CPUID faulting, RDTSC trapping, UMIP, the\n"
      "KVM flavor).\n"},
     {"conformance", cmd_conformance, "every guest test on every backend, as a matrix",
-     "usage: vmlab conformance [--format text|csv|json] [--backend B]... [--guests DIR] "
-     "[IMAGE...]\n"
+     "usage: vmlab conformance [--format text|csv|json] [--backend B]... [--guests DIR]\n"
+     "                         [--timeout-scale F] [IMAGE...]\n"
      "Runs every guest test (the manifest of DIR, by default the build's guest_tests) or the\n"
      "given IMAGEs on every (chosen) backend: test, backend, expected, actual, verdict, reason.\n"
-     "Exit 1 on any unexpected failure or unexpected pass.\n"},
+     "Exit 1 on any unexpected failure or unexpected pass.\n"
+     "  --timeout-scale F  multiply every time budget by F (0 < F <= 100), for emulated hosts\n"
+     "                     such as the nested-KVM test, where guests run far slower\n"},
     {"classify", cmd_classify, "audit an x86-64 ELF for sensitive instructions",
      "usage: vmlab classify [--format text|csv|json] [--summary] FILE\n"
      "Decodes every executable section of FILE with Zydis and lists each privileged or\n"

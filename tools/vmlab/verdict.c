@@ -134,6 +134,8 @@ void verdict_run(const struct guest_case *gc, const struct backend_ops *backend,
     config.image_path = gc->path;
     if (ex->timeout_s > 0)
         config.timeout_s = ex->timeout_s;
+    if (base->timeout_scale > 0)
+        config.timeout_s *= base->timeout_scale;
     struct machine_result *r = calloc(1, sizeof(*r));
     /* Keep the guest's console output out of the table, but judge it (output records) and
      * remember its last line: it is where a self-checking guest says what went wrong. */
