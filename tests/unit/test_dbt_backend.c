@@ -200,6 +200,12 @@ FRAGMENT(f_trash_context,
 FRAGMENT(f_loop16,
     "mov $3, %ecx\n xor %eax, %eax\n 1: inc %eax\n .byte 0x66\n loop 1b\n mov %eax, %ebx\n"
     "out %al, $0xf4\n")
+/* A block first reached by a direct CALL, then called indirectly 100 times: its lookup entry
+ * goes into the stub area (the block existed before); with traces, the loop's head gets a
+ * counting stub there too. */
+FRAGMENT(f_ibl_fill,
+    "xor %eax, %eax\n call 2f\n lea 2f(%rip), %rdx\n mov $100, %ecx\n1: call *%rdx\n dec %ecx\n"
+    " jnz 1b\n out %al, $0xf4\n2: inc %rax\n ret\n")
 /* clang-format on */
 
 struct run {
@@ -440,6 +446,33 @@ static void test_trace_return_address_rewritten(void **unused)
     assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
     assert_true(stat(&r, "traces_built") >= 1);
     stop(&r);
+}
+
+/* Code expansion counts every byte written into the code cache: the blocks (from the end of
+ * the fixed stubs up to c->used) and the stub area (from c->stub_low to the end), lookup
+ * entries and counting stubs included (they were not counted). */
+static void check_every_cache_byte_counted(const char *options, bool traces)
+{
+    struct run r;
+    start_with(&r, f_ibl_fill_start, f_ibl_fill_end, options);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 101);
+    const struct dbt_cache *c = &((struct dbt_vcpu *)r.vcpu)->cache;
+    uint64_t written = (c->used - ((c->stubs_end + 63) & ~63u)) + (DBT_CACHE_SIZE - c->stub_low);
+    assert_int_equal(stat(&r, "cache_flushes"), 0);
+    assert_true(stat(&r, "indirect_misses") >= 1);
+    if (traces)
+        assert_true(stat(&r, "trace_heads") >= 1);
+    assert_int_equal(stat(&r, "host_block_bytes") + stat(&r, "host_stub_bytes"), written);
+    stop(&r);
+}
+static void test_every_cache_byte_counted(void **unused)
+{
+    (void)unused;
+    check_every_cache_byte_counted("", false);
+    check_every_cache_byte_counted("traces=on", true);
+    check_every_cache_byte_counted("stubs_apart=off", false);
 }
 
 static void test_callout_falls_through(void **unused)
@@ -1106,6 +1139,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
+        cmocka_unit_test_teardown(test_every_cache_byte_counted, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
