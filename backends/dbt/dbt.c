@@ -418,7 +418,8 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         }
         if (c->epoch == chain_epoch && !single && !recording && !last_recorded) {
             if (fill_ibl) { /* an indirect branch missed the inline lookup */
-                uint64_t before = c->stub_bytes; /* a lookup entry may be written */
+                /* a lookup entry may be written into the stub area */
+                uint64_t before = c->stub_bytes;
                 dbt_cache_ibl_fill(c, v->state.rip, b);
                 v->stats.host_stub_bytes += c->stub_bytes - before;
                 v->stats.indirect_misses++;

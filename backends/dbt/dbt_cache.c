@@ -261,6 +261,7 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
     c->stub_count = c->return_count = c->head_count = c->range_count = 0;
     c->stub_low = DBT_CACHE_SIZE;
+    c->stub_tail = 0;
     c->block_bytes = c->stub_bytes = 0;
     (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
     uint64_t ibl_miss = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);

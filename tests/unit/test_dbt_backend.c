@@ -612,6 +612,45 @@ static void test_rip_relative(void **unused)
 
 /* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
  * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
+/* Exit stubs kept apart store the low half of their id and jump to a shared tail that stores
+ * the high half (dbt_translate.c): 40,000 blocks of two exits each (a Jcc to the next block,
+ * alternately taken and not, and the fall-through) give stub ids past 65,535 before the
+ * cache is full. Every exit must reach the next block, in the first pass through the stubs
+ * and in the second through the chained branches. */
+static void test_stub_ids_past_64k(void **unused)
+{
+    (void)unused;
+    enum { N = 40000 };
+    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00}; /* mov ecx, 2 */
+    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};       /* dec ecx; jnz rel32 */
+    size_t size = sizeof(head) + (size_t)N * 5 + sizeof(tail) + 4 + 2;
+    uint8_t *code = malloc(size), *p = code;
+    assert_non_null(code);
+    memcpy(p, head, sizeof(head));
+    p += sizeof(head);
+    for (unsigned i = 0; i < N; i++, p += 5) { /* inc rax; jz/jnz .+0 */
+        static const uint8_t block[] = {0x48, 0xff, 0xc0, 0x74, 0x00};
+        memcpy(p, block, sizeof(block));
+        p[3] = i & 1 ? 0x74 : 0x75;
+    }
+    memcpy(p, tail, sizeof(tail));
+    p += sizeof(tail);
+    int32_t back = -(int32_t)((size_t)(p + 4 - code) - sizeof(head));
+    memcpy(p, &back, 4);
+    p += 4;
+    p[0] = 0xe6, p[1] = 0xf4; /* out 0xf4, al */
+    struct run r;
+    start(&r, code, code + size);
+    free(code);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 2ULL * N);
+    assert_int_equal(stat(&r, "cache_flushes"), 0);
+    assert_true(((struct dbt_vcpu *)r.vcpu)->cache.stub_count > 2 * N);
+    assert_true(stat(&r, "chained_jumps") >= N);
+    stop(&r);
+}
+
 static void test_cache_fills_and_flushes(void **unused)
 {
     (void)unused;
@@ -1149,6 +1188,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
         cmocka_unit_test_teardown(test_rip_relative, teardown),
         cmocka_unit_test_teardown(test_cache_fills_and_flushes, teardown),
+        cmocka_unit_test_teardown(test_stub_ids_past_64k, teardown),
         cmocka_unit_test_teardown(test_compute_kernel_matches_native, teardown),
         cmocka_unit_test_teardown(test_kick_tight_loop, teardown),
         cmocka_unit_test_teardown(test_kick_return_loop, teardown),
