@@ -21,7 +21,7 @@
  *      cost p is a fraction of a nanosecond (dbt_inline.c: STI, PUSHF and POPF likewise).
  *
  * What happens to a guest OUT:
- *   1. The translator wrote a callout: `mov qword [callout_id], n; jmp callout_stub`, with
+ *   1. The translator wrote a callout: `mov dword [callout_id], n; jmp callout_stub`, with
  *      the OUT decoded once and kept in callout record n.
  *   2. The callout stub saves the guest registers, switches to the host stack and calls
  *      dbt_callout_run() (dbt_callout.c), which runs emu_execute() - the same emulation core

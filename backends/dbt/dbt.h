@@ -196,8 +196,8 @@ struct dbt_map_entry {
 /* A direct exit: a JMP or Jcc rel32 in a block that leads to an exit stub until the
  * dispatcher points it at the target block (chaining). The stub writes id | DBT_STUB_ID into
  * ctx.last_stub and jumps to exit_continue (dbt_translate.c: kept apart, it writes the low
- * half and a shared tail the high half), and this record (indexed by id) says where the exit
- * goes and which branch to patch. */
+ * byte and a shared tail the rest), and this record (indexed by id) says where the exit goes
+ * and which branch to patch. */
 struct dbt_stub {
     uint64_t guest_rip; /* where the exit goes */
     uint32_t stub;      /* cache offset of the stub */
@@ -283,7 +283,7 @@ struct dbt_cache {
     uint32_t stubs_end;
     uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
     uint32_t stub_tail;               /* lowest exit-stub tail (dbt_translate.c), 0: none */
-    uint16_t stub_tail_high;          /* the high half of the stub ids it writes */
+    uint32_t stub_tail_high;          /* (id | DBT_STUB_ID) >> 8 of the stubs it serves */
     uint64_t block_bytes, stub_bytes; /* host code written since the last flush */
     int32_t hash[DBT_HASH_SIZE];
     struct dbt_block *blocks;

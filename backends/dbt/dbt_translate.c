@@ -8,7 +8,7 @@
  *                               encoding; only its disp32 moves by (guest RIP - host RIP),
  *                               guest RAM being within 2 GiB of the cache.
  *   CLI STI PUSHFQ POPFQ        inline sequences on the virtual flags (dbt_inline.c)
- *   any other sensitive         a callout: `mov qword [callout_id], n; jmp callout_stub`,
+ *   any other sensitive         a callout: `mov dword [callout_id], n; jmp callout_stub`,
  *                               with the instruction decoded now and kept in callout record
  *                               n for the emulation core (dbt_callout.c). Instructions that
  *                               transfer control (INT, IRET, far branches, SYSCALL, HLT) end
@@ -166,7 +166,9 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     struct dbt_callout_rec *rec = &c->callouts[c->callout_count];
     rec->insn = *in;
     rec->store = false;
-    emit_ctx_store_imm(e, DBT_CTX_CALLOUT_ID, c->callout_count++);
+    EMIT(e, 0xc7, 0x05); /* mov dword [callout_id], n: the callout reads the low half */
+    emit_ctx_rel(e, DBT_CTX_CALLOUT_ID, 4);
+    emit_u32(e, c->callout_count++);
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
     if (ends_block(cls))
@@ -324,13 +326,13 @@ static bool cache_has_room(const struct dbt_cache *c)
 
 /* An exit stub after its block's code (stubs_apart off) */
 #define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
-/* An exit stub in the stub area (stubs_apart): the low half of the id, then a short jump to
- * the nearest stub tail above, which writes the high half and leaves; the stub just below a
- * tail falls into it. Stubs of consecutive blocks share a tail while it is within a rel8 jump
- * and their ids have its high half: about one tail per ten stubs. */
-#define STUB_APART_BYTES 9 /* mov word [last_stub], id (9) */
+/* An exit stub in the stub area (stubs_apart): the low byte of the id, then a short jump to
+ * the nearest stub tail above, which writes the rest of the id and leaves; the stub just
+ * below a tail falls into it. Stubs of consecutive blocks share a tail while it is within a
+ * rel8 jump and their ids have its upper bits: about one tail per fourteen stubs. */
+#define STUB_APART_BYTES 7 /* mov byte [last_stub], id (7) */
 #define STUB_JMP_BYTES 2   /* jmp rel8 tail */
-#define STUB_TAIL_BYTES 14 /* mov word [last_stub + 2], id >> 16 (9) ; jmp exit_continue (5) */
+#define STUB_TAIL_BYTES 15 /* mov dword [last_stub + 1], id >> 8 (10) ; jmp exit_continue (5) */
 
 static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
 {
@@ -338,29 +340,29 @@ static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
     memcpy(e->out + (at - e->out_base), &rel, 4);
 }
 
-/* mov word [rip + field], imm16 */
-static void emit_ctx_store_u16(struct emitter *e, unsigned field, uint16_t v)
+/* mov byte [rip + field], imm8 */
+static void emit_ctx_store_u8(struct emitter *e, unsigned field, uint8_t v)
 {
-    EMIT(e, 0x66, 0xc7, 0x05);
-    emit_ctx_rel(e, field, 2);
-    emit_bytes(e, &v, 2);
+    EMIT(e, 0xc6, 0x05);
+    emit_ctx_rel(e, field, 1);
+    emit_bytes(e, &v, 1);
 }
 
 /* The stub tail the block being committed leaves behind it (finish_block, block_commit). */
 static _Thread_local uint32_t next_tail;
-static _Thread_local uint16_t next_tail_high;
+static _Thread_local uint32_t next_tail_high;
 
 /* The block's exit stubs in the stub area, below c->stub_low, staged in `se`: laid out top
  * down first (where the stubs and any new tails go), then written. */
 static void finish_stubs_apart(struct dbt_cache *c, struct emitter *e, struct emitter *se)
 {
     uint32_t at[DBT_MAX_PENDING_EXITS], tail_at[DBT_MAX_PENDING_EXITS];
-    uint16_t tail_high[DBT_MAX_PENDING_EXITS];
+    uint32_t tail_high[DBT_MAX_PENDING_EXITS]; /* id >> 8 of the stubs that reach it */
     uint32_t pos = c->stub_low, tail = c->stub_tail;
-    uint16_t high = c->stub_tail_high;
+    uint32_t high = c->stub_tail_high;
     unsigned tails = 0;
     for (unsigned i = 0; i < e->exit_count; i++) {
-        uint16_t h = (uint16_t)(((c->stub_count + i) | DBT_STUB_ID) >> 16);
+        uint32_t h = ((c->stub_count + i) | DBT_STUB_ID) >> 8;
         /* the stub's jmp rel8 would end at pos (tail == pos: it falls into the tail) */
         if (!tail || high != h || tail - pos > 127) {
             pos -= STUB_TAIL_BYTES;
@@ -374,7 +376,10 @@ static void finish_stubs_apart(struct dbt_cache *c, struct emitter *e, struct em
     se->limit = c->stub_low;
     for (unsigned k = 0; k < tails; k++) {
         se->pos = tail_at[k];
-        emit_ctx_store_u16(se, DBT_CTX_LAST_STUB + 2, tail_high[k]);
+        /* bytes 1-4: the id's upper bits and a zero byte (ctx.last_stub's upper half is 0) */
+        EMIT(se, 0xc7, 0x05);
+        emit_ctx_rel(se, DBT_CTX_LAST_STUB + 1, 4);
+        emit_u32(se, tail_high[k]);
         emit_jmp(se, c->exit_continue);
     }
     next_tail = tail;
@@ -387,7 +392,7 @@ static void finish_stubs_apart(struct dbt_cache *c, struct emitter *e, struct em
         st->branch = e->exits[i].branch;
         st->call = e->exits[i].call;
         patch_rel32(e, st->branch, at[i]);
-        emit_ctx_store_u16(se, DBT_CTX_LAST_STUB, (uint16_t)(id | DBT_STUB_ID));
+        emit_ctx_store_u8(se, DBT_CTX_LAST_STUB, (uint8_t)id);
         /* the tail this stub reaches: the lowest one above it */
         uint32_t to = c->stub_tail;
         for (unsigned k = 0; k < tails; k++)

@@ -612,11 +612,11 @@ static void test_rip_relative(void **unused)
 
 /* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
  * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
-/* Exit stubs kept apart store the low half of their id and jump to a shared tail that stores
- * the high half (dbt_translate.c): 40,000 blocks of two exits each (a Jcc to the next block,
- * alternately taken and not, and the fall-through) give stub ids past 65,535 before the
- * cache is full. Every exit must reach the next block, in the first pass through the stubs
- * and in the second through the chained branches. */
+/* Exit stubs kept apart store the low byte of their id and jump to a shared tail that stores
+ * the rest (dbt_translate.c): 40,000 blocks of two exits each (a Jcc to the next block,
+ * alternately taken and not, and the fall-through) give 80,000 stub ids, past 16 bits, before
+ * the cache is full. Every exit must reach the next block, in the first pass through the
+ * stubs and in the second through the chained branches. */
 static void test_stub_ids_past_64k(void **unused)
 {
     (void)unused;
