@@ -279,7 +279,7 @@ struct dbt_cache {
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, callout_end, kick_stub;
-    uint32_t ibl_jump, ibl_miss, ret_miss; /* shared lookup routines (dbt_lookup.c) */
+    uint32_t ibl_jump, ibl_miss, ret_miss, lookup_next; /* shared lookup routines */
     uint32_t stubs_end;
     uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
     uint32_t stub_tail;               /* lowest exit-stub tail (dbt_translate.c), 0: none */

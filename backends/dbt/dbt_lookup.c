@@ -33,22 +33,26 @@
  * 16 bits, to that return point (Strata and DynamoRIO call the structure a return cache):
  *
  *   CALL:          push R ; jmp target      (a chained direct exit; CALL r/m: the lookup)
- *   return point:  mov rcx, [next_rip] ; lea rcx, [rcx - R] ; jrcxz 1f ; jmp ret_miss
+ *   return point:  mov rcx, [rsp-8] ; lea rcx, [rcx - R] ; jrcxz 1f ; jmp ret_miss
  *                  1: mov rcx, [save_rcx] ; the code after the CALL
- *   RET:           mov [save_rcx], rcx ; pop rcx ; [lea rsp, [rsp+imm16]]
- *                  mov [next_rip], rcx ; movzx ecx, cx ; jmp [rcx*8 + return cache]
- *   ret_miss:      mov rcx, [next_rip] ; movzx ecx, cx ; jmp [rcx*8 + table]   (the lookup)
+ *   RET:           mov [save_rcx], rcx ; pop rcx ; movzx ecx, cx ; jmp [rcx*8 + return cache]
+ *   ret_miss:      mov rcx, [rsp-8] ; jmp ibl_jump                           (the lookup)
  *
  * The return point checks R because the cache is direct-mapped and a guest may return
- * elsewhere than to its caller. The JMP through the cache is an indirect branch of the RET's
+ * elsewhere than to its caller. It reads R where the RET's POP just read it, on the guest
+ * stack at [rsp-8] - nothing runs in between - which spares the RET a store of R into
+ * ctx.next_rip (7 bytes a RET, 2 a return point, a store a return); the kick that revokes
+ * the cache (below) reads it there too. RET imm16, which moves RSP further, takes the
+ * lookup instead. The JMP through the cache is an indirect branch of the RET's
  * own, which the predictor learns per return site with its global history - also deep in a
  * recursion, where a return stack buffer has long overflowed (making guest CALL/RET host
  * CALL/RET for the return stack buffer's sake lost: docs/REPORT.md). The guest stack only
  * ever holds guest addresses.
  *
  * A kick (the VMM wants the vCPU back) revokes both tables' read-only views (dbt_signal.c):
- * the next JMP through either faults, and the handler leaves at ctx.next_rip with the guest's
- * RCX from ctx.save_rcx - the exact state - so no hit path needs to test anything.
+ * the next JMP through either faults, and the handler leaves at ctx.next_rip (a RET: at the
+ * return address at [rsp-8]) with the guest's RCX from ctx.save_rcx - the exact state - so
+ * no hit path needs to test anything.
  */
 #include "dbt_emit.h"
 
@@ -57,6 +61,13 @@ static void emit_table_jump(struct emitter *e, const uint64_t *table)
 {
     EMIT(e, 0xff, 0x24, 0xcd);
     emit_u32(e, (uint32_t)(uint64_t)(uintptr_t)table);
+}
+
+/* mov rcx, [rsp-8]: after the POP of a RET without an immediate, its return address (the
+ * guest stack still holds it: nothing else ran since the POP read it) */
+static void emit_return_address(struct emitter *e)
+{
+    EMIT(e, 0x48, 0x8b, 0x4c, 0x24, 0xf8);
 }
 
 /* With the target in RCX (the guest's RCX saved): the rest of the lookup, here or shared. */
@@ -85,9 +96,12 @@ void dbt_emit_lookup_routines(struct emitter *e)
     uint32_t probe = e->pos;
     EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
     emit_table_jump(e, c->ibl);
-    c->ret_miss = e->pos; /* R in next_rip: the lookup proper */
+    c->lookup_next = e->pos; /* the target in next_rip: the lookup proper */
     emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
     emit_jmp(e, probe);
+    c->ret_miss = e->pos; /* a RET whose return point is not in the cache, R at [rsp-8] */
+    emit_return_address(e);
+    emit_jmp(e, c->ibl_jump);
     c->ibl_miss = e->pos;
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     emit_jmp(e, c->exit_ibl_miss);
@@ -166,12 +180,11 @@ void dbt_emit_return(struct emitter *e, uint16_t pop_bytes)
         EMIT(e, 0x48, 0x8d, 0xa4, 0x24); /* lea rsp, [rsp+imm] (flags untouched) */
         emit_u32(e, pop_bytes);
     }
-    if (!e->c->opt.ret_cache || e->record) {
+    if (!e->c->opt.ret_cache || e->record || pop_bytes) { /* RET imm16 (rare): the lookup */
         emit_lookup_tail(e);
         return;
     }
-    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
-    EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx */
+    EMIT(e, 0x0f, 0xb7, 0xc9); /* movzx ecx, cx: R stays at [rsp-8] for the return point */
     emit_table_jump(e, e->c->ret);
 }
 
@@ -201,7 +214,7 @@ bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn 
     EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - expected] */
     emit_u32(e, (uint32_t) - (int32_t)expected);
     EMIT(e, 0xe3, 0x05);         /* jrcxz over the jmp */
-    emit_jmp(e, e->c->ret_miss); /* the lookup of ctx.next_rip */
+    emit_jmp(e, e->c->lookup_next); /* the lookup of ctx.next_rip */
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     return true;
 }
@@ -209,7 +222,7 @@ bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn 
 /* The return point of a CALL whose guest return address is `ret_rip` (top of this file). */
 void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip)
 {
-    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
+    emit_return_address(e);
     EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - ret_rip] */
     emit_u32(e, (uint32_t) - (int32_t)ret_rip);
     EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */

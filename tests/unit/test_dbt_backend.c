@@ -206,6 +206,11 @@ FRAGMENT(f_loop16,
 FRAGMENT(f_ibl_fill,
     "xor %eax, %eax\n call 2f\n lea 2f(%rip), %rdx\n mov $100, %ecx\n1: call *%rdx\n dec %ecx\n"
     " jnz 1b\n out %al, $0xf4\n2: inc %rax\n ret\n")
+/* RET imm16 releases its argument: the return address is then below [rsp-8], where returns
+ * through the return-address cache find theirs (dbt_lookup.c), so it takes the lookup. */
+FRAGMENT(f_ret_imm,
+    "mov $100, %ecx\n xor %eax, %eax\n1: push $5\n call 2f\n dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n2: add 8(%rsp), %rax\n ret $8\n")
 /* clang-format on */
 
 struct run {
@@ -387,6 +392,22 @@ static void start_with(struct run *r, const uint8_t *start_, const uint8_t *end_
     setenv("VMLAB_DBT", options, 1);
     start(r, start_, end_);
     unsetenv("VMLAB_DBT");
+}
+
+/* RET imm16 returns to its caller, its argument released, and (through the lookup) without
+ * an exit per call. */
+static void test_ret_imm16(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_ret_imm_start, f_ret_imm_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 500);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "indirect_misses") <= 1);
+    assert_true(stat(&r, "block_exits") < 10);
+    stop(&r);
 }
 
 /* A hot loop through a call becomes a trace, which then runs it: no exit per iteration. */
@@ -1173,6 +1194,7 @@ int main(void)
         cmocka_unit_test_teardown(test_loop_is_chained, teardown),
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
+        cmocka_unit_test_teardown(test_ret_imm16, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
