@@ -213,7 +213,7 @@ bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn 
     emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, true);
     EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - expected] */
     emit_u32(e, (uint32_t) - (int32_t)expected);
-    EMIT(e, 0xe3, 0x05);         /* jrcxz over the jmp */
+    EMIT(e, 0xe3, 0x05);            /* jrcxz over the jmp */
     emit_jmp(e, e->c->lookup_next); /* the lookup of ctx.next_rip */
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
     return true;
