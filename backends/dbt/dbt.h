@@ -98,7 +98,7 @@ struct dbt_options {
                           * block's code: hot code stays dense */
     bool ibl_shared;     /* indirect branches end in a jump to one out-of-line copy of the
                           * lookup's last three instructions instead of carrying their own
-                          * (dbt_lookup.c) */
+                          * (dbt_lookup.c; a JMP through a register always carries its own) */
     bool ret_cache;      /* returns jump through a return-address cache to a return point after
                           * the CALL, instead of taking the lookup (dbt_lookup.c) */
     bool align_blocks;   /* blocks start 16-byte aligned (as dbt did before) */

@@ -211,6 +211,14 @@ FRAGMENT(f_ibl_fill,
 FRAGMENT(f_ret_imm,
     "mov $100, %ecx\n xor %eax, %eax\n1: push $5\n call 2f\n dec %ecx\n jnz 1b\n"
     " out %al, $0xf4\n2: add 8(%rsp), %rax\n ret $8\n")
+/* JMP through RAX, RCX and R11 (dbt_emit_indirect_jump's register form), 100 times each, RCX
+ * and R11 also holding data the guest reads after the jump. */
+FRAGMENT(f_jmp_reg,
+    "mov $100, %edx\n xor %esi, %esi\n xor %ebx, %ebx\n"
+    "1: lea 2f(%rip), %rax\n jmp *%rax\n"
+    "2: lea 3f(%rip), %rcx\n jmp *%rcx\n"
+    "3: add %rcx, %rbx\n lea 4f(%rip), %r11\n jmp *%r11\n"
+    "4: sub %r11, %rbx\n inc %esi\n dec %edx\n jnz 1b\n out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -392,6 +400,22 @@ static void start_with(struct run *r, const uint8_t *start_, const uint8_t *end_
     setenv("VMLAB_DBT", options, 1);
     start(r, start_, end_);
     unsetenv("VMLAB_DBT");
+}
+
+/* Indirect JMPs through registers reach their targets, with the registers intact, and
+ * after the first time through the lookup, not the dispatcher. */
+static void test_jmp_through_registers(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_jmp_reg_start, f_jmp_reg_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RSI], 100);
+    assert_int_equal(r.st.gpr[X86_RBX], (uint64_t)-1300); /* 3f - 4f = -13, 100 times */
+    assert_true(stat(&r, "indirect_misses") <= 3);
+    assert_true(stat(&r, "block_exits") < 20);
+    stop(&r);
 }
 
 /* RET imm16 returns to its caller, its argument released, and (through the lookup) without
@@ -1195,6 +1219,7 @@ int main(void)
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
         cmocka_unit_test_teardown(test_ret_imm16, teardown),
+        cmocka_unit_test_teardown(test_jmp_through_registers, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
