@@ -160,8 +160,8 @@ bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in
         unsigned reg = in->info.raw.modrm.rm | (in->info.raw.rex.B ? 8 : 0);
         emit_ctx_move(e, reg, DBT_CTX_NEXT_RIP, true);
         emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, true);
-        if (reg >= 8)
-            EMIT(e, 0x41); /* REX.B */
+        if (reg >= 8) /* REX.B */
+            EMIT(e, 0x41);
         uint8_t movzx[3] = {0x0f, 0xb7, (uint8_t)(0xc8 | (reg & 7))}; /* movzx ecx, reg16 */
         emit_bytes(e, movzx, 3);
         emit_table_jump(e, e->c->ibl);
