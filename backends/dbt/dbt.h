@@ -274,6 +274,7 @@ struct dbt_cache {
     bool kregs, kregs_64;   /* AVX-512 opmask registers (64-bit with AVX512BW) */
     bool save_xstate;       /* false only for the benchmark's "before" figure */
     bool pkru_in_xcr0;      /* the host's XCR0 enables PKRU (bit 9) */
+    bool fast_loop;         /* LOOP costs what a Jcc costs (AMD): dbt_lookup.c */
     uint32_t used;          /* bytes of cache in use */
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;

@@ -36,6 +36,7 @@
  *   CALL:          push R ; jmp target      (a chained direct exit; CALL r/m: the lookup)
  *   return point:  mov rcx, [rsp-8] ; lea rcx, [rcx - R] ; jrcxz 1f ; jmp ret_miss
  *                  1: mov rcx, [save_rcx] ; the code after the CALL
+ *                  (on AMD hosts the check is a LOOP whose hit falls through: emit_check)
  *   RET:           mov [save_rcx], rcx ; pop rcx ; movzx ecx, cx ; jmp [rcx*8 + return cache]
  *   ret_miss:      mov rcx, [rsp-8] ; jmp ibl_jump                           (the lookup)
  *
@@ -111,20 +112,50 @@ void dbt_emit_lookup_routines(struct emitter *e)
 /* A block's lookup entry (top of this file), at the emitter's position: in front of a block
  * translated for an indirect branch, falling into it; or, for a block that existed before,
  * in the exit-stub area with a jump to it. */
-void dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip)
+/* The check of a lookup entry or a return point: RCX = the target, `miss` where a mismatch
+ * goes. Where LOOP is cheap (dbt_cache.fast_loop) the hit falls through - `lea rcx,
+ * [rcx - G + 1] ; loop back` to a `jmp miss` emitted just before, so the check takes no branch
+ * on the hot path - else `lea rcx, [rcx - G] ; jrcxz over ; jmp miss`. Both are 14 bytes,
+ * neither touches RFLAGS (LOOP only decrements RCX, which the mismatch path reloads). Returns
+ * the offset the table slot is to hold. */
+static uint32_t emit_check(struct emitter *e, uint64_t guest_rip, bool return_point, uint32_t miss)
 {
-    emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
-    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - guest_rip] */
-    emit_u32(e, (uint32_t) - (int32_t)guest_rip);
-    EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */
-    emit_jmp(e, e->c->ibl_miss);
+    uint32_t back = e->pos, entry;
+    if (e->c->fast_loop) {
+        emit_jmp(e, miss);
+        entry = e->pos;
+    } else {
+        entry = e->pos;
+    }
+    if (return_point)
+        emit_return_address(e);
+    else
+        emit_ctx_move(e, RCX, DBT_CTX_NEXT_RIP, false);
+    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - guest_rip (+ 1)] */
+    if (e->c->fast_loop) {
+        emit_u32(e, (uint32_t)(1 - (int32_t)guest_rip));
+        EMIT(e, 0xe2); /* loop back: taken unless RCX was 1, the hit */
+        uint8_t rel = (uint8_t)(int8_t)((int32_t)back - (int32_t)(e->pos + 1));
+        emit_bytes(e, &rel, 1);
+    } else {
+        emit_u32(e, (uint32_t) - (int32_t)guest_rip);
+        EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */
+        emit_jmp(e, miss);
+    }
     emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+    return entry;
 }
 
-void dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block)
+uint32_t dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip)
 {
-    dbt_emit_lookup_prefix(e, guest_rip);
+    return emit_check(e, guest_rip, false, e->c->ibl_miss);
+}
+
+uint32_t dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block)
+{
+    uint32_t entry = dbt_emit_lookup_prefix(e, guest_rip);
     emit_jmp(e, block);
+    return entry;
 }
 
 /* The target of JMP/CALL r/m into RCX, the guest's RCX saved first (the operand may use it).
@@ -237,12 +268,7 @@ bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn 
 }
 
 /* The return point of a CALL whose guest return address is `ret_rip` (top of this file). */
-void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip)
+uint32_t dbt_emit_return_point(struct emitter *e, uint64_t ret_rip)
 {
-    emit_return_address(e);
-    EMIT(e, 0x48, 0x8d, 0x89); /* lea rcx, [rcx - ret_rip] */
-    emit_u32(e, (uint32_t) - (int32_t)ret_rip);
-    EMIT(e, 0xe3, 0x05); /* jrcxz over the jmp */
-    emit_jmp(e, e->c->ret_miss);
-    emit_ctx_move(e, RCX, DBT_CTX_SAVE_RCX, false);
+    return emit_check(e, ret_rip, true, e->c->ret_miss);
 }

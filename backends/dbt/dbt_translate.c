@@ -95,8 +95,7 @@ static void emit_return_point(struct emitter *e, const struct x86_decoded_insn *
     uint64_t ret_rip = in->rip + in->length;
     struct dbt_return_point *rp = &e->rets[e->ret_count++];
     rp->guest_rip_low = (uint32_t)(ret_rip - GUEST_RAM_BASE);
-    rp->host = e->pos;
-    dbt_emit_return_point(e, ret_rip);
+    rp->host = dbt_emit_return_point(e, ret_rip);
 }
 
 /* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
@@ -533,8 +532,7 @@ static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_
     e.limit = c->used + DBT_BLOCK_RESERVE;
     e.record = record;
     if (ibl_target) {
-        b->ibl_entry = e.pos;
-        dbt_emit_lookup_prefix(&e, rip);
+        b->ibl_entry = dbt_emit_lookup_prefix(&e, rip);
         b->host_offset = e.pos;
     }
     memset(&se, 0, offsetof(struct emitter, exits));

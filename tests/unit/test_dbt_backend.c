@@ -219,6 +219,12 @@ FRAGMENT(f_jmp_reg,
     "2: lea 3f(%rip), %rcx\n jmp *%rcx\n"
     "3: add %rcx, %rbx\n lea 4f(%rip), %r11\n jmp *%r11\n"
     "4: sub %r11, %rbx\n inc %esi\n dec %edx\n jnz 1b\n out %al, $0xf4\n")
+/* Two indirect-jump targets 64 KiB apart share their lookup-table slot: each jump to one
+ * finds the other's entry there, whose check must send it on to the dispatcher. */
+FRAGMENT(f_ibl_collide,
+    "mov $50, %ecx\n xor %ebx, %ebx\n1: lea 2f(%rip), %rax\n jmp *%rax\n"
+    "2: inc %rbx\n lea 3f(%rip), %rax\n jmp *%rax\n .org 2b + 65536, 0xcc\n"
+    "3: add $2, %rbx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -416,6 +422,31 @@ static void test_jmp_through_registers(void **unused)
     assert_true(stat(&r, "indirect_misses") <= 3);
     assert_true(stat(&r, "block_exits") < 20);
     stop(&r);
+}
+
+/* The checks of lookup entries and return points in both forms (dbt_lookup.c emit_check:
+ * LOOP where it is cheap, JRCXZ elsewhere), on their mismatch paths: colliding lookup
+ * targets, and a return address the guest rewrote. */
+static void test_lookup_checks_both_forms(void **unused)
+{
+    (void)unused;
+    for (int fast = 0; fast < 2; fast++) {
+        struct run r;
+        start(&r, f_ibl_collide_start, f_ibl_collide_end);
+        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 150);
+        assert_true(stat(&r, "indirect_misses") >= 50); /* the slot changes hands */
+        stop(&r);
+        start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
+        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 999);
+        assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+        stop(&r);
+    }
 }
 
 /* RET imm16 returns to its caller, its argument released, and (through the lookup) without
@@ -1220,6 +1251,7 @@ int main(void)
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
         cmocka_unit_test_teardown(test_ret_imm16, teardown),
         cmocka_unit_test_teardown(test_jmp_through_registers, teardown),
+        cmocka_unit_test_teardown(test_lookup_checks_both_forms, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
