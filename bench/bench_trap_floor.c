@@ -9,8 +9,8 @@
  * kernel) and which puts every system call of the thread on the kernel's slow path. The trap:
  * the class's loop of N instructions on trap_emulate, minus the same loop without them,
  * in the guest thread's CPU time between marks (trap_emulate's signal handling is all on that
- * thread), with trap_emulate's defaults and with its fast path (CLI/STI emulated in the signal
- * entry), its direct return (no rt_sigreturn) or both switched off (VMLAB_TRAP). Everything
+ * thread), with trap_emulate's defaults and with its fast path (CLI/STI/RDTSC emulated in the
+ * signal entry), its direct return (no rt_sigreturn) or both switched off (VMLAB_TRAP). Everything
  * alternates within each repetition; medians. CPU time, not wall time: the machine is shared,
  * and waiting for a core is not a cost of the mechanism.
  */
@@ -322,7 +322,7 @@ static void trap_floor_write_section(struct bench_ctx *ctx, const void *state, s
                    "Dispatch on, which trap_emulate needs to catch guest system calls and which "
                    "makes every system call of the thread take the kernel's slow path. Then "
                    "trap_emulate, and trap_emulate without each part of its hot path "
-                   "(VMLAB_TRAP): the fast path emulates CLI and STI in the signal entry, "
+                   "(VMLAB_TRAP): the fast path emulates CLI, STI and RDTSC in the signal entry, "
                    "before any C code; the direct return resumes the guest without "
                    "rt_sigreturn (rt_sigprocmask, XRSTOR, IRETQ). The handler's share is what "
                    "trap_emulate costs above the floor; below 1.0 the direct return saves more "

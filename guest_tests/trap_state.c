@@ -1,8 +1,8 @@
 /* trap_state.c - the guest's registers, arithmetic flags and x87/SSE state survive the emulated
- * instructions that are cheapest to emulate: CLI and STI (on trap_emulate handled in the signal
- * entry itself), MOV to CR3 and LGDT (the general path); on trap_emulate all four resume the
- * guest without rt_sigreturn, restoring what it would. And the virtual IF they set is the one
- * an interrupt frame shows.
+ * instructions that are cheapest to emulate: CLI, STI and RDTSC (on trap_emulate handled in the
+ * signal entry itself; RDTSC only where the host lets it trap), MOV to CR3 and LGDT (the general
+ * path); on trap_emulate all five resume the guest without rt_sigreturn, restoring what it
+ * would. And the virtual IF they set is the one an interrupt frame shows.
  *
  * roundtrip(regs, fx_in, fx_out) loads RAX..R15 (not RSP) from regs[], the x87/SSE state from
  * fx_in and the arithmetic flags from regs[16], runs the instructions, and stores the
@@ -30,6 +30,7 @@ __asm__(".text\n"
         "  mov %rax, %cr3\n" /* RAX holds the current CR3 (the caller saw to it) */
         "  lgdt gdtr_copy(%rip)\n"
         "  sti\n cli\n"
+        "  push %rax\n push %rdx\n rdtsc\n pop %rdx\n pop %rax\n" /* all but EDX:EAX survive */
         "  pushfq\n"
         "  push %rdi\n mov 16(%rsp), %rdi\n" /* fx_out */
         "  fxsave64 (%rdi)\n"

@@ -3,6 +3,10 @@
 #   - every lab's reference solution scores full marks (of the points gradable on this host);
 #   - every untouched starter builds, finishes (no hang: each test has a timeout) and scores
 #     less than full marks;
+#   - every mutant of a reference solution (labs/NN-name/mutants/*.sed: a sed script that
+#     breaks one thing in the solution's files, with a comment saying what) scores less than
+#     full marks: the tests can tell a wrong solution from the right one. A mutant whose sed
+#     changes nothing (the solution moved on) fails too, so mutants cannot rot silently;
 #   - every lab's handout tarball leaves its solution out, and one of them (the lab that
 #     replaces a file of the emulation core) builds and grades from the extracted tarball.
 # A lab none of whose tests are gradable here (no /dev/kvm and no qemu for lab 5) is reported
@@ -58,6 +62,38 @@ for n in $labs; do
     bad "$name: the untouched starter scores full marks ($s2/$m2)"
   fi
   echo "ci.sh: $name: solution $s/$m, starter $s2/$m2 ($(( $(date +%s) - t0 )) s)"
+  STUDENT_FILES="" SOLUTION=""
+  # shellcheck source=/dev/null
+  source "$dir/lab.conf"
+  for mutant in "$dir"/mutants/*.sed; do
+    [ -f "$mutant" ] || continue
+    mname=$(basename "$mutant" .sed)
+    echo "=== $name: mutant $mname"
+    mdir=$build/mutant-$name-$mname
+    rm -rf "$mdir" && mkdir -p "$mdir"
+    changed=0
+    for f in $STUDENT_FILES; do
+      if [ "$SOLUTION" = tree ]; then
+        REPLACES=""
+        source "$dir/lab.conf"
+        src=$(for r in $REPLACES; do [ "$(basename "$r")" = "$f" ] && echo "$r"; done | head -n1)
+      else
+        src=$SOLUTION/$f
+      fi
+      sed -f "$mutant" "$src" >"$mdir/$f"
+      cmp -s "$src" "$mdir/$f" || changed=1
+    done
+    [ $changed = 1 ] || { bad "$name: mutant $mname changes nothing in the solution (update it)"; continue; }
+    labs/grade.sh "$n" --student "$mdir" --build "$build" --result "$build/ci-$name-mutant-$mname.json" --quiet
+    rc=$?
+    [ $rc = 0 ] || { bad "$name: grading mutant $mname exited $rc"; continue; }
+    read -r s3 m3 _ < <(score_of "$build/ci-$name-mutant-$mname.json")
+    if [ "$m3" != 0 ] && [ "$s3" -ge "$m3" ]; then
+      bad "$name: mutant $mname scores full marks ($s3/$m3): the tests do not catch it"
+    else
+      echo "ci.sh: $name: mutant $mname $s3/$m3"
+    fi
+  done
   echo "=== $name: handout"
   tgz=$(labs/handout.sh "$n" --out "$build/handout") || { bad "$name: handout.sh failed"; continue; }
   list=$(tar -tzvf "$tgz")

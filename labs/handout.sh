@@ -4,8 +4,8 @@
 #   labs/handout.sh N [N...] [--out DIR]
 #
 # The tarball holds the repository's tracked files as they are in the working tree, without
-# labs/solutions/, and with every file a handed-out lab REPLACES turned into a symbolic link to
-# that lab's starter (labs/NN-name/student/...): the reference solution is not in it, and a
+# labs/solutions/ and the labs' mutants/ (they show lines of the solutions), and with every
+# file a handed-out lab REPLACES turned into a symbolic link to that lab's starter (labs/NN-name/student/...): the reference solution is not in it, and a
 # plain build compiles the student's file. Prints the tarball's path.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +28,7 @@ trap 'rm -rf "$stage"' EXIT
 top=$stage/vmlab-$name
 mkdir -p "$top"
 # Tracked files, as they are now (an instructor's uncommitted edits included).
-git ls-files -z | grep -zv '^labs/solutions/' | tar --null -T - -cf - | tar -xf - -C "$top"
+git ls-files -z | grep -zEv '^labs/(solutions/|[0-9][0-9]-[^/]*/mutants/)' | tar --null -T - -cf - | tar -xf - -C "$top"
 
 for n in "${labs[@]}"; do
   [[ "$n" =~ ^[0-9]+$ ]] || { echo "handout: LAB must be numbers, got '$n'" >&2; exit 64; }

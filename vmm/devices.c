@@ -1,6 +1,7 @@
 /* devices.c - shared devices (see devices.h and the port map in guest_layout.h). */
 #include "devices.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "guest_layout.h"
@@ -77,6 +78,11 @@ static enum device_result port_out(struct devices *dev, struct vm_exit *e, uint3
         dev->scratch = v;
         return DEVICE_CONTINUE;
     case PORT_SLP_CONTROL: /* a page address with the permission in its low bits */
+        if ((v & 3) > VM_SLP_NO_ACCESS) {
+            dev->slp_status = EINVAL;
+            dev->slp_rejected++;
+            return DEVICE_CONTINUE;
+        }
         dev->slp_request.ve_info = false;
         dev->slp_request.gpa = v & ~0xFFFULL;
         dev->slp_request.permission = v & 3;
@@ -117,6 +123,8 @@ static uint32_t port_in(struct devices *dev, const struct vm_exit *e, uint64_t n
         return dev->slp_exits;
     case PORT_SLP_LAST_GPA:
         return (uint32_t)dev->slp_last_gpa;
+    case PORT_SLP_STATUS:
+        return dev->slp_status;
     case PORT_FIFO: {
         uint32_t v = 0;
         for (unsigned b = 0; b < e->io.size; b++) {

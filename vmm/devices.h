@@ -54,6 +54,8 @@ struct devices {
     } slp_request;
     uint32_t slp_exits;
     uint64_t slp_last_gpa;
+    uint32_t slp_status;   /* PORT_SLP_STATUS: 0, or EINVAL for a rejected request */
+    uint64_t slp_rejected; /* requests rejected as malformed (--stats) */
 };
 
 void devices_init(struct devices *dev, FILE *console, uint64_t now_ns);

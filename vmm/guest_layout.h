@@ -80,6 +80,12 @@
     0x544 /* 32-bit OUT: guest-physical address of the #VE information area (0 = none) */
 #define PORT_SLP_EXITS 0x548    /* 32-bit IN: second-level violations the VMM handled as exits */
 #define PORT_SLP_LAST_GPA 0x54C /* 32-bit IN: the guest-physical address of the last one */
+/* 32-bit IN: what became of the last SLP_CONTROL / SLP_VE_INFO request: 0 done, 22 (EINVAL)
+ * rejected and ignored - not a page of guest RAM, or permission 3 (undefined). A request the
+ * guest gets wrong is the guest's error, as a device rejects a malformed command (QEMU logs
+ * such a write as a guest error and goes on): it never ends the run. One a backend cannot
+ * carry out (KVM without read-only memory, dirty logging on) does, naming the cause. */
+#define PORT_SLP_STATUS 0x550
 
 /* MMIO devices (accesses are MMIO exits on every backend). */
 #define MMIO_SCRATCH (GUEST_MMIO_BASE + 0x0) /* 8-byte register: reads return what was written */

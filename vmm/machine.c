@@ -165,24 +165,33 @@ static void finish_exception_report(struct run_loop *L, struct vm_exit *e)
 
 /* A second-level permission the guest asked for (PORT_SLP_*), or the lifting of one after a
  * violation exit. 0, or 1 with the run ended: a backend that cannot do it says so, never
- * silently ignores it. A backend that cannot deliver #VE (vtx: KVM does not expose it to a
- * userspace VMM) leaves the information area unset: violations are then exits, which is what
- * the guest can observe. */
-static int second_level(struct run_loop *L, bool ve_info, uint64_t gpa, unsigned permission,
-                        bool convertible)
+ * silently ignores it. A request that is the guest's mistake (-EINVAL: not a page of its RAM)
+ * is rejected, as a device rejects a malformed command: PORT_SLP_STATUS tells the guest,
+ * --stats counts it (slp_requests_rejected), the run goes on. A backend that cannot deliver
+ * #VE (vtx: KVM does not expose it to a userspace VMM) leaves the information area unset:
+ * violations are then exits, which is what the guest can observe. */
+static int second_level(struct run_loop *L, bool guest_request, bool ve_info, uint64_t gpa,
+                        unsigned permission, bool convertible)
 {
     struct vm *vm = L->vcpu->vm;
     const struct backend_ops *ops = vm->ops;
     int rc;
-    if (ve_info) {
+    if (ve_info && gpa && !guest_ram_contains(vm->config.mem, gpa, 40)) {
+        rc = -EINVAL; /* on every backend, also one that cannot deliver #VE */
+    } else if (ve_info) {
         rc = ops->vcpu_set_ve_info ? ops->vcpu_set_ve_info(L->vcpu, gpa) : -EOPNOTSUPP;
-        if (rc == 0 || rc == -EOPNOTSUPP)
-            return 0;
+        if (rc == -EOPNOTSUPP)
+            rc = 0;
     } else {
         rc = ops->vm_set_slp ? ops->vm_set_slp(vm, gpa, permission, convertible) : -EOPNOTSUPP;
-        if (rc == 0)
-            return 0;
     }
+    if (guest_request && (rc == 0 || rc == -EINVAL)) {
+        L->dev.slp_status = (uint32_t)-rc;
+        L->dev.slp_rejected += rc != 0;
+        return 0;
+    }
+    if (rc == 0)
+        return 0;
     L->result->status = VMLAB_STATUS_INTERNAL;
     snprintf(L->result->message, sizeof(L->result->message),
              "backend %s cannot set the second-level %s of guest-physical 0x%" PRIx64 ": %s",
@@ -245,7 +254,7 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
             finish_exception_report(L, e);
             return 1;
         case DEVICE_SLP_REQUEST:
-            return second_level(L, L->dev.slp_request.ve_info, L->dev.slp_request.gpa,
+            return second_level(L, true, L->dev.slp_request.ve_info, L->dev.slp_request.gpa,
                                 L->dev.slp_request.permission, L->dev.slp_request.convertible);
         default:
             return 0;
@@ -263,7 +272,7 @@ static int handle_exit(struct run_loop *L, struct vm_exit *e)
          * restriction from that page, and let the access complete. */
         L->dev.slp_exits++;
         L->dev.slp_last_gpa = e->slp.gpa;
-        if (second_level(L, false, e->slp.gpa & ~0xFFFULL, VM_SLP_FULL, false)) {
+        if (second_level(L, false, false, e->slp.gpa & ~0xFFFULL, VM_SLP_FULL, false)) {
             r->last_exit = *e;
             return 1;
         }
@@ -437,6 +446,7 @@ int machine_run(const struct machine_config *config, struct machine_result *resu
         memcpy(result->mark_ns, L.dev.mark_ns, sizeof(result->mark_ns));
         result->stats = L.vcpu->stats;
         emit_backend_stat(result, "unhandled_port_accesses", L.dev.unhandled_io, "accesses");
+        emit_backend_stat(result, "slp_requests_rejected", L.dev.slp_rejected, "requests");
         emit_backend_stat(result, "console_bytes", L.dev.console_bytes, "bytes");
         emit_backend_stat(result, "timer_ticks_delivered", L.dev.timer_ticks_delivered, "ticks");
         if (ops->vcpu_stats)

@@ -200,7 +200,8 @@ static uint64_t read_fs_base(void)
 int trap_options_parse(const char *text, bool *fast_path, bool *direct_return, char *err,
                        size_t err_size)
 {
-    *fast_path = *direct_return = true;
+    *fast_path = VMLAB_TRAP_FAST_PATH_DEFAULT; /* off in a lab build of emu_privileged.c */
+    *direct_return = true;
     while (text && *text) {
         size_t len = strcspn(text, ",");
         bool *which = !strncmp(text, "fast_path=", 10)       ? fast_path

@@ -20,7 +20,8 @@
 
 struct trap_vcpu;
 
-/* What the fast path of trap_entry.S needs to emulate a guest CLI or STI without any C code
+/* What the fast path of trap_entry.S needs to emulate a guest CLI or STI (and RDTSC: the
+ * header's tsc_offset below) without any C code
  * (C needs the host's FS base first): where the virtual IF and friends live, and whether
  * nothing else must see the instruction. trap_fast_update() keeps it; offsets in the
  * comments are from the header's start (static asserts in trap_handler.c). */
@@ -51,6 +52,12 @@ struct trap_altstack_header {
      * host code, the epilogue sets these before returning (the direct return's IRETQ loads
      * them from the signal context instead). */
     uint64_t sticky_flags;
+    /* The fast path's RDTSC (trap_entry.S): the virtual TSC is the raw CLOCK_MONOTONIC system
+     * call's nanoseconds + *tsc_offset, as emu_virtual_tsc() computes it. Armed with cli_ok
+     * (and no STI shadow pending). */
+    int64_t *tsc_offset;   /* 88: &vcpu->state.tsc_offset */
+    uint64_t *rdtsc_count; /* 96: &vcpu->common.stats.emulated[EMU_CLASS_RDTSC] */
+    uint64_t fast_traps;   /* 104: instructions the fast path emulated (tests, trap_floor) */
 };
 #define TRAP_STICKY_FLAGS (X86_EFLAGS_NT | X86_EFLAGS_ID)
 
@@ -139,7 +146,7 @@ struct trap_vcpu {
     stack_t old_altstack;
     struct sigaction old_actions[8];
     uint8_t sud_selector; /* Syscall User Dispatch selector byte (must stay mapped) */
-    bool fast_path;       /* VMLAB_TRAP fast_path: CLI/STI in trap_entry.S */
+    bool fast_path;       /* VMLAB_TRAP fast_path: CLI/STI/RDTSC in trap_entry.S */
     struct trap_decoded_slot decoded[TRAP_DECODED_SLOTS];
 };
 

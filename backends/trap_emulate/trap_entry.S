@@ -16,6 +16,9 @@
 #define X86_EFLAGS_NT (1 << 14)
 #define X86_EFLAGS_ID (1 << 21)
 #define HDR_STICKY 80 /* struct trap_altstack_header.sticky_flags */
+#define HDR_TSC_OFFSET 88  /* .tsc_offset */
+#define HDR_RDTSC_COUNT 96 /* .rdtsc_count */
+#define HDR_FAST_TRAPS 104 /* .fast_traps */
 
     .text
     .globl trap_guest_enter, trap_guest_enter_iret, trap_guest_enter_end
@@ -100,7 +103,7 @@ trap_guest_exit_landing:
 /* The handler for every signal the backend takes (SA_SIGINFO | SA_ONSTACK).
  *
  * First the fast path (trap_handler.c explains it; struct trap_fast in trap_emulate.h): a
- * #GP on a guest CLI (FA) or STI (FB) is emulated here, in registers the handler may clobber,
+ * #GP on a guest CLI (FA), STI (FB) or RDTSC (0F 31) is emulated here, in registers the handler may clobber,
  * without touching the FS base or calling C: the kernel's round trip is then almost all
  * a trap costs. RDI = signal, RDX = ucontext (gregs at 40: RIP 168, EFL 176, CSGSFS 184,
  * TRAPNO 200). Its accesses are aligned and it executes no string instruction, so the
@@ -145,7 +148,7 @@ trap_signal_entry:
     movq 48(%rax), %r11
     jmp 2f
 1:  cmpl $0xfb, %r8d
-    jne 9f
+    jne 5f
     cmpb $0, 73(%rax)           /* STI: a shadow only if IF was clear (SDM vol. 2B STI) */
     je 9f
     movq (%r9), %r8
@@ -159,10 +162,52 @@ trap_signal_entry:
     movq %r8, (%r11)            /* shadow_rip = the next instruction */
     movq 56(%rax), %r11
 2:  incq (%r11)                 /* stats.emulated[CLI or STI] */
+    incq HDR_FAST_TRAPS(%rax)
     incq 168(%rdx)              /* RIP past the one-byte instruction */
     cmpb $0, 10(%rax)
     jne trap_direct_return
     ret
+    /* RDTSC (0F 31; #GP under CR4.TSD, which PR_SET_TSC sets): EDX:EAX = the virtual TSC, what
+     * emu_virtual_tsc() returns - CLOCK_MONOTONIC in ns (a raw system call: the vDSO would read
+     * the TSC, which faults on this thread) + state.tsc_offset. The general path would also end
+     * an STI shadow: with one pending it takes the instruction. A failed system call, too. */
+5:  cmpl $0x0f, %r8d
+    jne 9f
+    cmpb $0x31, 1(%rcx)         /* a #GP on 0F means the whole instruction was fetched */
+    jne 9f
+    cmpb $0, 72(%rax)           /* cli_ok: in the guest, no trace, no single step of ours */
+    je 9f
+    cmpb $0, (%r10)             /* no STI shadow to end */
+    jne 9f
+    movq %rax, %r8              /* the header; RDX (ucontext) survives the system call */
+    movq %rsi, %r10             /* siginfo, for the general path if the call fails */
+    subq $16, %rsp              /* struct timespec */
+    movl $228, %eax             /* clock_gettime(CLOCK_MONOTONIC, rsp) */
+    movl $1, %edi
+    movq %rsp, %rsi
+    syscall
+    testq %rax, %rax
+    jnz 6f
+    movq (%rsp), %rcx
+    imulq $1000000000, %rcx, %rcx
+    addq 8(%rsp), %rcx
+    addq $16, %rsp
+    movq HDR_TSC_OFFSET(%r8), %rax
+    addq (%rax), %rcx           /* the virtual TSC */
+    movl %ecx, %eax
+    movq %rax, 144(%rdx)        /* RAX = bits 31:0, zero-extended (SDM vol. 2B RDTSC) */
+    shrq $32, %rcx
+    movq %rcx, 136(%rdx)        /* RDX = bits 63:32 */
+    movq HDR_RDTSC_COUNT(%r8), %rax
+    incq (%rax)                 /* stats.emulated[RDTSC] */
+    incq HDR_FAST_TRAPS(%r8)
+    addq $2, 168(%rdx)          /* RIP past 0F 31 */
+    cmpb $0, 10(%r8)
+    jne trap_direct_return
+    ret
+6:  addq $16, %rsp
+    movl $11, %edi              /* SIGSEGV, as the kernel passed it */
+    movq %r10, %rsi
 9:
     pushq %rbx
     pushq %r12

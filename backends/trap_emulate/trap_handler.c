@@ -654,13 +654,18 @@ static void chain_to_previous(struct trap_vcpu *v, int sig)
 }
 
 /* The fast path of trap_entry.S emulates a guest CLI or STI (one-byte opcodes FA, FB: the
- * opcode byte says it all, no decode) before any C code runs: it finds everything through
- * the altstack header. It is armed only while the guest runs and nothing else must see these
- * instructions - no trace record, no single step of ours (window_step), and for STI no
- * interrupt window awaited (which STI may open) - and does exactly what emulate() and
- * exec_cli_sti() would: IF, the STI shadow, the statistics, RIP. */
+ * opcode byte says it all, no decode) and RDTSC (0F 31) before any C code runs: it finds
+ * everything through the altstack header. It is armed only while the guest runs and nothing
+ * else must see these instructions - no trace record, no single step of ours (window_step),
+ * for STI no interrupt window awaited (which STI may open), for RDTSC no STI shadow to end -
+ * and does exactly what emulate() and exec_cli_sti() / emu_exec_rdtsc() would: IF, the STI
+ * shadow, EDX:EAX, the statistics, RIP. RDTSC's one cost left is its clock_gettime system
+ * call (the vDSO reads the TSC, which faults on this thread). */
 static_assert(offsetof(struct trap_altstack_header, sticky_flags) == 80, "trap_entry.S HDR_STICKY");
 static_assert(offsetof(struct trap_altstack_header, fast) == 32, "trap_entry.S offsets");
+static_assert(offsetof(struct trap_altstack_header, tsc_offset) == 88, "trap_entry.S HDR_TSC");
+static_assert(offsetof(struct trap_altstack_header, rdtsc_count) == 96, "trap_entry.S");
+static_assert(offsetof(struct trap_altstack_header, fast_traps) == 104, "trap_entry.S");
 static_assert(offsetof(struct trap_altstack_header, fast.shadow_rip) == 40, "trap_entry.S");
 static_assert(offsetof(struct trap_altstack_header, fast.cli_count) == 48, "trap_entry.S");
 static_assert(offsetof(struct trap_altstack_header, fast.sti_count) == 56, "trap_entry.S");
@@ -682,6 +687,9 @@ void trap_fast_update(struct trap_vcpu *v, bool guest_runs)
     f->sti_count = &v->common.stats.emulated[EMU_CLASS_STI];
     f->interrupt_shadow = &v->state.interrupt_shadow;
     f->host_cs = v->host_cs;
+    struct trap_altstack_header *h = (struct trap_altstack_header *)v->altstack;
+    h->tsc_offset = &v->state.tsc_offset;
+    h->rdtsc_count = &v->common.stats.emulated[EMU_CLASS_RDTSC];
     f->cli_ok = guest_runs && v->fast_path && !v->common.trace && !v->window_step;
     f->sti_ok = f->cli_ok && !v->common.request_interrupt_window;
 }

@@ -45,6 +45,7 @@
 #define GUEST_PORT_SLP_VE_INFO 0x544
 #define GUEST_PORT_SLP_EXITS 0x548
 #define GUEST_PORT_SLP_LAST_GPA 0x54C
+#define GUEST_PORT_SLP_STATUS 0x550 /* the last request: 0 done, 22 (EINVAL) rejected */
 #define SLP_FULL 0
 #define SLP_READ_ONLY 1
 #define SLP_NO_ACCESS 2

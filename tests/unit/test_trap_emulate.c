@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -30,6 +31,10 @@ FRAGMENT(f_ymm, "vmovdqu (%rbx), %ymm0\n out %al, $0x80\n vmovdqu %ymm0, 32(%rbx
 /* zmm31 and k7 the same way (AVX-512). */
 FRAGMENT(f_zmm, "vmovdqu64 (%rbx), %zmm31\n kmovq %rcx, %k7\n out %al, $0x80\n"
                 " vmovdqu64 %zmm31, 64(%rbx)\n kmovq %k7, %rdx\n out %al, $0xf4\n")
+/* RDTSC twice (EDX:EAX into R8 and R9), then exit. */
+FRAGMENT(f_rdtsc, "rdtsc\n shl $32, %rdx\n or %rdx, %rax\n mov %rax, %r8\n"
+                  " mov $-1, %rax\n mov $-1, %rdx\n rdtsc\n mov %rax, %r9\n mov %rdx, %r10\n"
+                  " out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -144,12 +149,59 @@ static void zmm_and_opmask_survive_an_exit(void **state)
     finish(&r);
 }
 
+/* RDTSC in the signal entry's fast path (trap_entry.S): the guest's virtual TSC (the host's
+ * CLOCK_MONOTONIC + the guest's TSC offset) in EDX:EAX, upper halves zero, counted, RIP past
+ * it - with the fast path, as without it. */
+static void rdtsc_fast_path_gives_the_virtual_tsc(bool fast)
+{
+    struct run r;
+    setenv("VMLAB_TRAP", fast ? "fast_path=on" : "fast_path=off", 1);
+    start(&r, f_rdtsc_start, f_rdtsc_end);
+    unsetenv("VMLAB_TRAP");
+    struct trap_vcpu *v = (struct trap_vcpu *)r.vcpu;
+    if (!v->want_rdtsc_faulting) {
+        finish(&r);
+        skip(); /* RDTSC does not trap on this host: nothing to emulate */
+    }
+    const uint64_t base = 0x7777000000000000ULL;
+    r.st.tsc_offset = (int64_t)(base - emu_time_ns());
+    assert_int_equal(trap_emulate_backend_ops.vcpu_set_state(r.vcpu, &r.st), 0);
+    assert_int_equal(trap_emulate_backend_ops.vcpu_run(r.vcpu, &r.exit), 0);
+    assert_int_equal(r.exit.reason, VM_EXIT_IO);
+    assert_int_equal(r.exit.io.port, 0xF4);
+    uint64_t now = emu_time_ns() + (uint64_t)r.st.tsc_offset;
+    assert_int_equal(trap_emulate_backend_ops.vcpu_get_state(r.vcpu, &r.st), 0);
+    uint64_t first = r.st.gpr[X86_R8];
+    uint64_t second = r.st.gpr[X86_R9] | r.st.gpr[X86_R10] << 32;
+    assert_true(r.st.gpr[X86_R9] >> 32 == 0 && r.st.gpr[X86_R10] >> 32 == 0);
+    assert_true(first >= base && first <= second && second <= now);
+    assert_true(now - first < 1000000000ULL); /* within the second the run took */
+    assert_int_equal(v->common.stats.emulated[EMU_CLASS_RDTSC], 2);
+    const struct trap_altstack_header *h = (const struct trap_altstack_header *)v->altstack;
+    assert_int_equal(h->fast_traps, fast ? 2 : 0);
+    finish(&r);
+}
+
+static void rdtsc_fast_path(void **state)
+{
+    (void)state;
+    rdtsc_fast_path_gives_the_virtual_tsc(true);
+}
+
+static void rdtsc_general_path(void **state)
+{
+    (void)state;
+    rdtsc_fast_path_gives_the_virtual_tsc(false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kick_in_host_code_is_not_a_guest_kick),
         cmocka_unit_test(ymm_survives_an_exit),
         cmocka_unit_test(zmm_and_opmask_survive_an_exit),
+        cmocka_unit_test(rdtsc_fast_path),
+        cmocka_unit_test(rdtsc_general_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
