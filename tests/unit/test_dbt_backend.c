@@ -686,8 +686,36 @@ static void test_rip_relative(void **unused)
     stop(&r);
 }
 
-/* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
- * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
+/* Runs `mov ecx, 2; n blocks of 5 bytes; dec ecx; jnz back; out 0xf4`: the blocks twice. A
+ * block is `block`, its fourth byte (a branch opcode) alternating with `alt_opcode` if that is
+ * nonzero. */
+static void run_block_chain(struct run *r, unsigned n, const uint8_t block[5], uint8_t alt_opcode)
+{
+    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00}; /* mov ecx, 2 */
+    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};       /* dec ecx; jnz rel32 */
+    size_t size = sizeof(head) + (size_t)n * 5 + sizeof(tail) + 4 + 2;
+    uint8_t *code = malloc(size), *p = code;
+    assert_non_null(code);
+    memcpy(p, head, sizeof(head));
+    p += sizeof(head);
+    for (unsigned i = 0; i < n; i++, p += 5) {
+        memcpy(p, block, 5);
+        if (alt_opcode && (i & 1))
+            p[3] = alt_opcode;
+    }
+    memcpy(p, tail, sizeof(tail));
+    p += sizeof(tail);
+    int32_t back = -(int32_t)((size_t)(p + 4 - code) - sizeof(head));
+    memcpy(p, &back, 4);
+    p += 4;
+    p[0] = 0xe6, p[1] = 0xf4; /* out 0xf4, al */
+    start(r, code, code + size);
+    free(code);
+    go(r);
+    assert_true(final_out(r));
+    assert_int_equal(r->st.gpr[X86_RAX], 2ULL * n);
+}
+
 /* Exit stubs kept apart store the low byte of their id and jump to a shared tail that stores
  * the rest (dbt_translate.c): 40,000 blocks of two exits each (a Jcc to the next block,
  * alternately taken and not, and the fall-through) give 80,000 stub ids, past 16 bits, before
@@ -697,62 +725,24 @@ static void test_stub_ids_past_64k(void **unused)
 {
     (void)unused;
     enum { N = 40000 };
-    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00}; /* mov ecx, 2 */
-    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};       /* dec ecx; jnz rel32 */
-    size_t size = sizeof(head) + (size_t)N * 5 + sizeof(tail) + 4 + 2;
-    uint8_t *code = malloc(size), *p = code;
-    assert_non_null(code);
-    memcpy(p, head, sizeof(head));
-    p += sizeof(head);
-    for (unsigned i = 0; i < N; i++, p += 5) { /* inc rax; jz/jnz .+0 */
-        static const uint8_t block[] = {0x48, 0xff, 0xc0, 0x74, 0x00};
-        memcpy(p, block, sizeof(block));
-        p[3] = i & 1 ? 0x74 : 0x75;
-    }
-    memcpy(p, tail, sizeof(tail));
-    p += sizeof(tail);
-    int32_t back = -(int32_t)((size_t)(p + 4 - code) - sizeof(head));
-    memcpy(p, &back, 4);
-    p += 4;
-    p[0] = 0xe6, p[1] = 0xf4; /* out 0xf4, al */
+    static const uint8_t block[] = {0x48, 0xff, 0xc0, 0x75, 0x00}; /* inc rax; jnz/jz .+0 */
     struct run r;
-    start(&r, code, code + size);
-    free(code);
-    go(&r);
-    assert_true(final_out(&r));
-    assert_int_equal(r.st.gpr[X86_RAX], 2ULL * N);
+    run_block_chain(&r, N, block, 0x74);
     assert_int_equal(stat(&r, "cache_flushes"), 0);
     assert_true(((struct dbt_vcpu *)r.vcpu)->cache.stub_count > 2 * N);
     assert_true(stat(&r, "chained_jumps") >= N);
     stop(&r);
 }
 
+/* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
+ * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
 static void test_cache_fills_and_flushes(void **unused)
 {
     (void)unused;
     enum { N = DBT_MAX_BLOCKS + 4096 };
-    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00};  /* mov ecx, 2 */
     static const uint8_t block[] = {0x48, 0xff, 0xc0, 0xeb, 0x00}; /* inc rax; jmp .+2 */
-    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};        /* dec ecx; jnz rel32 */
-    size_t size = sizeof(head) + (size_t)N * sizeof(block) + sizeof(tail) + 4 + 2;
-    uint8_t *code = malloc(size), *p = code;
-    assert_non_null(code);
-    memcpy(p, head, sizeof(head));
-    p += sizeof(head);
-    for (unsigned i = 0; i < N; i++, p += sizeof(block))
-        memcpy(p, block, sizeof(block));
-    memcpy(p, tail, sizeof(tail));
-    p += sizeof(tail);
-    int32_t back = -(int32_t)((size_t)(p + 4 - code) - sizeof(head));
-    memcpy(p, &back, 4);
-    p += 4;
-    p[0] = 0xe6, p[1] = 0xf4; /* out 0xf4, al */
     struct run r;
-    start(&r, code, code + size);
-    free(code);
-    go(&r);
-    assert_true(final_out(&r));
-    assert_int_equal(r.st.gpr[X86_RAX], 2ULL * N);
+    run_block_chain(&r, N, block, 0);
     assert_true(stat(&r, "cache_flushes") >= 2); /* filled once per pass */
     assert_true(stat(&r, "blocks_translated") >= 2ULL * N);
     stop(&r);
