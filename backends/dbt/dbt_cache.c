@@ -372,6 +372,18 @@ bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host)
  * signal handler on it, whose return serializes). */
 static void write_rel32(struct dbt_cache *c, uint32_t at, uint32_t target)
 {
+    /* A JMP to the code right after it - a block's fall-through exit chained to the block
+     * translated next, which the cache put there - becomes a 5-byte NOP (0F 1F 44 00 00):
+     * one taken branch less where native code falls through. Undone like any link. */
+    static const uint8_t nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+    uint8_t *op = c->rw + at - 1;
+    bool jmp = *op == 0xe9 || (*op == 0x0f && op[1] == 0x1f); /* a JMP, or one made a NOP */
+    if (jmp && target == at + 4) {
+        memcpy(op, nop5, 5);
+        return;
+    }
+    if (jmp)
+        *op = 0xe9;
     int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
     memcpy(c->rw + at, &rel, 4);
 }

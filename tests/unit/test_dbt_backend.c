@@ -225,6 +225,15 @@ FRAGMENT(f_ibl_collide,
     "mov $50, %ecx\n xor %ebx, %ebx\n1: lea 2f(%rip), %rax\n jmp *%rax\n"
     "2: inc %rbx\n lea 3f(%rip), %rax\n jmp *%rax\n .org 2b + 65536, 0xcc\n"
     "3: add $2, %rbx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
+/* A block at the end of page 0 falls through into one on page 1, translated right after it:
+ * its fall-through JMP, chained, is a NOP (dbt_cache.c write_rel32). The guest then rewrites
+ * the second block: the first survives (other page) and must reach the new code.
+ * RBX = 1 + 1 + 5. */
+FRAGMENT(f_smc_fallthrough,
+    "0: xor %ebx, %ebx\n mov $3, %ecx\n jmp 1f\n .org 0b + 4096 - 4, 0xcc\n"
+    "1: test %ecx, %ecx\n jz 9f\n"
+    "2: mov $1, %eax\n add %eax, %ebx\n cmp $2, %ecx\n jne 4f\n movl $5, 2b+1(%rip)\n"
+    "4: dec %ecx\n jnz 1b\n9: out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -593,6 +602,18 @@ static void test_self_modifying_code_unchains(void **unused)
     assert_int_equal(r.st.gpr[X86_RBX], 1 + 1 + 5);
     assert_int_equal(stat(&r, "invalidations"), 1);    /* only the callee's page */
     assert_int_equal(stat(&r, "smc_reexecutions"), 0); /* the store is on the other page */
+    stop(&r);
+}
+
+static void test_self_modifying_code_behind_nop(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_smc_fallthrough_start, f_smc_fallthrough_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 7);
+    assert_true(stat(&r, "invalidations") >= 1);
     stop(&r);
 }
 
@@ -1251,6 +1272,7 @@ int main(void)
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
+        cmocka_unit_test_teardown(test_self_modifying_code_behind_nop, teardown),
         cmocka_unit_test_teardown(test_divide_error_exact, teardown),
         cmocka_unit_test_teardown(test_indirect_call_push_fault_exact, teardown),
         cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
