@@ -21,7 +21,7 @@
  *      cost p is a fraction of a nanosecond (dbt_inline.c: STI, PUSHF and POPF likewise).
  *
  * What happens to a guest OUT:
- *   1. The translator wrote a callout: `mov qword [callout_id], n; jmp callout_stub`, with
+ *   1. The translator wrote a callout: `mov dword [callout_id], n; jmp callout_stub`, with
  *      the OUT decoded once and kept in callout record n.
  *   2. The callout stub saves the guest registers, switches to the host stack and calls
  *      dbt_callout_run() (dbt_callout.c), which runs emu_execute() - the same emulation core
@@ -418,7 +418,10 @@ static int run_loop(struct dbt_vcpu *v, struct vm_exit *exit)
         }
         if (c->epoch == chain_epoch && !single && !recording && !last_recorded) {
             if (fill_ibl) { /* an indirect branch missed the inline lookup */
+                /* a lookup entry may be written into the stub area */
+                uint64_t before = c->stub_bytes;
                 dbt_cache_ibl_fill(c, v->state.rip, b);
+                v->stats.host_stub_bytes += c->stub_bytes - before;
                 v->stats.indirect_misses++;
             }
             if (chain_from) {
@@ -539,7 +542,8 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "guest_insns_translated", s->guest_insns_translated, "instructions");
     emit(ctx, "guest_bytes_translated", s->guest_bytes_translated, "bytes");
     /* Code expansion: host bytes written (blocks, with their exit stubs when these are not
-     * kept apart; exit stubs kept apart) per guest byte translated, in percent */
+     * kept apart; the stub area: exit stubs kept apart, lookup entries written for blocks that
+     * existed before, trace heads' counting stubs) per guest byte translated, in percent */
     emit(ctx, "host_block_bytes", s->host_block_bytes, "bytes");
     emit(ctx, "host_stub_bytes", s->host_stub_bytes, "bytes");
     uint64_t gb = s->guest_bytes_translated;

@@ -98,7 +98,7 @@ struct dbt_options {
                           * block's code: hot code stays dense */
     bool ibl_shared;     /* indirect branches end in a jump to one out-of-line copy of the
                           * lookup's last three instructions instead of carrying their own
-                          * (dbt_lookup.c) */
+                          * (dbt_lookup.c; a JMP through a register always carries its own) */
     bool ret_cache;      /* returns jump through a return-address cache to a return point after
                           * the CALL, instead of taking the lookup (dbt_lookup.c) */
     bool align_blocks;   /* blocks start 16-byte aligned (as dbt did before) */
@@ -194,9 +194,10 @@ struct dbt_map_entry {
 #define DBT_MAP_SEG_REG_SHIFT 27
 
 /* A direct exit: a JMP or Jcc rel32 in a block that leads to an exit stub until the
- * dispatcher points it at the target block (chaining). The stub is
- *     mov dword [last_stub], id | DBT_STUB_ID ; jmp exit_continue
- * and this record (indexed by id) says where the exit goes and which branch to patch. */
+ * dispatcher points it at the target block (chaining). The stub writes id | DBT_STUB_ID into
+ * ctx.last_stub and jumps to exit_continue (dbt_translate.c: kept apart, it writes the low
+ * byte and a shared tail the rest), and this record (indexed by id) says where the exit goes
+ * and which branch to patch. */
 struct dbt_stub {
     uint64_t guest_rip; /* where the exit goes */
     uint32_t stub;      /* cache offset of the stub */
@@ -273,14 +274,17 @@ struct dbt_cache {
     bool kregs, kregs_64;   /* AVX-512 opmask registers (64-bit with AVX512BW) */
     bool save_xstate;       /* false only for the benchmark's "before" figure */
     bool pkru_in_xcr0;      /* the host's XCR0 enables PKRU (bit 9) */
+    bool fast_loop;         /* LOOP costs what a Jcc costs (AMD): dbt_lookup.c */
     uint32_t used;          /* bytes of cache in use */
     uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, callout_end, kick_stub;
-    uint32_t ibl_jump, ibl_miss, ret_miss; /* shared lookup routines (dbt_lookup.c) */
+    uint32_t ibl_jump, ibl_miss, ret_miss, lookup_next; /* shared lookup routines */
     uint32_t stubs_end;
     uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
+    uint32_t stub_tail;               /* lowest exit-stub tail (dbt_translate.c), 0: none */
+    uint32_t stub_tail_high;          /* (id | DBT_STUB_ID) >> 8 of the stubs it serves */
     uint64_t block_bytes, stub_bytes; /* host code written since the last flush */
     int32_t hash[DBT_HASH_SIZE];
     struct dbt_block *blocks;

@@ -86,6 +86,22 @@ static void probe_vregs(struct dbt_cache *c)
     }
 }
 
+/* Whether LOOP is as cheap as a conditional jump: on AMD processors it is one macro-op (and
+ * JRCXZ too), on Intel's it is microcoded - several micro-ops where JRCXZ takes two (Agner
+ * Fog's instruction tables). The lookup checks use it where it is cheap (dbt_lookup.c). */
+static bool probe_fast_loop(void)
+{
+    unsigned a, b, cx, d;
+    if (!__get_cpuid(0, &a, &b, &cx, &d))
+        return false;
+    char vendor[13];
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &cx, 4);
+    vendor[12] = 0;
+    return !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
+}
+
 const char *dbt_saved_state_description(void)
 {
     struct dbt_cache c;
@@ -149,6 +165,7 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->save_xstate = save_xstate;
     c->opt = *opt;
     probe_vregs(c);
+    c->fast_loop = probe_fast_loop();
     c->region = region_reserve();
     if (!c->region)
         return -ENOMEM;
@@ -261,6 +278,7 @@ void dbt_cache_flush(struct dbt_cache *c, const struct guest_memory *mem)
     c->block_count = c->map_count = c->link_count = c->callout_count = 0;
     c->stub_count = c->return_count = c->head_count = c->range_count = 0;
     c->stub_low = DBT_CACHE_SIZE;
+    c->stub_tail = 0;
     c->block_bytes = c->stub_bytes = 0;
     (void)dbt_stubs_build(c); /* succeeded once in dbt_cache_init: the same bytes */
     uint64_t ibl_miss = (uint64_t)(uintptr_t)(c->rx + c->ibl_miss);
@@ -303,12 +321,12 @@ void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, struct dbt_block *b)
             return;
         uint32_t at = c->stub_low - DBT_LOOKUP_ENTRY_BYTES;
         struct emitter e = {.c = c, .out = c->rw, .pos = at, .limit = c->stub_low};
-        dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
+        uint32_t entry = dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
         if (e.overflow)
             return;
         c->stub_low = at;
         c->stub_bytes += DBT_LOOKUP_ENTRY_BYTES;
-        b->ibl_entry = at;
+        b->ibl_entry = entry;
     }
     (void)rip; /* == b->guest_rip: blocks are looked up by their start */
     c->ibl_rw[b->guest_rip & (DBT_IBL_SIZE - 1)] = (uint64_t)(uintptr_t)(c->rx + b->ibl_entry);
@@ -354,6 +372,18 @@ bool dbt_cache_in_stub_area(const struct dbt_cache *c, uint64_t host)
  * signal handler on it, whose return serializes). */
 static void write_rel32(struct dbt_cache *c, uint32_t at, uint32_t target)
 {
+    /* A JMP to the code right after it - a block's fall-through exit chained to the block
+     * translated next, which the cache put there - becomes a 5-byte NOP (0F 1F 44 00 00):
+     * one taken branch less where native code falls through. Undone like any link. */
+    static const uint8_t nop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+    uint8_t *op = c->rw + at - 1;
+    bool jmp = *op == 0xe9 || (*op == 0x0f && op[1] == 0x1f); /* a JMP, or one made a NOP */
+    if (jmp && target == at + 4) {
+        memcpy(op, nop5, 5);
+        return;
+    }
+    if (jmp)
+        *op = 0xe9;
     int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
     memcpy(c->rw + at, &rel, 4);
 }

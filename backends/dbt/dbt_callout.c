@@ -1,6 +1,6 @@
 /* dbt_callout.c - sensitive instructions handed to the emulation core.
  *
- * A callout site in translated code is `mov qword [callout_id], n; jmp callout_stub`. The stub
+ * A callout site in translated code is `mov dword [callout_id], n; jmp callout_stub`. The stub
  * (dbt_stubs.c) saves the guest GPRs and RFLAGS in the context page, switches to the host
  * stack and calls dbt_callout_run(), which:
  *
@@ -181,8 +181,9 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
     struct dbt_cache *c = &v->cache;
     struct dbt_ctx *ctx = c->ctx;
     /* Written by the callout site right before it jumped here, so in range; the context page
-     * is guest-writable, though, and an index is never trusted from there. */
-    uint64_t id = ctx->callout_id;
+     * is guest-writable, though, and an index is never trusted from there. The site writes
+     * the low half only (a 4-byte store: one byte shorter): the upper half is not read. */
+    uint64_t id = (uint32_t)ctx->callout_id;
     dbt_state_from_ctx(v);
     if (id >= c->callout_count) {
         dbt_set_exit(v, VM_EXIT_INTERNAL_ERROR);

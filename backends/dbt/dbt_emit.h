@@ -146,14 +146,14 @@ static inline void emit_jmp_exit(struct emitter *e, uint64_t rip)
 typedef bool dbt_relocate_fn(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg);
 void dbt_emit_lookup_routines(struct emitter *e); /* the shared ones, in the fixed stubs */
 #define DBT_LOOKUP_ENTRY_BYTES 33
-void dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block);
-void dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip);
+uint32_t dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block);
+uint32_t dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip);
 bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in,
                             dbt_relocate_fn *relocate);
 bool dbt_emit_indirect_call(struct emitter *e, const struct x86_decoded_insn *in,
                             dbt_relocate_fn *relocate);
 void dbt_emit_return(struct emitter *e, uint16_t pop_bytes);
-void dbt_emit_return_point(struct emitter *e, uint64_t ret_rip);
+uint32_t dbt_emit_return_point(struct emitter *e, uint64_t ret_rip); /* its entry */
 bool dbt_emit_indirect_guarded(struct emitter *e, const struct x86_decoded_insn *in,
                                dbt_relocate_fn *relocate, uint64_t expected);
 

@@ -163,8 +163,14 @@ static bool on_table_fault(struct dbt_vcpu *v, greg_t *g, uint64_t addr)
     struct dbt_cache *c = &v->cache;
     if (!v->in_guest || !c->tables_revoked || !dbt_cache_in_tables(c, addr))
         return false;
+    /* a RET through the return-address cache left its target on the guest stack, where its
+     * POP just read it (dbt_lookup.c); the lookup table's users, in ctx.next_rip */
+    uint64_t ret = (uint64_t)(uintptr_t)c->ret;
+    uint64_t target = addr >= ret && addr < ret + DBT_RET_SIZE * 8
+                          ? *(const uint64_t *)(uintptr_t)((uint64_t)g[REG_RSP] - 8)
+                          : c->ctx->next_rip;
     g[REG_RCX] = (greg_t)c->ctx->save_rcx;
-    state_from_frame(v, g, c->ctx->next_rip);
+    state_from_frame(v, g, target);
     dbt_set_exit(v, VM_EXIT_INTR);
     leave_to_dispatcher(v, g);
     return true;

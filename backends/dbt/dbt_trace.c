@@ -110,11 +110,13 @@ void dbt_trace_chain(struct dbt_vcpu *v, uint32_t id, uint32_t target)
             return;
         }
         uint32_t n = c->head_count;
+        uint64_t stub_bytes_before = c->stub_bytes;
         uint32_t hot = 0, stub = emit_counting_stub(c, n, t, &hot);
         if (!stub) {
             dbt_cache_chain(c, id, target);
             return;
         }
+        v->stats.host_stub_bytes += c->stub_bytes - stub_bytes_before; /* the counting stub */
         c->counters[n] = DBT_TRACE_THRESHOLD;
         c->heads[n] =
             (struct dbt_trace_head){.block = target, .counter = stub, .hot = hot, .done = false};

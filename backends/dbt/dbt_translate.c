@@ -8,7 +8,7 @@
  *                               encoding; only its disp32 moves by (guest RIP - host RIP),
  *                               guest RAM being within 2 GiB of the cache.
  *   CLI STI PUSHFQ POPFQ        inline sequences on the virtual flags (dbt_inline.c)
- *   any other sensitive         a callout: `mov qword [callout_id], n; jmp callout_stub`,
+ *   any other sensitive         a callout: `mov dword [callout_id], n; jmp callout_stub`,
  *                               with the instruction decoded now and kept in callout record
  *                               n for the emulation core (dbt_callout.c). Instructions that
  *                               transfer control (INT, IRET, far branches, SYSCALL, HLT) end
@@ -95,8 +95,7 @@ static void emit_return_point(struct emitter *e, const struct x86_decoded_insn *
     uint64_t ret_rip = in->rip + in->length;
     struct dbt_return_point *rp = &e->rets[e->ret_count++];
     rp->guest_rip_low = (uint32_t)(ret_rip - GUEST_RAM_BASE);
-    rp->host = e->pos;
-    dbt_emit_return_point(e, ret_rip);
+    rp->host = dbt_emit_return_point(e, ret_rip);
 }
 
 /* LOOPcc/JRCXZ copied for the host, without an operand-size prefix: Zydis decodes them (and
@@ -166,7 +165,9 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     struct dbt_callout_rec *rec = &c->callouts[c->callout_count];
     rec->insn = *in;
     rec->store = false;
-    emit_ctx_store_imm(e, DBT_CTX_CALLOUT_ID, c->callout_count++);
+    EMIT(e, 0xc7, 0x05); /* mov dword [callout_id], n: the callout reads the low half */
+    emit_ctx_rel(e, DBT_CTX_CALLOUT_ID, 4);
+    emit_u32(e, c->callout_count++);
     emit_jmp(e, c->callout_stub);
     rec->resume = e->pos;
     if (ends_block(cls))
@@ -322,12 +323,87 @@ static bool cache_has_room(const struct dbt_cache *c)
            c->code_page_count + 2 <= DBT_MAX_CODE_PAGES;
 }
 
+/* An exit stub after its block's code (stubs_apart off) */
 #define STUB_BYTES 15 /* mov dword [last_stub], imm32 (10) ; jmp exit_continue (5) */
+/* An exit stub in the stub area (stubs_apart): the low byte of the id, then a short jump to
+ * the nearest stub tail above, which writes the rest of the id and leaves; the stub just
+ * below a tail falls into it. Stubs of consecutive blocks share a tail while it is within a
+ * rel8 jump and their ids have its upper bits: about one tail per fourteen stubs. */
+#define STUB_APART_BYTES 7 /* mov byte [last_stub], id (7) */
+#define STUB_JMP_BYTES 2   /* jmp rel8 tail */
+#define STUB_TAIL_BYTES 15 /* mov dword [last_stub + 1], id >> 8 (10) ; jmp exit_continue (5) */
 
 static void patch_rel32(struct emitter *e, uint32_t at, uint32_t target)
 {
     int32_t rel = (int32_t)((int64_t)target - (int64_t)(at + 4));
     memcpy(e->out + (at - e->out_base), &rel, 4);
+}
+
+/* mov byte [rip + field], imm8 */
+static void emit_ctx_store_u8(struct emitter *e, unsigned field, uint8_t v)
+{
+    EMIT(e, 0xc6, 0x05);
+    emit_ctx_rel(e, field, 1);
+    emit_bytes(e, &v, 1);
+}
+
+/* The stub tail the block being committed leaves behind it (finish_block, block_commit). */
+static _Thread_local uint32_t next_tail;
+static _Thread_local uint32_t next_tail_high;
+
+/* The block's exit stubs in the stub area, below c->stub_low, staged in `se`: laid out top
+ * down first (where the stubs and any new tails go), then written. */
+static void finish_stubs_apart(struct dbt_cache *c, struct emitter *e, struct emitter *se)
+{
+    uint32_t at[DBT_MAX_PENDING_EXITS], tail_at[DBT_MAX_PENDING_EXITS];
+    uint32_t tail_high[DBT_MAX_PENDING_EXITS]; /* id >> 8 of the stubs that reach it */
+    uint32_t pos = c->stub_low, tail = c->stub_tail;
+    uint32_t high = c->stub_tail_high;
+    unsigned tails = 0;
+    for (unsigned i = 0; i < e->exit_count; i++) {
+        uint32_t h = ((c->stub_count + i) | DBT_STUB_ID) >> 8;
+        /* the stub's jmp rel8 would end at pos (tail == pos: it falls into the tail) */
+        if (!tail || high != h || tail - pos > 127) {
+            pos -= STUB_TAIL_BYTES;
+            tail = tail_at[tails] = pos;
+            high = tail_high[tails++] = h;
+        }
+        pos -= STUB_APART_BYTES + (tail == pos ? 0 : STUB_JMP_BYTES);
+        at[i] = pos;
+    }
+    se->out_base = pos;
+    se->limit = c->stub_low;
+    for (unsigned k = 0; k < tails; k++) {
+        se->pos = tail_at[k];
+        /* bytes 1-4: the id's upper bits and a zero byte (ctx.last_stub's upper half is 0) */
+        EMIT(se, 0xc7, 0x05);
+        emit_ctx_rel(se, DBT_CTX_LAST_STUB + 1, 4);
+        emit_u32(se, tail_high[k]);
+        emit_jmp(se, c->exit_continue);
+    }
+    next_tail = tail;
+    next_tail_high = high;
+    for (unsigned i = 0; i < e->exit_count && !se->overflow; i++) {
+        uint32_t id = c->stub_count + i;
+        struct dbt_stub *st = &c->stubs[id];
+        st->guest_rip = e->exits[i].rip;
+        st->stub = se->pos = at[i];
+        st->branch = e->exits[i].branch;
+        st->call = e->exits[i].call;
+        patch_rel32(e, st->branch, at[i]);
+        emit_ctx_store_u8(se, DBT_CTX_LAST_STUB, (uint8_t)id);
+        /* the tail this stub reaches: the lowest one above it */
+        uint32_t to = c->stub_tail;
+        for (unsigned k = 0; k < tails; k++)
+            if (tail_at[k] > at[i])
+                to = tail_at[k];
+        if (to != se->pos) {
+            EMIT(se, 0xeb);
+            uint8_t rel = (uint8_t)(to - (se->pos + 1));
+            emit_bytes(se, &rel, 1);
+        }
+    }
+    se->pos = c->stub_low;
 }
 
 /* After the block's last instruction: an exit stub for every direct exit - there too, or
@@ -336,27 +412,25 @@ static void finish_block(struct dbt_cache *c, struct emitter *e, struct emitter 
 {
     if (e->overflow)
         return;
-    struct emitter *out = c->opt.stubs_apart ? se : e;
     if (c->opt.stubs_apart) {
-        uint32_t total = e->exit_count * STUB_BYTES;
-        se->out_base = se->pos = c->stub_low - total;
-        se->limit = c->stub_low;
+        finish_stubs_apart(c, e, se);
+        if (se->overflow)
+            e->overflow = true;
+        return;
     }
-    for (unsigned i = 0; i < e->exit_count && !e->overflow && !out->overflow; i++) {
+    for (unsigned i = 0; i < e->exit_count && !e->overflow; i++) {
         uint32_t id = c->stub_count + i;
         struct dbt_stub *st = &c->stubs[id];
         st->guest_rip = e->exits[i].rip;
-        st->stub = out->pos;
+        st->stub = e->pos;
         st->branch = e->exits[i].branch;
         st->call = e->exits[i].call;
-        patch_rel32(e, st->branch, out->pos);
-        EMIT(out, 0xc7, 0x05); /* mov dword [last_stub], id | DBT_STUB_ID */
-        emit_ctx_rel(out, DBT_CTX_LAST_STUB, 4);
-        emit_u32(out, id | DBT_STUB_ID);
-        emit_jmp(out, c->exit_continue);
+        patch_rel32(e, st->branch, e->pos);
+        EMIT(e, 0xc7, 0x05); /* mov dword [last_stub], id | DBT_STUB_ID */
+        emit_ctx_rel(e, DBT_CTX_LAST_STUB, 4);
+        emit_u32(e, id | DBT_STUB_ID);
+        emit_jmp(e, c->exit_continue);
     }
-    if (out->overflow)
-        e->overflow = true;
 }
 
 /* Where the translator reads guest code: the guest-physical pages the current address space
@@ -458,8 +532,7 @@ static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_
     e.limit = c->used + DBT_BLOCK_RESERVE;
     e.record = record;
     if (ibl_target) {
-        b->ibl_entry = e.pos;
-        dbt_emit_lookup_prefix(&e, rip);
+        b->ibl_entry = dbt_emit_lookup_prefix(&e, rip);
         b->host_offset = e.pos;
     }
     memset(&se, 0, offsetof(struct emitter, exits));
@@ -484,10 +557,12 @@ static struct dbt_block *block_commit(struct dbt_vcpu *v, struct dbt_block *b, u
     }
     b->host_size = e.pos - b->host_offset;
     memcpy(c->rw + e.out_base, stage, e.pos - e.out_base);
-    uint32_t stub_bytes = e.exit_count * STUB_BYTES;
     if (c->opt.stubs_apart) {
+        uint32_t stub_bytes = c->stub_low - se.out_base;
         memcpy(c->rw + se.out_base, stub_stage, stub_bytes);
         c->stub_low = se.out_base;
+        c->stub_tail = next_tail;
+        c->stub_tail_high = next_tail_high;
         c->stub_bytes += stub_bytes;
         v->stats.host_stub_bytes += stub_bytes;
     }

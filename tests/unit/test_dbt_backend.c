@@ -200,6 +200,40 @@ FRAGMENT(f_trash_context,
 FRAGMENT(f_loop16,
     "mov $3, %ecx\n xor %eax, %eax\n 1: inc %eax\n .byte 0x66\n loop 1b\n mov %eax, %ebx\n"
     "out %al, $0xf4\n")
+/* A block first reached by a direct CALL, then called indirectly 100 times: its lookup entry
+ * goes into the stub area (the block existed before); with traces, the loop's head gets a
+ * counting stub there too. */
+FRAGMENT(f_ibl_fill,
+    "xor %eax, %eax\n call 2f\n lea 2f(%rip), %rdx\n mov $100, %ecx\n1: call *%rdx\n dec %ecx\n"
+    " jnz 1b\n out %al, $0xf4\n2: inc %rax\n ret\n")
+/* RET imm16 releases its argument: the return address is then below [rsp-8], where returns
+ * through the return-address cache find theirs (dbt_lookup.c), so it takes the lookup. */
+FRAGMENT(f_ret_imm,
+    "mov $100, %ecx\n xor %eax, %eax\n1: push $5\n call 2f\n dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n2: add 8(%rsp), %rax\n ret $8\n")
+/* JMP through RAX, RCX and R11 (dbt_emit_indirect_jump's register form), 100 times each, RCX
+ * and R11 also holding data the guest reads after the jump. */
+FRAGMENT(f_jmp_reg,
+    "mov $100, %edx\n xor %esi, %esi\n xor %ebx, %ebx\n"
+    "1: lea 2f(%rip), %rax\n jmp *%rax\n"
+    "2: lea 3f(%rip), %rcx\n jmp *%rcx\n"
+    "3: add %rcx, %rbx\n lea 4f(%rip), %r11\n jmp *%r11\n"
+    "4: sub %r11, %rbx\n inc %esi\n dec %edx\n jnz 1b\n out %al, $0xf4\n")
+/* Two indirect-jump targets 64 KiB apart share their lookup-table slot: each jump to one
+ * finds the other's entry there, whose check must send it on to the dispatcher. */
+FRAGMENT(f_ibl_collide,
+    "mov $50, %ecx\n xor %ebx, %ebx\n1: lea 2f(%rip), %rax\n jmp *%rax\n"
+    "2: inc %rbx\n lea 3f(%rip), %rax\n jmp *%rax\n .org 2b + 65536, 0xcc\n"
+    "3: add $2, %rbx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
+/* A block at the end of page 0 falls through into one on page 1, translated right after it:
+ * its fall-through JMP, chained, is a NOP (dbt_cache.c write_rel32). The guest then rewrites
+ * the second block: the first survives (other page) and must reach the new code.
+ * RBX = 1 + 1 + 5. */
+FRAGMENT(f_smc_fallthrough,
+    "0: xor %ebx, %ebx\n mov $3, %ecx\n jmp 1f\n .org 0b + 4096 - 4, 0xcc\n"
+    "1: test %ecx, %ecx\n jz 9f\n"
+    "2: mov $1, %eax\n add %eax, %ebx\n cmp $2, %ecx\n jne 4f\n movl $5, 2b+1(%rip)\n"
+    "4: dec %ecx\n jnz 1b\n9: out %al, $0xf4\n")
 /* clang-format on */
 
 struct run {
@@ -383,6 +417,63 @@ static void start_with(struct run *r, const uint8_t *start_, const uint8_t *end_
     unsetenv("VMLAB_DBT");
 }
 
+/* Indirect JMPs through registers reach their targets, with the registers intact, and
+ * after the first time through the lookup, not the dispatcher. */
+static void test_jmp_through_registers(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_jmp_reg_start, f_jmp_reg_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RSI], 100);
+    assert_int_equal(r.st.gpr[X86_RBX], (uint64_t)-1300); /* 3f - 4f = -13, 100 times */
+    assert_true(stat(&r, "indirect_misses") <= 3);
+    assert_true(stat(&r, "block_exits") < 20);
+    stop(&r);
+}
+
+/* The checks of lookup entries and return points in both forms (dbt_lookup.c emit_check:
+ * LOOP where it is cheap, JRCXZ elsewhere), on their mismatch paths: colliding lookup
+ * targets, and a return address the guest rewrote. */
+static void test_lookup_checks_both_forms(void **unused)
+{
+    (void)unused;
+    for (int fast = 0; fast < 2; fast++) {
+        struct run r;
+        start(&r, f_ibl_collide_start, f_ibl_collide_end);
+        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 150);
+        assert_true(stat(&r, "indirect_misses") >= 50); /* the slot changes hands */
+        stop(&r);
+        start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
+        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 999);
+        assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+        stop(&r);
+    }
+}
+
+/* RET imm16 returns to its caller, its argument released, and (through the lookup) without
+ * an exit per call. */
+static void test_ret_imm16(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_ret_imm_start, f_ret_imm_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 500);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "indirect_misses") <= 1);
+    assert_true(stat(&r, "block_exits") < 10);
+    stop(&r);
+}
+
 /* A hot loop through a call becomes a trace, which then runs it: no exit per iteration. */
 static void test_trace_follows_calls(void **unused)
 {
@@ -442,6 +533,33 @@ static void test_trace_return_address_rewritten(void **unused)
     stop(&r);
 }
 
+/* Code expansion counts every byte written into the code cache: the blocks (from the end of
+ * the fixed stubs up to c->used) and the stub area (from c->stub_low to the end), lookup
+ * entries and counting stubs included (they were not counted). */
+static void check_every_cache_byte_counted(const char *options, bool traces)
+{
+    struct run r;
+    start_with(&r, f_ibl_fill_start, f_ibl_fill_end, options);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RAX], 101);
+    const struct dbt_cache *c = &((struct dbt_vcpu *)r.vcpu)->cache;
+    uint64_t written = (c->used - ((c->stubs_end + 63) & ~63u)) + (DBT_CACHE_SIZE - c->stub_low);
+    assert_int_equal(stat(&r, "cache_flushes"), 0);
+    assert_true(stat(&r, "indirect_misses") >= 1);
+    if (traces)
+        assert_true(stat(&r, "trace_heads") >= 1);
+    assert_int_equal(stat(&r, "host_block_bytes") + stat(&r, "host_stub_bytes"), written);
+    stop(&r);
+}
+static void test_every_cache_byte_counted(void **unused)
+{
+    (void)unused;
+    check_every_cache_byte_counted("", false);
+    check_every_cache_byte_counted("traces=on", true);
+    check_every_cache_byte_counted("stubs_apart=off", false);
+}
+
 static void test_callout_falls_through(void **unused)
 {
     (void)unused;
@@ -484,6 +602,18 @@ static void test_self_modifying_code_unchains(void **unused)
     assert_int_equal(r.st.gpr[X86_RBX], 1 + 1 + 5);
     assert_int_equal(stat(&r, "invalidations"), 1);    /* only the callee's page */
     assert_int_equal(stat(&r, "smc_reexecutions"), 0); /* the store is on the other page */
+    stop(&r);
+}
+
+static void test_self_modifying_code_behind_nop(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_smc_fallthrough_start, f_smc_fallthrough_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 7);
+    assert_true(stat(&r, "invalidations") >= 1);
     stop(&r);
 }
 
@@ -577,34 +707,63 @@ static void test_rip_relative(void **unused)
     stop(&r);
 }
 
-/* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
- * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
-static void test_cache_fills_and_flushes(void **unused)
+/* Runs `mov ecx, 2; n blocks of 5 bytes; dec ecx; jnz back; out 0xf4`: the blocks twice. A
+ * block is `block`, its fourth byte (a branch opcode) alternating with `alt_opcode` if that is
+ * nonzero. */
+static void run_block_chain(struct run *r, unsigned n, const uint8_t block[5], uint8_t alt_opcode)
 {
-    (void)unused;
-    enum { N = DBT_MAX_BLOCKS + 4096 };
-    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00};  /* mov ecx, 2 */
-    static const uint8_t block[] = {0x48, 0xff, 0xc0, 0xeb, 0x00}; /* inc rax; jmp .+2 */
-    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};        /* dec ecx; jnz rel32 */
-    size_t size = sizeof(head) + (size_t)N * sizeof(block) + sizeof(tail) + 4 + 2;
+    static const uint8_t head[] = {0xb9, 0x02, 0x00, 0x00, 0x00}; /* mov ecx, 2 */
+    static const uint8_t tail[] = {0xff, 0xc9, 0x0f, 0x85};       /* dec ecx; jnz rel32 */
+    size_t size = sizeof(head) + (size_t)n * 5 + sizeof(tail) + 4 + 2;
     uint8_t *code = malloc(size), *p = code;
     assert_non_null(code);
     memcpy(p, head, sizeof(head));
     p += sizeof(head);
-    for (unsigned i = 0; i < N; i++, p += sizeof(block))
-        memcpy(p, block, sizeof(block));
+    for (unsigned i = 0; i < n; i++, p += 5) {
+        memcpy(p, block, 5);
+        if (alt_opcode && (i & 1))
+            p[3] = alt_opcode;
+    }
     memcpy(p, tail, sizeof(tail));
     p += sizeof(tail);
     int32_t back = -(int32_t)((size_t)(p + 4 - code) - sizeof(head));
     memcpy(p, &back, 4);
     p += 4;
     p[0] = 0xe6, p[1] = 0xf4; /* out 0xf4, al */
-    struct run r;
-    start(&r, code, code + size);
+    start(r, code, code + size);
     free(code);
-    go(&r);
-    assert_true(final_out(&r));
-    assert_int_equal(r.st.gpr[X86_RAX], 2ULL * N);
+    go(r);
+    assert_true(final_out(r));
+    assert_int_equal(r->st.gpr[X86_RAX], 2ULL * n);
+}
+
+/* Exit stubs kept apart store the low byte of their id and jump to a shared tail that stores
+ * the rest (dbt_translate.c): 40,000 blocks of two exits each (a Jcc to the next block,
+ * alternately taken and not, and the fall-through) give 80,000 stub ids, past 16 bits, before
+ * the cache is full. Every exit must reach the next block, in the first pass through the
+ * stubs and in the second through the chained branches. */
+static void test_stub_ids_past_64k(void **unused)
+{
+    (void)unused;
+    enum { N = 40000 };
+    static const uint8_t block[] = {0x48, 0xff, 0xc0, 0x75, 0x00}; /* inc rax; jnz/jz .+0 */
+    struct run r;
+    run_block_chain(&r, N, block, 0x74);
+    assert_int_equal(stat(&r, "cache_flushes"), 0);
+    assert_true(((struct dbt_vcpu *)r.vcpu)->cache.stub_count > 2 * N);
+    assert_true(stat(&r, "chained_jumps") >= N);
+    stop(&r);
+}
+
+/* More blocks than the cache holds (DBT_MAX_BLOCKS): the cache flushes and the guest goes on.
+ * The code is generated here: twice through N blocks of `inc rax; jmp next`. */
+static void test_cache_fills_and_flushes(void **unused)
+{
+    (void)unused;
+    enum { N = DBT_MAX_BLOCKS + 4096 };
+    static const uint8_t block[] = {0x48, 0xff, 0xc0, 0xeb, 0x00}; /* inc rax; jmp .+2 */
+    struct run r;
+    run_block_chain(&r, N, block, 0);
     assert_true(stat(&r, "cache_flushes") >= 2); /* filled once per pass */
     assert_true(stat(&r, "blocks_translated") >= 2ULL * N);
     stop(&r);
@@ -1101,20 +1260,26 @@ int main(void)
         cmocka_unit_test_teardown(test_loop_is_chained, teardown),
         cmocka_unit_test_teardown(test_returns_hit_lookup, teardown),
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
+        cmocka_unit_test_teardown(test_ret_imm16, teardown),
+        cmocka_unit_test_teardown(test_jmp_through_registers, teardown),
+        cmocka_unit_test_teardown(test_lookup_checks_both_forms, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
+        cmocka_unit_test_teardown(test_every_cache_byte_counted, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unlinks_jcc, teardown),
+        cmocka_unit_test_teardown(test_self_modifying_code_behind_nop, teardown),
         cmocka_unit_test_teardown(test_divide_error_exact, teardown),
         cmocka_unit_test_teardown(test_indirect_call_push_fault_exact, teardown),
         cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
         cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
         cmocka_unit_test_teardown(test_rip_relative, teardown),
         cmocka_unit_test_teardown(test_cache_fills_and_flushes, teardown),
+        cmocka_unit_test_teardown(test_stub_ids_past_64k, teardown),
         cmocka_unit_test_teardown(test_compute_kernel_matches_native, teardown),
         cmocka_unit_test_teardown(test_kick_tight_loop, teardown),
         cmocka_unit_test_teardown(test_kick_return_loop, teardown),

@@ -7,9 +7,10 @@
  * run is a separate guest in this process (no cmocka: its signal handlers would sit under
  * the backends').
  *
- * usage: test_workloads BACKEND [ITERATIONS]    exit 0 = every checksum right, 1 = a wrong
- *                                                result or a failed run, 77 = BACKEND
- *                                                unavailable on this host
+ * usage: test_workloads BACKEND [ITERATIONS [NAME]]   exit 0 = every checksum right, 1 = a
+ *                                                     wrong result or a failed run, 77 =
+ *                                                     BACKEND unavailable on this host;
+ *                                                     NAME: that workload only
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -55,7 +56,7 @@ static int native_checksum(const struct bench_workload *w, uint64_t iterations, 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s BACKEND [ITERATIONS]\n", argv[0]);
+        fprintf(stderr, "usage: %s BACKEND [ITERATIONS [NAME]]\n", argv[0]);
         return 64;
     }
     const struct backend_ops *ops = backend_find(argv[1]);
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
     static struct bench_code code;
     for (unsigned i = 0; i < count; i++) {
         const struct bench_workload *w = &list[i];
+        if (argc > 3 && strcmp(argv[3], w->name))
+            continue;
         uint64_t want;
         if (native_checksum(w, iterations, &want) < 0) {
             printf("FAIL %s: the native run failed\n", w->name);
