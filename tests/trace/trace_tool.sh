@@ -15,10 +15,11 @@ has() { grep -qE "$2" "$1" || { bad "$3: no line matching /$2/ in:"; head -n 40 
 hasnt() { ! grep -qE "$2" "$1" || { bad "$3: a line matches /$2/:"; grep -E "$2" "$1" | head -n 5; return 1; }; ok "$3"; }
 
 # --summary: counts per class and per exit reason, no per-event lines. timer_cli executes CLI
-# twice and STI once; every IN of the clock port is an IO exit.
+# twice and STI twice (one to set IF before its first CLI); every IN of the clock port is an
+# IO exit.
 "$vmlab" trace --summary "$guests/timer_cli.elf" >/dev/null 2>"$tmp/sum" || bad "timer_cli failed under trace"
 has "$tmp/sum" '^    cli +2 +privileged$' "summary counts CLI"
-has "$tmp/sum" '^    sti +1 +privileged$' "summary counts STI"
+has "$tmp/sum" '^    sti +2 +privileged$' "summary counts STI"
 has "$tmp/sum" '^    IO +[0-9]+$' "summary counts IO exits"
 hasnt "$tmp/sum" 'rip \+= ' "summary prints no event lines"
 ins=$(awk '$1 == "in" { print $2 }' "$tmp/sum")
