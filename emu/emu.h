@@ -111,10 +111,12 @@ enum emu_event_kind {
 };
 
 /* Deliver an interrupt or exception through the guest IDT as the CPU does in 64-bit mode
- * (SDM vol. 3A 6.14): read the gate, switch to the gate's stack (IST / TSS.RSP0 are not used:
- * the guest always runs at CPL 0), align RSP to 16, push SS, RSP, RFLAGS, CS, RIP and the error
- * code, clear IF for interrupt gates, clear TF/NT/RF, jump to the handler. A fault while doing
- * so becomes #DF, a fault while delivering #DF a triple fault: EMU_SHUTDOWN.
+ * (SDM vol. 3A 6.14): read the gate (a target that is not canonical is #GP), switch to the
+ * gate's IST stack if it names one (TSS.RSP0 is not used: the guest always runs at CPL 0),
+ * align RSP to 16, push SS, RSP, RFLAGS, CS, RIP and the error code, clear IF for interrupt
+ * gates, clear TF/NT/RF, jump to the handler. A fault while doing so is delivered in turn
+ * (#DF where two faults combine so, SDM vol. 3A table 6-5), a fault while delivering #DF a
+ * triple fault: EMU_SHUTDOWN.
  * Returns EMU_OK or EMU_SHUTDOWN; out->field describes the delivery. */
 enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
                                   bool has_error_code, uint32_t error_code, struct emu_result *out);

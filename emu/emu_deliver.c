@@ -34,7 +34,8 @@ static enum fault_class fault_class_of(unsigned vector)
 
 /* One delivery attempt; false with (vector, error, cr2) of the fault it raised. */
 static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
-                         bool has_error, uint32_t error, struct emu_result *fault)
+                         bool has_error, uint32_t error, unsigned insn_length,
+                         struct emu_result *fault)
 {
     struct vcpu_state *s = ctx->state;
     uint32_t ext = kind == EMU_EVENT_SOFTWARE ? 0 : 1;      /* EXT bit of the error code */
@@ -60,6 +61,12 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     uint16_t selector = (uint16_t)(gate[0] >> 16);
     uint64_t target =
         (gate[0] & 0xFFFF) | (((gate[0] >> 48) & 0xFFFF) << 16) | ((gate[1] & 0xFFFFFFFF) << 32);
+    /* A target that is not canonical is #GP(EXT) (SDM vol. 3A 6.14.1, vol. 2A INT n): never
+     * loaded into RIP, where trap_emulate's IRETQ into the guest would fault in host code. */
+    if (!emu_canonical(target)) {
+        emu_raise(fault, EMU_GP, true, ext);
+        return false;
+    }
     uint64_t lo, hi;
     if (!emu_descriptor(ctx, selector, &lo, &hi) || !DESC_CODE(lo) || !DESC_L(lo)) {
         emu_raise(fault, EMU_GP, true, (selector & ~3u) | ext);
@@ -80,7 +87,7 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     unsigned n = 0;
     if (has_error)
         frame[n++] = error;
-    frame[n++] = s->rip;
+    frame[n++] = s->rip + insn_length; /* INT n: the next instruction */
     frame[n++] = s->cs.selector;
     frame[n++] = s->rflags;
     frame[n++] = s->gpr[X86_RSP];
@@ -98,13 +105,15 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
     return true;
 }
 
-enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
-                                  bool has_error_code, uint32_t error_code, struct emu_result *out)
+/* insn_length: of the INT n that raises a software interrupt, 0 for any other event. */
+static enum emu_status deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
+                                     bool has_error_code, uint32_t error_code,
+                                     unsigned insn_length, struct emu_result *out)
 {
     struct emu_result fault;
     for (int attempt = 0; attempt < 3; attempt++) {
         memset(&fault, 0, sizeof(fault));
-        if (deliver_once(ctx, kind, vector, has_error_code, error_code, &fault)) {
+        if (deliver_once(ctx, kind, vector, has_error_code, error_code, insn_length, &fault)) {
             out->field = "delivered vector";
             out->old_value = vector;
             out->new_value = ctx->state->rip;
@@ -119,6 +128,7 @@ enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind,
         bool to_double = (first == CONTRIBUTORY && second == CONTRIBUTORY) ||
                          (first == PAGE_FAULT && second != BENIGN);
         kind = EMU_EVENT_EXCEPTION;
+        insn_length = 0; /* a fault of the INT n itself: RIP stays at it */
         if (to_double) {
             vector = EMU_DF;
             has_error_code = true;
@@ -130,6 +140,18 @@ enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind,
         }
     }
     return EMU_SHUTDOWN;
+}
+
+enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
+                                  bool has_error_code, uint32_t error_code, struct emu_result *out)
+{
+    return deliver_event(ctx, kind, vector, has_error_code, error_code, 0, out);
+}
+
+enum emu_status emu_deliver_software_interrupt(struct emu_ctx *ctx, uint8_t vector,
+                                               unsigned length, struct emu_result *out)
+{
+    return deliver_event(ctx, EMU_EVENT_SOFTWARE, vector, false, 0, length, out);
 }
 
 bool emu_interrupts_enabled(const struct vcpu_state *state)

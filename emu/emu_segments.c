@@ -117,6 +117,10 @@ static void far_call_or_jmp(struct emu_ctx *ctx, const struct x86_decoded_insn *
     if (!emu_read(ctx, addr, &offset, off_size, out) ||
         !emu_read(ctx, addr + off_size, &sel, 2, out))
         return;
+    if (!emu_canonical(offset)) { /* #GP(0) before anything changes (SDM vol. 2A JMP, CALL) */
+        emu_raise(out, EMU_GP, true, 0);
+        return;
+    }
     uint64_t next = s->rip + insn->length;
     struct x86_segment old_cs = s->cs;
     uint64_t old_rsp = s->gpr[X86_RSP];
@@ -156,6 +160,11 @@ void emu_exec_far_ret(struct emu_ctx *ctx, const struct x86_decoded_insn *insn,
     uint64_t rsp = s->gpr[X86_RSP];
     if (!emu_pop(ctx, &rip, size, out) || !emu_pop(ctx, &cs, size, out)) {
         s->gpr[X86_RSP] = rsp;
+        return;
+    }
+    if (!emu_canonical(rip)) { /* #GP(0), the stack unchanged (SDM vol. 2A RET) */
+        s->gpr[X86_RSP] = rsp;
+        emu_raise(out, EMU_GP, true, 0);
         return;
     }
     uint16_t old = s->cs.selector;

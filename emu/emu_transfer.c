@@ -130,10 +130,12 @@ void emu_exec_int(struct emu_ctx *ctx, const struct x86_decoded_insn *insn, stru
         vector = (uint8_t)insn->operands[0].imm.value.u;
         break;
     }
-    s->rip += insn->length;
-    if (emu_deliver_event(ctx, kind, vector, false, 0, out) == EMU_SHUTDOWN) {
-        out->status = EMU_SHUTDOWN;
-        return;
+    enum emu_status st;
+    if (kind == EMU_EVENT_SOFTWARE) {
+        st = emu_deliver_software_interrupt(ctx, vector, insn->length, out);
+    } else {
+        s->rip += insn->length; /* INT1: a trap-class #DB, after the instruction */
+        st = emu_deliver_event(ctx, kind, vector, false, 0, out);
     }
-    out->status = EMU_OK;
+    out->status = st == EMU_SHUTDOWN ? EMU_SHUTDOWN : EMU_OK;
 }

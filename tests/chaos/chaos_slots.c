@@ -50,6 +50,13 @@ static uint64_t pick_address(struct gen *g)
         return IMG(CHAOS_BODY_OFFSET) + below(g, CHAOS_MAX_SLOTS * CHAOS_SLOT);
     case 16:
         return GUEST_MMIO_BASE - 8 + below(g, 16); /* end of RAM, both sides */
+    case 17: { /* the upper half of an exception gate of the guest's own IDT (mostly of the
+                * vectors random code raises: #DE #DB #BP #UD #GP #PF): a store there can make
+                * its target non-canonical; delivery must raise #GP, never load it */
+        static const uint8_t raised[] = {0, 1, 3, 6, 13, 14};
+        unsigned v = chance(g, 75) ? raised[below(g, sizeof(raised))] : below(g, 32);
+        return IMG(IDT_OFFSET) + 16 * v + 8 + below(g, 2) * 4;
+    }
     default:
         return rnd(g);
     }
