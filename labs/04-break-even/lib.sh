@@ -60,6 +60,20 @@ lab4_case() {
     echo "predict.sh gave no prediction for '$class $f' (status $(cat "$s/predict.rc"))"
     return 1
   fi
+  # The prediction must follow from the h, p and B on its own line (m* = B / (h - p)): a
+  # number from elsewhere is not a prediction.
+  local mine
+  mine=$(awk -v c="$class" -v f="$f" '$1 == c && $2 == f { print $3, $4, $5; exit }' "$s/predictions.txt")
+  # shellcheck disable=SC2086 # h p B as three arguments
+  set -- $mine
+  awk -v h="${1:-0}" -v p="${2:-0}" -v b="${3:-0}" -v m="$pred" 'BEGIN {
+    if (!(b > 0) || !(h > p)) {
+      printf "your h %s, p %s, B %s: B must be > 0 and h > p for a break-even point\n", h, p, b
+      exit 1 }
+    want = b / (h - p)
+    if (m < 0.98 * want || m > 1.02 * want) {
+      printf "your m* %s is not B / (h - p) = %.2f from your own h, p and B\n", m, want
+      exit 1 } }' || return 1
   awk -v p="$pred" -v o="$obs" 'BEGIN {
     r = (p > 0 && o > 0) ? p / o : 0
     printf "your m* %s, observed %s: ratio %.2f (needs 0.5-2)\n", p, o, r
