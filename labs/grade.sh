@@ -75,7 +75,7 @@ if ! { cmake -S . -B "$build" -DVMLAB_STUDENT_DIR="$lab_student_dir" ${VMLAB_LAB
     "$lab_name" "$student" >"$result"
   exit 2
 fi
-grep -q "lab build:" "$log" && say "$(grep "lab build:" "$log" | sed 's/^-- /   /')"
+grep -q "lab build:" "$log" && say "$(grep "lab build:" "$log" | sed 's/^-- /   /' | sort -u)"
 
 # ---- the tests ----------------------------------------------------------------------------
 json_escape() { # stdin -> a JSON string body
