@@ -9,7 +9,7 @@ walk_unit() {
   rc=$?
   printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR|PASSED)|^\[   LINE' | head -n 12
   [ $rc = 0 ] && return 0
-  echo "test_page_walk: $(printf '%s\n' "$out" | grep -c '^\[  FAILED  \] [a-z]') case(s) failed"
+  echo "test_page_walk: $(printf '%s\n' "$out" | grep '^\[  FAILED  \] [a-z]' | sort -u | wc -l) case(s) failed"
   return 1
 }
 
