@@ -107,8 +107,8 @@ static bool deliver_once(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t 
 
 /* insn_length: of the INT n that raises a software interrupt, 0 for any other event. */
 static enum emu_status deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind, uint8_t vector,
-                                     bool has_error_code, uint32_t error_code,
-                                     unsigned insn_length, struct emu_result *out)
+                                     bool has_error_code, uint32_t error_code, unsigned insn_length,
+                                     struct emu_result *out)
 {
     struct emu_result fault;
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -148,8 +148,8 @@ enum emu_status emu_deliver_event(struct emu_ctx *ctx, enum emu_event_kind kind,
     return deliver_event(ctx, kind, vector, has_error_code, error_code, 0, out);
 }
 
-enum emu_status emu_deliver_software_interrupt(struct emu_ctx *ctx, uint8_t vector,
-                                               unsigned length, struct emu_result *out)
+enum emu_status emu_deliver_software_interrupt(struct emu_ctx *ctx, uint8_t vector, unsigned length,
+                                               struct emu_result *out)
 {
     return deliver_event(ctx, EMU_EVENT_SOFTWARE, vector, false, 0, length, out);
 }

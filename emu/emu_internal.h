@@ -127,8 +127,8 @@ static inline void emu_store_result(struct emu_ctx *ctx, const struct x86_decode
 /* INT n / INT3 (emu_deliver.c): deliver `vector` with the RIP after the instruction (`length`
  * bytes) in the frame; a fault during the delivery is a fault of the instruction, reported
  * with RIP still at it (SDM vol. 2A INT n: the checks of the gate belong to the instruction). */
-enum emu_status emu_deliver_software_interrupt(struct emu_ctx *ctx, uint8_t vector,
-                                               unsigned length, struct emu_result *out);
+enum emu_status emu_deliver_software_interrupt(struct emu_ctx *ctx, uint8_t vector, unsigned length,
+                                               struct emu_result *out);
 /* Read the 8-byte descriptor a selector names (GDT or LDT). false if the selector is null or
  * beyond the table limit. hi receives the next 8 bytes for system descriptors (may be NULL). */
 bool emu_descriptor(struct emu_ctx *ctx, uint16_t selector, uint64_t *lo, uint64_t *hi);

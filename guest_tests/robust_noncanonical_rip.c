@@ -57,7 +57,10 @@ int main(void)
     p.offset = 0x0000800000001000ULL;
     p.selector = GUEST_SEL_CODE;
     skip = 3;
-    __asm__ volatile("lea 1f(%%rip), %0\n1: .byte 0x48, 0xff, 0x28" : "=r"(at) : "a"(&p) : "memory");
+    __asm__ volatile("lea 1f(%%rip), %0\n1: .byte 0x48, 0xff, 0x28"
+                     : "=r"(at)
+                     : "a"(&p)
+                     : "memory");
     GUEST_ASSERT_EQ(isr_count[13], 3);
     GUEST_ASSERT_EQ(gp_rip, at);
     GUEST_ASSERT_EQ(gp_error, 0);
