@@ -21,6 +21,7 @@
 
 #include "emu/emu.h"
 #include "mmu/shadow_mmu.h"
+#include "vmm/host_x87.h"
 #include "vmm/backend.h"
 #include "emu/emu_mmio.h"
 
@@ -307,7 +308,7 @@ struct dbt_cache {
     struct shadow_mmu *shadow; /* the one owner of the window's protections */
     struct dbt_code_page code_pages[DBT_MAX_CODE_PAGES];
     unsigned code_page_count;
-    uint32_t epoch;           /* bumped by every invalidation and flush */
+    uint32_t epoch; /* bumped by every invalidation and flush */
 };
 
 struct dbt_stats {
@@ -349,16 +350,22 @@ struct dbt_vcpu {
     struct x86_decoded_insn pending_insn;
     struct emu_io pending_io;
     struct emu_mmio pending_mmio_access; /* MMIO instruction between exits (emu/emu_mmio.h) */
-    volatile sig_atomic_t in_guest; /* inside enter(): translated code or a callout */
+    volatile sig_atomic_t in_guest;      /* inside enter(): translated code or a callout */
     /* Set by the SMC handler when a store in translated code hit a page holding translations:
      * the dispatcher re-executes that one instruction as an unprotected single-instruction
      * block, else a block on the page it writes would re-protect the page and fault forever. */
     volatile sig_atomic_t smc_retry;
     struct shadow_mmu *shadow; /* the VM's: the window is this vCPU's shadow page table */
     struct dbt_paging paging;
-    /* The guest's x87 unit (FNSAVE image) while the VMM runs, once the guest has used it. */
+    /* The guest's x87 unit once the guest has used it (dbt.c, vmm/host_x87.h): live in the
+     * thread's x87 registers while this vCPU is the thread's holder, else put aside here as an
+     * FNSAVE image; its control word while host code runs between two vcpu_run calls. */
     uint8_t x87[108] __attribute__((aligned(16)));
     bool x87_used;
+    bool x87_aside;   /* x87[] holds the registers (they are not live in the unit) */
+    bool x87_cw_host; /* the unit (or x87[]) has the host's control word, x87_fcw the guest's */
+    uint16_t x87_fcw;
+    struct host_x87_holder x87_holder;
     /* A guest instruction single-stepped (TF) completed with a VMM exit: its #DB is delivered
      * when vcpu_run is called again (after an IN's data arrived). */
     bool step_trap_pending;

@@ -37,8 +37,9 @@
  * MXCSR, with plain moves: bench_xstate measures the cost, a few ns; XSAVEOPT/XRSTOR of the same
  * components costs several times more on the machines we measured. The x87 unit (registers,
  * control, status and tag words) stays as the guest left it while host code runs - even a
- * FLDCW would raise the guest's pending unmasked exception in host code - and is put aside with
- * FNSAVE, which also reinitializes it for the host, when vcpu_run returns to the VMM (dbt.c).
+ * FLDCW would raise the guest's pending unmasked exception in host code. When vcpu_run returns
+ * to the VMM only the control word is handed over, and the registers are put aside lazily when
+ * other code claims the unit (dbt.c, vmm/host_x87.h).
  *
  * The host stack is 16-byte aligned at calls (SysV ABI): entry's caller leaves RSP = 8 mod 16
  * after its call and six pushes keep it there, so the callout subtracts 8 more.

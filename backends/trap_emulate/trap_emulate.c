@@ -45,6 +45,7 @@
 
 #include "trap_emulate.h"
 #include "vmm/guest_layout.h"
+#include "vmm/host_x87.h"
 
 static int trap_probe(char *reason, size_t size)
 {
@@ -385,6 +386,7 @@ static void load_entry_regs(struct trap_vcpu *v, bool fsgsbase)
 static int trap_vcpu_run(struct vcpu *vc, struct vm_exit *exit)
 {
     struct trap_vcpu *v = (struct trap_vcpu *)vc;
+    host_x87_claim(); /* the guest entry loads the guest's whole XSAVE state, x87 included */
     shadow_mmu_set_trace(v->shadow, vc->trace);
     if (v->pending != TRAP_PENDING_NONE && v->pending != TRAP_PENDING_SHUTDOWN &&
         trap_complete_pending(v, exit))

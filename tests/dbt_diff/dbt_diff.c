@@ -42,6 +42,7 @@
 #include "emu/emu.h"
 #include "vmm/backend.h"
 #include "vmm/guest_layout.h"
+#include "vmm/host_x87.h"
 #include "vmm/platform.h"
 
 #define CODE GUEST_IMAGE_BASE
@@ -895,6 +896,7 @@ static int run_native(const struct gen *g, const struct diff_regs *in, const uin
     ((uint8_t *)guest_ram_ptr(mem, CODE + g->n, 1))[0] = 0xc3; /* ret */
     memcpy(guest_ram_ptr(mem, SCRATCH, AREA_SIZE), area, AREA_SIZE);
     *out = *in;
+    host_x87_claim(); /* the native run uses the x87 unit: a dbt guest's may be live in it */
     diff_native_run(out, (void *)(uintptr_t)CODE);
     memcpy(area_out, guest_ram_ptr(mem, SCRATCH, AREA_SIZE), AREA_SIZE);
     guest_memory_destroy(mem);

@@ -31,6 +31,7 @@
 #include "backends/dbt/dbt.h" /* DBT_MAX_BLOCKS */
 #include "bench/bench.h"      /* the compute kernel blob */
 #include "emu/emu.h"
+#include "vmm/host_x87.h"
 #include "vmm/backend.h"
 #include "vmm/guest_layout.h"
 #include "vmm/kick.h"
@@ -1036,9 +1037,11 @@ static void test_zmm_state_survives_exits(void **unused)
 }
 
 /* Host x87 use between two runs of the guest (allowed by name in test_host_code_has_no_x87:
- * this is the test's own code, not vmlab's). */
+ * this is the test's own code, not vmlab's). It claims the unit first (vmm/host_x87.h): the
+ * guest's registers may still be live in it. */
 __attribute__((noinline)) static void x87_user_between_runs(void)
 {
+    host_x87_claim();
     double v = 3.0;
     __asm__ volatile("fninit\n fldl %0\n fld1\n faddp\n fsqrt\n fstpl %0\n fninit" : "+m"(v));
     assert_true(v > 1.99 && v < 2.01);
@@ -1071,6 +1074,35 @@ static void test_x87_state_survives_vmm_exits(void **unused)
     assert_int_equal(st1[8], 0xFF);
     assert_int_equal(st2[9], 0x40); /* pi: exponent 0x4000 */
     assert_int_equal(st2[8], 0x00);
+    stop(&r);
+}
+
+/* The same guest with the division's exception masked, so nothing is pending at the VMM exits:
+ * dbt keeps the registers live and hands host code only its control word; the host's own x87
+ * use claims the unit (vmm/host_x87.h), which puts them aside with the host's control word in
+ * the image. The guest must get its registers and its own control word back. */
+static void test_x87_state_survives_host_claim(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_x87_start, f_x87_end);
+    uint8_t *data = guest_ram_ptr(r.mem, DATA, 0x2000);
+    uint16_t cw = 0x0B7F; /* round up, 64-bit precision, every exception masked */
+    memcpy(data + 0x800, &cw, 2);
+    assert_int_equal(go_to_end(&r, x87_user_between_runs), 2);
+    uint16_t fcw, fsw, ftw;
+    memcpy(&fcw, data + 0x1000, 2);
+    memcpy(&fsw, data + 0x1004, 2);
+    memcpy(&ftw, data + 0x1008, 2);
+    assert_int_equal(fcw, cw);
+    assert_int_equal(fsw & 0x3F, 0x04); /* ZE flag */
+    assert_int_equal(fsw & 0x80, 0);    /* masked: nothing pending */
+    assert_int_equal((fsw >> 11) & 7, 5);
+    assert_int_equal(ftw, 0x0BFF);
+    const uint8_t *st0 = data + 0x1000 + 28, *st1 = st0 + 10, *st2 = st1 + 10;
+    assert_int_equal(st0[9] & 0x7F, 0x7F);
+    assert_int_equal(st1[9], 0x3F);
+    assert_int_equal(st2[9], 0x40);
     stop(&r);
 }
 
@@ -1173,7 +1205,8 @@ static const char *const x87_allowed[] = {
     "trap_guest_enter",        /* trap_emulate: the guest's FXSAVE image, host control word */
     "trap_guest_exit_landing", /* trap_emulate: FNINIT and the host control word */
     "x87_enter",
-    "x87_leave",             /* dbt: FRSTOR/FNSAVE at the vcpu_run boundary */
+    "x87_leave",             /* dbt: the control word (FNSAVE if an exception is pending) */
+    "x87_put_aside",         /* dbt: FNSAVE when another claims the unit (vmm/host_x87.h) */
     "dbt_x87_first_use",     /* dbt: FNINIT when the guest first uses the x87 unit */
     "x87_user_between_runs", /* this test: a host that uses the x87 unit between runs */
     "x87_user_leaving_state",
@@ -1291,6 +1324,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ymm_state_survives_exits, teardown),
         cmocka_unit_test_teardown(test_zmm_state_survives_exits, teardown),
         cmocka_unit_test_teardown(test_x87_state_survives_vmm_exits, teardown),
+        cmocka_unit_test_teardown(test_x87_state_survives_host_claim, teardown),
         cmocka_unit_test_teardown(test_guest_cannot_write_lookup_table, teardown),
         cmocka_unit_test_teardown(test_guest_trashing_context_is_harmless, teardown),
         cmocka_unit_test(test_host_code_has_no_x87),
