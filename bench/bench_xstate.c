@@ -25,8 +25,7 @@ static const char *const xs_case_name[XS_CASES] = {"cpuid", "out", "out_x87"};
 static const char *const xs_case_note[XS_CASES] = {
     "CPUID leaf 0: a callout after which the block continues (no VMM exit)",
     "OUT to the scratch port: a callout that exits to the VMM and comes back",
-    "the same OUT in a guest that has used the x87 unit (its control word handed to the VMM at "
-    "each exit; the registers stay live)"};
+    "the same OUT in a guest that has used the x87 unit (the registers stay live at VMM exits)"};
 
 struct xstate_state {
     bool measured;
