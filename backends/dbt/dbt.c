@@ -139,6 +139,7 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
 {
     for (unsigned i = 0; i < OPTION_COUNT; i++)
         *(bool *)((char *)out + option_table[i].offset) = option_table[i].on_by_default;
+    out->cache_offset = 0;
     if (!text)
         return 0;
     while (*text) {
@@ -155,12 +156,24 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
                     *(bool *)((char *)out + option_table[i].offset) = on;
                     ok = true;
                 }
+            static const char offset_name[] = "cache_offset";
+            if (nlen == sizeof(offset_name) - 1 && !strncmp(text, offset_name, nlen) && vlen &&
+                vlen <= 4 && strspn(eq + 1, "0123456789") >= vlen) {
+                unsigned value = 0;
+                for (size_t k = 0; k < vlen; k++)
+                    value = value * 10 + (unsigned)(eq[1 + k] - '0');
+                if (value < DBT_CACHE_OFFSET_LIMIT) {
+                    out->cache_offset = (uint16_t)value;
+                    ok = true;
+                }
+            }
         }
         if (!ok && len) {
             snprintf(err, err_size,
                      "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
-                     "ibl_shared, ret_cache, align_blocks, traces, trace_indirect, huge_pages",
-                     (int)len, text);
+                     "ibl_shared, ret_cache, align_blocks, traces, trace_indirect, huge_pages, "
+                     "nor cache_offset=N with N from 0 to %d",
+                     (int)len, text, DBT_CACHE_OFFSET_LIMIT - 1);
             return -EINVAL;
         }
         text += len + (text[len] == ',');
@@ -176,6 +189,8 @@ void dbt_options_format(const struct dbt_options *o, char *buf, size_t size)
         n += (size_t)snprintf(buf + n, size - n, "%s%s=%s", i ? "," : "", option_table[i].name,
                               *(const bool *)((const char *)o + option_table[i].offset) ? "on"
                                                                                         : "off");
+    if (n < size)
+        snprintf(buf + n, size - n, ",cache_offset=%u", o->cache_offset);
 }
 
 /* The x87 unit of a guest that uses it - the translator saw an x87, MMX or FXSAVE/XSAVE-family
@@ -606,6 +621,7 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "trace_blocks", s->trace_blocks, "blocks");
     emit(ctx, "traces_abandoned", s->traces_abandoned, "heads");
     emit(ctx, "opt_huge_pages", o->huge_pages, "on/off");
+    emit(ctx, "opt_cache_offset", o->cache_offset, "bytes");
     if (o->huge_pages)
         emit(ctx, "code_cache_huge_kb", huge_kb((uint64_t)(uintptr_t)v->cache.rx), "KiB");
     /* B of this run (docs/REPORT.md): all the translator spent, translate_cycles from the TSC,

@@ -95,25 +95,32 @@ struct dbt_host {
  * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
  * align_blocks and huge_pages. */
 struct dbt_options {
-    bool stubs_apart;    /* exit stubs in their own area at the end of the cache, not after each
-                          * block's code: hot code stays dense */
-    bool ibl_shared;     /* indirect branches end in a jump to one out-of-line copy of the
-                          * lookup's last three instructions instead of carrying their own
-                          * (dbt_lookup.c; a JMP through a register always carries its own) */
-    bool ret_cache;      /* returns jump through a return-address cache to a return point after
-                          * the CALL, instead of taking the lookup (dbt_lookup.c) */
-    bool align_blocks;   /* blocks start 16-byte aligned (as dbt did before) */
-    bool traces;         /* hot loops (targets of backward branches taken 50 times) become
-                          * traces: the path next executed, translated as one block, direct
-                          * branches and returns to its own calls followed (dbt_trace.c) */
-    bool trace_indirect; /* a trace also follows an indirect JMP or CALL, or a RET to outside
-                          * it, to the recorded target behind a compare (off: the trace ends
-                          * there) */
-    bool huge_pages;     /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+    bool stubs_apart;      /* exit stubs in their own area at the end of the cache, not after each
+                            * block's code: hot code stays dense */
+    bool ibl_shared;       /* indirect branches end in a jump to one out-of-line copy of the
+                            * lookup's last three instructions instead of carrying their own
+                            * (dbt_lookup.c; a JMP through a register always carries its own) */
+    bool ret_cache;        /* returns jump through a return-address cache to a return point after
+                            * the CALL, instead of taking the lookup (dbt_lookup.c) */
+    bool align_blocks;     /* blocks start 16-byte aligned (as dbt did before) */
+    bool traces;           /* hot loops (targets of backward branches taken 50 times) become
+                            * traces: the path next executed, translated as one block, direct
+                            * branches and returns to its own calls followed (dbt_trace.c) */
+    bool trace_indirect;   /* a trace also follows an indirect JMP or CALL, or a RET to outside
+                            * it, to the recorded target behind a compare (off: the trace ends
+                            * there) */
+    bool huge_pages;       /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+    uint16_t cache_offset; /* bytes (INT3) between the fixed stubs and the first block, below
+                            * DBT_CACHE_OFFSET_LIMIT: every block moves by that much. Not a
+                            * speed technique but a control for measuring them: where code
+                            * lands relative to 64-byte lines changes its speed on some cores
+                            * (an Intel Xeon ran the interpreter workload 1.26x-1.44x native
+                            * with offsets 0-56), so the benchmarks vary it (bench_dbt_speed.c) */
 };
+#define DBT_CACHE_OFFSET_LIMIT 4096
 /* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, align_blocks,
- * traces, trace_indirect, huge_pages); NULL or "" gives the defaults. 0, or -EINVAL with a message
- * in err. */
+ * traces, trace_indirect, huge_pages) and cache_offset=N (bytes, 0-4095); NULL or "" gives the
+ * defaults. 0, or -EINVAL with a message in err. */
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
 /* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
 void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);

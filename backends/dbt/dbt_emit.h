@@ -142,7 +142,9 @@ static inline void emit_jmp_exit(struct emitter *e, uint64_t rip)
 }
 
 /* dbt_lookup.c: indirect branches, returns and the return-address cache. `relocate` copies
- * an instruction with another ModRM.reg (dbt_translate.c). */
+ * an instruction with another ModRM.reg, or (DBT_RELOCATE_LOAD_RCX) as `mov rcx, r/m64` of
+ * its memory operand; false if it cannot (dbt_translate.c). */
+#define DBT_RELOCATE_LOAD_RCX (-2)
 typedef bool dbt_relocate_fn(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg);
 void dbt_emit_lookup_routines(struct emitter *e); /* the shared ones, in the fixed stubs */
 #define DBT_LOOKUP_ENTRY_BYTES 33

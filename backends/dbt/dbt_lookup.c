@@ -15,9 +15,10 @@
  *                                                          writes the entry, goes on
  *
  * Nine instructions, none of which writes RFLAGS (MOV, MOVZX, LEA, JRCXZ, JMP): the guest's
- * flags survive without a PUSHFQ/POPFQ pair. A register target is a MOV; a memory target goes
- * through the guest stack (PUSH r/m with the same ModRM - its address computed as the CPU
- * computes the branch's, RSP-relative operands included - then POP RCX). The entries are
+ * flags survive without a PUSHFQ/POPFQ pair. A register target is a MOV; so is a memory
+ * target (`mov rcx, r/m` with the branch's own ModRM/SIB/displacement: its address computed
+ * as the CPU computes the branch's, RSP-relative operands included); only an operand with a
+ * prefix the MOV cannot take goes through the guest stack (PUSH r/m, POP RCX). The entries are
  * written into the exit-stub area when a block first becomes the target of an indirect branch
  * (dbt_cache.c); empty table slots hold ibl_miss.
  *
@@ -158,8 +159,15 @@ uint32_t dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t b
     return entry;
 }
 
-/* The target of JMP/CALL r/m into RCX, the guest's RCX saved first (the operand may use it).
- * False if the instruction cannot be copied. */
+/* The target of JMP/CALL r/m into RCX, the guest's RCX saved first (the operand may use it,
+ * and still holds the guest's value when the MOV computes the address, as the CPU computes
+ * the branch's: RSP-relative operands before any push). A MOV, so that the target is one
+ * load away from the jump through the table: going through the guest stack (PUSH r/m ; POP
+ * RCX, kept for operands with other prefixes) puts a store-to-load forwarding on the path
+ * that resolves a mispredicted indirect branch - about 5 cycles on Intel cores, which unlike
+ * AMD's Zen (memory renaming of stack accesses) do not forward it at zero latency; the
+ * indirect-call workload ran 8-10% faster on an Intel Xeon (docs/ARCHITECTURE.md). False if
+ * the instruction cannot be copied. */
 static bool emit_target_to_rcx(struct emitter *e, const struct x86_decoded_insn *in,
                                dbt_relocate_fn *relocate)
 {
@@ -173,6 +181,10 @@ static bool emit_target_to_rcx(struct emitter *e, const struct x86_decoded_insn 
         }
         return true;
     }
+    uint32_t at = e->pos;
+    if (relocate(e, in, DBT_RELOCATE_LOAD_RCX)) /* mov rcx, r/m */
+        return true;
+    e->pos = at;
     if (!relocate(e, in, 6)) /* FF /2 or /4 -> FF /6: push r/m */
         return false;
     EMIT(e, 0x59); /* pop rcx */

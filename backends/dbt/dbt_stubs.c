@@ -45,6 +45,7 @@
  * after its call and six pushes keep it there, so the callout subtracts 8 more.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "dbt_emit.h"
 
@@ -198,5 +199,9 @@ int dbt_stubs_build(struct dbt_cache *c)
     dbt_emit_lookup_routines(&e); /* ibl_jump, ret_miss (dbt_lookup.c) */
     c->stubs_end = e.pos;
     c->used = (e.pos + 63) & ~63u;
+    if (c->opt.cache_offset) { /* dbt.h dbt_options.cache_offset: INT3 up to the first block */
+        memset(c->rw + c->used, 0xcc, c->opt.cache_offset);
+        c->used += c->opt.cache_offset;
+    }
     return e.overflow ? -EINVAL : 0;
 }

@@ -50,25 +50,60 @@ static bool rip_relative(const struct x86_decoded_insn *in)
            !(in->info.attributes & ZYDIS_ATTRIB_HAS_SIB);
 }
 
-/* Copy the instruction (with `modrm_reg` >= 0: that ModRM.reg instead) and, if RIP-relative,
- * move its displacement so it still addresses the same guest byte from the cache. */
+/* The bytes of `in` as `mov rcx, r/m64` with the same memory operand: the legacy prefixes
+ * that keep their meaning (address size; CS/DS/ES/SS overrides, no-ops in 64-bit mode), then
+ * REX.W with the operand's REX.X/B, 8B /1 and everything from the ModRM byte on. `*disp_at`:
+ * where the displacement moved. 0 if the instruction has another prefix. */
+static unsigned load_rcx_form(const struct x86_decoded_insn *in, uint8_t *b, unsigned *disp_at)
+{
+    unsigned m = in->info.raw.modrm.offset, n = 0, rex = 0;
+    if (m == 0 || in->bytes[m - 1] != 0xff)
+        return 0; /* FF /2 or FF /4 only */
+    for (unsigned i = 0; i + 1 < m; i++) {
+        uint8_t p = in->bytes[i];
+        if ((p & 0xf0) == 0x40 && i + 2 == m)
+            rex = p; /* REX comes last, right before the opcode */
+        else if (p == 0x67 || p == 0x2e || p == 0x3e || p == 0x26 || p == 0x36)
+            b[n++] = p;
+        else
+            return 0;
+    }
+    b[n++] = (uint8_t)(0x48 | (rex & 3)); /* REX.W, X and B kept, R clear: RCX */
+    b[n++] = 0x8b;
+    unsigned rest = in->length - m; /* ModRM, SIB, displacement */
+    memcpy(b + n, in->bytes + m, rest);
+    b[n] = (uint8_t)((b[n] & 0xc7) | (1 << 3)); /* ModRM.reg = 1: RCX */
+    *disp_at = in->info.raw.disp.offset - m + n;
+    return n + rest;
+}
+
+/* Copy the instruction (with `modrm_reg` >= 0: that ModRM.reg instead; DBT_RELOCATE_LOAD_RCX:
+ * as a MOV of its memory operand into RCX) and, if RIP-relative, move its displacement so it
+ * still addresses the same guest byte from the cache. */
 static bool emit_relocated(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg)
 {
-    uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH];
-    memcpy(b, in->bytes, in->length);
+    uint8_t b[ZYDIS_MAX_INSTRUCTION_LENGTH + 1];
+    unsigned length = in->length, disp_at = in->info.raw.disp.offset;
+    if (modrm_reg == DBT_RELOCATE_LOAD_RCX) {
+        length = load_rcx_form(in, b, &disp_at);
+        if (!length)
+            return false;
+    } else {
+        memcpy(b, in->bytes, in->length);
+    }
     if (modrm_reg >= 0) {
         unsigned m = in->info.raw.modrm.offset;
         b[m] = (uint8_t)((b[m] & 0xC7) | (modrm_reg << 3));
     }
     if (rip_relative(in)) {
-        uint64_t host_next = (uint64_t)(uintptr_t)e->c->rx + e->pos + in->length;
+        uint64_t host_next = (uint64_t)(uintptr_t)e->c->rx + e->pos + length;
         int64_t disp = in->info.raw.disp.value + (int64_t)(in->rip + in->length - host_next);
         if (disp != (int32_t)disp)
             return false; /* cannot happen for targets in the guest window */
         int32_t d32 = (int32_t)disp;
-        memcpy(b + in->info.raw.disp.offset, &d32, 4);
+        memcpy(b + disp_at, &d32, 4);
     }
-    emit_bytes(e, b, in->length);
+    emit_bytes(e, b, length);
     return true;
 }
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <asm/processor-flags.h>
 #include <elf.h>
+#include <errno.h>
 #include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -91,6 +92,28 @@ FRAGMENT(f_div0,
 FRAGMENT(f_icall_push_fault,
     "movq $0x40380000, 0x40002024\n orb $1, 0x40003000+14*16+4\n lea 1f(%rip), %rax\n"
     "mov $0x5151, %ecx\n mov $0x30001000, %rsp\n call *%rax\n1: out %al, $0xf4\n")
+/* JMP and CALL through memory in the operand forms the lookup loads with `mov rcx, r/m`
+ * (dbt_lookup.c emit_target_to_rcx): RSP-relative (read before the CALL's push), RCX as the
+ * base (the guest's value), REX.B/X registers, an address-size prefix, a DS prefix; 100
+ * times, so the lookup hits. The JMP must leave the guest stack below RSP alone (a canary at
+ * [rsp-8]): going through the stack (PUSH r/m, POP RCX) would overwrite it. RBX = 100 * 1222. */
+FRAGMENT(f_mem_targets,
+    "mov $100, %r12d\n xor %ebx, %ebx\n sub $64, %rsp\n"
+    "lea 11f(%rip), %rax\n mov %rax, (%rsp)\n lea 12f(%rip), %rax\n mov %rax, 8(%rsp)\n"
+    "lea 13f(%rip), %rax\n mov %rax, 16(%rsp)\n lea 14f(%rip), %rax\n mov %rax, 24(%rsp)\n"
+    "lea 9f(%rip), %r11\n"
+    "1: call *(%rsp)\n call *8(%rsp)\n mov %rsp, %rcx\n mov $1, %edx\n call *(%rcx,%rdx,8)\n"
+    " mov %rsp, %r9\n mov $2, %r10d\n call *(%r9,%r10,8)\n mov %esp, %eax\n"
+    " addr32 call *(%eax)\n ds call *16(%rsp)\n mov $0x5151, %ecx\n movq $0x77, -8(%rsp)\n"
+    " jmp *24(%rsp)\n"
+    "9: cmp $0x5151, %rcx\n jne 8f\n cmpq $0x77, -8(%rsp)\n jne 8f\n dec %r12d\n jnz 1b\n"
+    " add $64, %rsp\n out %al, $0xf4\n8: ud2\n"
+    "11: add $1, %rbx\n ret\n12: add $10, %rbx\n ret\n13: add $100, %rbx\n ret\n"
+    "14: add $1000, %rbx\n jmp *%r11\n")
+/* A CALL through a pointer that is not mapped: #PF at the CALL, nothing changed. */
+FRAGMENT(f_icall_load_fault,
+    "movq $0x40380000, 0x40002024\n orb $1, 0x40003000+14*16+4\n mov $0x30000000, %eax\n"
+    "mov $0x5151, %ecx\n call *(%rax)\n out %al, $0xf4\n")
 /* Traces (VMLAB_DBT traces=on, dbt_trace.c). A loop through a call: the trace follows the
  * CALL, the RET behind its compare and the back edge. */
 FRAGMENT(f_trace_calls,
@@ -245,20 +268,24 @@ struct run {
     struct vcpu_state st;
 };
 
-/* The run in progress: released by teardown() if a failed assertion left its test early, so
- * that the next test can map the guest window again (each test fails on its own). */
-static struct run *active_run;
+/* What the run in progress holds: released by teardown() if a failed assertion left its test
+ * early, so that the next test can map the guest window again (each test fails on its own).
+ * A copy, not a pointer to the test's `struct run`: that lives in the frame the failed
+ * assertion's longjmp left, which teardown's own calls overwrite. */
+static struct run active_run;
 
 static void start(struct run *r, const uint8_t *start, const uint8_t *end)
 {
     memset(r, 0, sizeof(*r));
-    active_run = r;
     assert_int_equal(guest_memory_create(dbt_backend_ops.memory_flags, &r->mem), 0);
+    active_run.mem = r->mem;
     platform_setup(r->mem);
     memcpy(guest_ram_ptr(r->mem, CODE, (uint64_t)(end - start)), start, (size_t)(end - start));
     struct vm_config config = {.mem = r->mem};
     assert_int_equal(dbt_backend_ops.vm_create(&config, &r->vm), 0);
+    active_run.vm = r->vm;
     assert_int_equal(dbt_backend_ops.vcpu_create(r->vm, &r->vcpu), 0);
+    active_run.vcpu = r->vcpu;
     emu_reset_state(&r->st, CODE);
     assert_int_equal(dbt_backend_ops.vcpu_set_state(r->vcpu, &r->st), 0);
 }
@@ -306,14 +333,13 @@ static void stop(struct run *r)
         dbt_backend_ops.vm_destroy(r->vm);
     if (r->mem)
         guest_memory_destroy(r->mem);
-    active_run = NULL;
+    memset(&active_run, 0, sizeof(active_run));
 }
 
 static int teardown(void **unused)
 {
     (void)unused;
-    if (active_run)
-        stop(active_run);
+    stop(&active_run);
     return 0;
 }
 
@@ -561,6 +587,40 @@ static void test_every_cache_byte_counted(void **unused)
     check_every_cache_byte_counted("stubs_apart=off", false);
 }
 
+/* VMLAB_DBT cache_offset=N (the benchmarks' control for code placement): every block moves by
+ * N bytes, INT3 fills the gap, the guest computes the same; out-of-range or malformed values
+ * are refused when the VM is created. */
+static void test_cache_offset_moves_every_block(void **unused)
+{
+    (void)unused;
+    uint32_t first[2];
+    static const char *const options[2] = {"cache_offset=0", "cache_offset=40"};
+    for (int k = 0; k < 2; k++) {
+        struct run r;
+        start_with(&r, f_ibl_fill_start, f_ibl_fill_end, options[k]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RAX], 101);
+        const struct dbt_cache *c = &((struct dbt_vcpu *)r.vcpu)->cache;
+        assert_true(c->block_count > 0);
+        first[k] = c->blocks[0].host_offset;
+        uint32_t stubs_end = (c->stubs_end + 63) & ~63u;
+        for (uint32_t i = stubs_end; i < stubs_end + c->opt.cache_offset; i++)
+            assert_int_equal(c->rw[i], 0xcc);
+        assert_int_equal(stat(&r, "opt_cache_offset"), k ? 40 : 0);
+        stop(&r);
+    }
+    assert_int_equal(first[1] - first[0], 40);
+    static const char *const bad[] = {"cache_offset=4096", "cache_offset=", "cache_offset=12x",
+                                      "cache_offset=-1"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dbt_options o;
+        char why[256] = "";
+        assert_int_equal(dbt_options_parse(bad[i], &o, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "cache_offset=N"));
+    }
+}
+
 static void test_callout_falls_through(void **unused)
 {
     (void)unused;
@@ -666,6 +726,38 @@ static void test_indirect_call_push_fault_exact(void **unused)
     assert_int_equal(fr[2], 14);
     assert_int_equal(fr[0], 0x30001000 - 8);
     assert_int_equal(fr[4], CODE + 0x27); /* the CALL */
+    assert_int_equal(r.st.gpr[X86_RCX], 0x5151);
+    stop(&r);
+}
+
+/* Indirect branches through memory: every operand form (f_mem_targets) right, and the
+ * lookup hits after the first round. */
+static void test_memory_operand_targets(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_mem_targets_start, f_mem_targets_end);
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 122200);
+    assert_int_equal(r.st.gpr[X86_RSP], GUEST_STACK_TOP);
+    assert_true(stat(&r, "indirect_misses") <= 12);
+    stop(&r);
+}
+
+/* The load of an indirect CALL's target faults: #PF for the pointer's address, at the CALL,
+ * with the guest's RCX and RSP as they were. */
+static void test_indirect_call_load_fault_exact(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_icall_load_fault_start, f_icall_load_fault_end);
+    go(&r);
+    uint64_t fr[5];
+    exception_frame(&r, fr);
+    assert_int_equal(fr[2], 14);
+    assert_int_equal(fr[0], 0x30000000);
+    assert_int_equal(fr[4], CODE + 0x1e); /* the CALL */
     assert_int_equal(r.st.gpr[X86_RCX], 0x5151);
     stop(&r);
 }
@@ -1291,6 +1383,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
+        cmocka_unit_test_teardown(test_cache_offset_moves_every_block, teardown),
         cmocka_unit_test_teardown(test_every_cache_byte_counted, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code_unchains, teardown),
@@ -1298,6 +1391,8 @@ int main(void)
         cmocka_unit_test_teardown(test_self_modifying_code_behind_nop, teardown),
         cmocka_unit_test_teardown(test_divide_error_exact, teardown),
         cmocka_unit_test_teardown(test_indirect_call_push_fault_exact, teardown),
+        cmocka_unit_test_teardown(test_indirect_call_load_fault_exact, teardown),
+        cmocka_unit_test_teardown(test_memory_operand_targets, teardown),
         cmocka_unit_test_teardown(test_undecodable_is_ud, teardown),
         cmocka_unit_test_teardown(test_ud2_is_ud, teardown),
         cmocka_unit_test_teardown(test_rip_relative, teardown),
