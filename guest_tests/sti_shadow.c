@@ -5,6 +5,14 @@
  * the interrupt one instruction early. */
 #include "guest.h"
 
+GUEST_EXPECT_XFAIL_OR_PASS(
+    "vtx", "qemu_tcg", "exit:1 flag_seen_by_isr == 1",
+    "nested test only: the CPU under kvm_amd is QEMU TCG, and in some runs the pending "
+    "interrupt arrives inside the STI shadow (2-3 of 4 runs on an Intel Xeon host, none in "
+    "earlier ones); vmlab injects only when KVM reports the guest ready "
+    "(ready_for_interrupt_injection and if_flag, then KVM_INTERRUPT), so the shadow is lost "
+    "below vmlab - in TCG or nested KVM, not on AMD-V hardware");
+
 static volatile uint64_t flag, flag_seen_by_isr = 99;
 
 static void on_timer(struct isr_frame *f)

@@ -6,9 +6,12 @@
  *     "backend|pass|condition|reason"
  *     "backend|skip|condition|reason"
  *     "backend|xfail|condition|ending[ text]|reason"
+ *     "backend|xfail_or_pass|condition|ending[ text]|reason"
  *
  * backend   trap_emulate, dbt, vtx or * (any)
- * outcome   pass, xfail (expected to fail, the reason says why) or skip
+ * outcome   pass, xfail (expected to fail, the reason says why) or skip; xfail_or_pass is an
+ *           xfail that may also pass: a bug below vmlab that shows in some runs only (the
+ *           nested CPU's timing), never one of vmlab's - a failure must still end as declared
  * condition empty (always), or a host condition the backend answers through ops->host_has():
  *           "cpuid_traps", "rdtsc_traps", "umip_faults" ... ; "!cond" negates. The first
  *           record whose backend and condition match wins; with no match the outcome is pass.
@@ -56,6 +59,7 @@ struct expectation {
      * must contain */
     char xfail_ending[32];
     char xfail_line[EXPECT_LINE_SIZE];
+    bool xfail_may_pass; /* xfail_or_pass: a pass is met too */
     /* output records for this backend, in order */
     unsigned output_count;
     char output[EXPECT_MAX_OUTPUT][EXPECT_LINE_SIZE];

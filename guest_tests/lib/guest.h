@@ -49,6 +49,10 @@
  * must contain: GUEST_EXPECT_XFAIL("trap_emulate", "", "exit:1 FAIL sgdt.c", "why"). */
 #define GUEST_EXPECT_XFAIL(backend, condition, ending, reason)                                     \
     GUEST_EXPECT_RECORD(backend "|xfail|" condition "|" ending "|" reason)
+/* The same, where the failure shows in some runs only and a pass is accepted too: a bug below
+ * vmlab that depends on timing (the nested CPU's), never one of vmlab's. */
+#define GUEST_EXPECT_XFAIL_OR_PASS(backend, condition, ending, reason)                             \
+    GUEST_EXPECT_RECORD(backend "|xfail_or_pass|" condition "|" ending "|" reason)
 #define GUEST_EXPECT_ENDING(ending) GUEST_EXPECT_RECORD("ending|" ending)
 #define GUEST_EXPECT_TIMEOUT(seconds) GUEST_EXPECT_RECORD("timeout|" seconds)
 /* A passing run on `backend` (or "*") prints `line` as a whole console line; several records

@@ -290,6 +290,34 @@ static void test_xfail_records(void **state)
     assert_int_equal(e.outcome, EXPECT_PASS);
 }
 
+/* xfail_or_pass (a bug below vmlab that shows in some runs only): resolved as an xfail that
+ * may pass; judged met when it passes or fails exactly as declared, not met on any other
+ * failure; a plain xfail that passes is still an unexpected pass. */
+static void test_xfail_or_pass(void **state)
+{
+    (void)state;
+    struct expectation e;
+    unsigned bad = 0;
+    static const char recs[] = "vtx|xfail_or_pass||exit:1 flag == 1|nested CPU loses the shadow\0";
+    RESOLVE(recs, &fake_vtx, &e, &bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(e.outcome, EXPECT_XFAIL);
+    assert_true(e.xfail_may_pass);
+    assert_string_equal(e.xfail_ending, "exit:1");
+    assert_string_equal(e.reason, "nested CPU loses the shadow");
+    char why[256];
+    assert_int_equal(expect_judge(&e, "exit:0", "", why, sizeof(why)), EXPECT_MET);
+    assert_int_equal(expect_judge(&e, "exit:1", "FAIL x.c:3: flag == 1: got 0\n", why, sizeof(why)),
+                     EXPECT_MET_XFAIL);
+    assert_int_equal(expect_judge(&e, "exit:1", "FAIL x.c:9: other\n", why, sizeof(why)),
+                     EXPECT_NOT_MET);
+    assert_int_equal(expect_judge(&e, "crashed", "", why, sizeof(why)), EXPECT_NOT_MET);
+    static const char plain[] = "vtx|xfail||exit:1|always\0";
+    RESOLVE(plain, &fake_vtx, &e, &bad);
+    assert_false(e.xfail_may_pass);
+    assert_int_equal(expect_judge(&e, "exit:0", "", why, sizeof(why)), EXPECT_PASSED_INSTEAD);
+}
+
 static struct expectation xfail_of(const char *ending_and_line)
 {
     struct expectation e;
@@ -431,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_ending_of),
         cmocka_unit_test(test_xfail_records),
         cmocka_unit_test(test_judge_xfail_ending),
+        cmocka_unit_test(test_xfail_or_pass),
         cmocka_unit_test(test_judge_xfail_last_line),
         cmocka_unit_test(test_judge_pass),
         cmocka_unit_test(test_output_records),

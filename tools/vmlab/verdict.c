@@ -105,7 +105,8 @@ void verdict_run(const struct guest_case *gc, const struct backend_ops *backend,
 {
     const struct expectation *ex = &gc->expect;
     if (ex->outcome == EXPECT_XFAIL)
-        snprintf(v->expected, sizeof(v->expected), "xfail %s", ex->xfail_ending);
+        snprintf(v->expected, sizeof(v->expected), "%s %s",
+                 ex->xfail_may_pass ? "pass/xfail" : "xfail", ex->xfail_ending);
     else
         snprintf(v->expected, sizeof(v->expected), "%s%s%s", expect_outcome_name(ex->outcome),
                  ex->ending[0] ? " " : "", ex->ending);
