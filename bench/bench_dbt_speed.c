@@ -3,8 +3,9 @@
  *
  * The techniques (backends/dbt/dbt.h struct dbt_options, VMLAB_DBT): exit stubs kept apart
  * from the blocks' code, one shared out-of-line indirect-branch lookup instead of one tail per
- * site, a return-address cache for returns, 16-byte block alignment, hot traces (with and
- * without following indirect branches), huge pages for the code cache. The guest runs with dbt's
+ * site, a return-address cache for returns, checks whose hit takes no branch, 16-byte block
+ * alignment, hot traces (with and without following indirect branches), huge pages for the code
+ * cache. The guest runs with dbt's
  * defaults, then with one technique flipped at a time, and with all of them off; VMLAB_DBT is set
  * in this process before each guest's child is forked.
  *
@@ -44,6 +45,9 @@ static const struct {
     {"stubs inline", "stubs_apart=off", "exit stubs right after each block's code"},
     {"lookup per site", "ibl_shared=off", "the lookup's jump through the table at every site"},
     {"no return cache", "ret_cache=off", "returns take the lookup like other indirect branches"},
+    {"taken checks", "fallthrough_checks=off",
+     "lookup entries and return points check with a JRCXZ taken on every hit, instead of LOOP "
+     "(AMD) or ADCX (Intel) falling through"},
     {"aligned blocks", "align_blocks=on", "every block starts 16-byte aligned"},
     {"traces", "traces=on",
      "hot loops become traces (NET): direct branches and returns to the trace's own calls "
@@ -51,8 +55,10 @@ static const struct {
     {"traces + indirect", "traces=on,trace_indirect=on",
      "traces also follow indirect jumps, calls and other returns to the recorded target"},
     {"huge pages", "huge_pages=on", "MADV_HUGEPAGE asked for the code cache"},
-    {"all off", "stubs_apart=off,ibl_shared=off,ret_cache=off,align_blocks=on",
-     "none of the techniques (stubs inline, lookup per site, no return cache, aligned)"},
+    {"all off",
+     "stubs_apart=off,ibl_shared=off,ret_cache=off,fallthrough_checks=off,align_blocks=on",
+     "none of the techniques (stubs inline, lookup per site, no return cache, taken checks, "
+     "aligned)"},
 };
 #define DS_CONFIGS (sizeof(ds_configs) / sizeof(ds_configs[0]))
 
@@ -61,6 +67,8 @@ struct ds_cell {
     char why_not[BENCH_WHY_SIZE];
     struct bench_stats ns_per_iter;
     double expansion_pct, huge_kb;
+    double host_bytes, guest_bytes; /* the same statistic's parts (blocks + stubs; translated) */
+    double check_form; /* dbt's statistic check_form: 0 JRCXZ, 1 LOOP, 2 ADCX (dbt_lookup.c) */
 };
 
 struct dbt_speed_state {
@@ -70,6 +78,7 @@ struct dbt_speed_state {
     const struct bench_workload *workload[DS_MAX_WORKLOADS];
     uint64_t iterations[DS_MAX_WORKLOADS];
     struct ds_cell cell[DS_MAX_WORKLOADS][DS_CONFIGS];
+    struct ds_cell harness; /* dbt's defaults on an empty workload: what the harness alone costs */
 };
 
 static double thread_cpu_ns(void)
@@ -172,22 +181,31 @@ static unsigned ds_repetitions(const struct bench_ctx *ctx)
     return ((ctx->opt->quick ? 3 : ctx->opt->repetitions) + 3) & ~3u;
 }
 
-/* One guest run under VMLAB_DBT=options: CPU ns of the N iterations, checksum, expansion. */
+/* One guest run under VMLAB_DBT=options: CPU ns of the N iterations, checksum, and into
+ * `cell` dbt's statistics (expansion, huge pages, check form). */
 static int run_guest(const struct backend_ops *dbt, const struct bench_code *c, const char *options,
-                     double *ns, uint64_t *sum, double *expansion, double *huge_kb, char *why,
-                     size_t why_size)
+                     double *ns, uint64_t *sum, struct ds_cell *cell)
 {
     setenv("VMLAB_DBT", options, 1); /* read by the vCPU in the child */
     struct bench_marks marks = {.cpu_time = true};
-    struct machine_result *r = bench_run_guest_marks(dbt, c, 300.0, 4, &marks, why, why_size);
+    struct machine_result *r =
+        bench_run_guest_marks(dbt, c, 300.0, 4, &marks, cell->why_not, sizeof(cell->why_not));
     unsetenv("VMLAB_DBT");
     if (!r)
         return -1;
     *ns = (double)(r->mark_cpu_ns[1] - r->mark_cpu_ns[0]);
     *sum = ((uint64_t)r->mark_value[3] << 32) | r->mark_value[2];
-    *expansion = *huge_kb = 0;
-    bench_result_stat(r, "code_expansion_pct", expansion);
-    bench_result_stat(r, "code_cache_huge_kb", huge_kb);
+    cell->expansion_pct = cell->huge_kb = 0;
+    cell->check_form = -1;
+    double block_bytes = 0, stub_bytes = 0;
+    bench_result_stat(r, "host_block_bytes", &block_bytes);
+    bench_result_stat(r, "host_stub_bytes", &stub_bytes);
+    cell->host_bytes = block_bytes + stub_bytes;
+    cell->guest_bytes = 0;
+    bench_result_stat(r, "guest_bytes_translated", &cell->guest_bytes);
+    bench_result_stat(r, "code_expansion_pct", &cell->expansion_pct);
+    bench_result_stat(r, "code_cache_huge_kb", &cell->huge_kb);
+    bench_result_stat(r, "check_form", &cell->check_form);
     free(r);
     return 0;
 }
@@ -207,18 +225,29 @@ static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
     unsigned reps = ds_repetitions(ctx);
     double budget_ns = ctx->opt->quick ? 0.1e9 : 0.4e9; /* per dbt run */
     static struct bench_code code;
+    /* The harness (marks, calls, exit) with an empty workload: its translation is subtracted
+     * from each workload's for the expansion of the workload's own code (ds_workload_expansion) */
+    static const unsigned char empty_blob[] = {0x31, 0xc0, 0xc3}; /* xor eax, eax; ret */
+    const struct bench_workload empty = {"empty", "", empty_blob, sizeof(empty_blob)};
+    double harness_ns;
+    uint64_t harness_sum;
+    if (build_guest(&empty, 20, &code) == 0 &&
+        run_guest(h->backend[dbt], &code, "", &harness_ns, &harness_sum, &st->harness) == 0)
+        st->harness.measured = true;
     for (unsigned i = 0; i < st->workload_count; i++) {
         const struct bench_workload *w = st->workload[i] = &wl[i];
         bench_progress(ctx, "bench: dbt_speed %-12s ", w->name);
         /* calibrate on the defaults */
-        double ns, exp_pct, huge;
+        double ns;
         uint64_t sum, n = 20;
-        char why[BENCH_WHY_SIZE];
-        if (build_guest(w, n, &code) < 0 || run_guest(h->backend[dbt], &code, "", &ns, &sum,
-                                                      &exp_pct, &huge, why, sizeof(why)) < 0) {
+        struct ds_cell probe = {0};
+        if (build_guest(w, n, &code) < 0)
+            snprintf(probe.why_not, sizeof(probe.why_not), "the guest did not fit");
+        if (probe.why_not[0] || run_guest(h->backend[dbt], &code, "", &ns, &sum, &probe) < 0) {
             for (unsigned k = 0; k < DS_CONFIGS; k++)
-                snprintf(st->cell[i][k].why_not, sizeof(st->cell[i][k].why_not), "%s", why);
-            bench_progress(ctx, "%s\n", why);
+                snprintf(st->cell[i][k].why_not, sizeof(st->cell[i][k].why_not), "%s",
+                         probe.why_not);
+            bench_progress(ctx, "%s\n", probe.why_not);
             continue;
         }
         double per = ns / (double)n;
@@ -242,9 +271,7 @@ static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
                     snprintf(options, sizeof(options), "%s%scache_offset=%u", ds_configs[k].options,
                              ds_configs[k].options[0] ? "," : "", ds_placement(r));
                 int rc = ds_configs[k].options
-                             ? run_guest(h->backend[dbt], &code, options, &ns, &sum,
-                                         &cell->expansion_pct, &cell->huge_kb, cell->why_not,
-                                         sizeof(cell->why_not))
+                             ? run_guest(h->backend[dbt], &code, options, &ns, &sum, cell)
                              : run_native(w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not));
                 if (rc < 0)
                     continue;
@@ -287,13 +314,25 @@ static double ds_ratio(const struct dbt_speed_state *st, unsigned i, unsigned k)
                : 0;
 }
 
+/* Code expansion of workload i's own code under dbt's defaults: host bytes over guest bytes
+ * translated, the harness's (an empty workload's run) subtracted from both - the harness's
+ * marks are VMM exits with their stubs, ~200 guest bytes that weigh on a small workload's
+ * figure and say nothing about it. 0 if not measured. */
+static double ds_workload_expansion(const struct dbt_speed_state *st, unsigned i)
+{
+    const struct ds_cell *c = &st->cell[i][1], *e = &st->harness;
+    if (!c->measured || !e->measured || c->guest_bytes <= e->guest_bytes)
+        return 0;
+    return (c->host_bytes - e->host_bytes) / (c->guest_bytes - e->guest_bytes);
+}
+
 static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
 {
     const struct dbt_speed_state *st = state;
     FILE *f = bench_file_open(ctx, "dbt_speed.csv");
     if (f) {
         fprintf(f, "workload,config,options,iterations,measured,median_ns_per_iteration,q1,q3,"
-                   "vs_native,code_expansion_pct,code_cache_huge_kb,note\n");
+                   "vs_native,code_expansion_pct,workload_expansion_pct,code_cache_huge_kb,note\n");
         for (unsigned i = 0; i < st->workload_count; i++)
             for (unsigned k = 0; k < DS_CONFIGS; k++) {
                 const struct ds_cell *c = &st->cell[i][k];
@@ -301,11 +340,12 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
                         ds_configs[k].options ? ds_configs[k].options : "",
                         (unsigned long long)st->iterations[i]);
                 if (c->measured)
-                    fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,%.0f,%.0f,\n", c->ns_per_iter.median,
+                    fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,%.0f,%.0f,%.0f,\n", c->ns_per_iter.median,
                             c->ns_per_iter.q1, c->ns_per_iter.q3, ds_ratio(st, i, k),
-                            c->expansion_pct, c->huge_kb);
+                            c->expansion_pct, k == 1 ? 100 * ds_workload_expansion(st, i) : 0,
+                            c->huge_kb);
                 else
-                    fprintf(f, "no,,,,,,,\"%s\"\n", c->why_not);
+                    fprintf(f, "no,,,,,,,,\"%s\"\n", c->why_not);
             }
         bench_file_close(ctx, f);
     }
@@ -337,10 +377,19 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
                 "set title \"dbt's speed techniques, one flipped at a time: time relative to "
                 "native\\n%s\" font ',10'\n",
                 caption);
-        fprintf(f, "set terminal png size 1200,650 noenhanced\nset output 'dbt_speed.png'\n"
-                   "plot 'dbt_speed.dat' using 2:xtic(1) title columnheader(2)");
+        /* a colour per configuration: gnuplot's default cycle has eight */
+        static const char *const colours[] = {"#6a3d9a", "#1b9e77", "#56b4e9", "#e69f00",
+                                              "#f0e442", "#0072b2", "#d55e00", "#333333",
+                                              "#cc79a7", "#999999", "#a6761d", "#66a61e"};
+        _Static_assert(DS_CONFIGS - 1 <= sizeof(colours) / sizeof(colours[0]),
+                       "a colour for every configuration");
+        fprintf(f,
+                "set terminal png size 1200,650 noenhanced\nset output 'dbt_speed.png'\n"
+                "plot 'dbt_speed.dat' using 2:xtic(1) title columnheader(2) lc rgb '%s'",
+                colours[0]);
         for (unsigned k = 2; k < DS_CONFIGS; k++)
-            fprintf(f, ", '' using %u title columnheader(%u)", k + 1, k + 1);
+            fprintf(f, ", '' using %u title columnheader(%u) lc rgb '%s'", k + 1, k + 1,
+                    colours[k - 1]);
         fprintf(f, "\nset terminal svg size 1200,650 noenhanced\nset output 'dbt_speed.svg'\n"
                    "replot\n");
         bench_file_close(ctx, f);
@@ -372,7 +421,10 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
                    "alone moves these ratios by several percent, so each figure is taken over "
                    "placements, not at one. Code expansion: host bytes written per "
                    "guest byte translated (blocks, exit stubs, lookup entries), dbt's "
-                   "code_expansion_pct. Data: dbt_speed.csv.",
+                   "code_expansion_pct, for the whole run; and for the workload's own code, "
+                   "with what the harness alone costs subtracted from both (a run of an empty "
+                   "workload: the harness's marks are VMM exits with their stubs, about 200 guest "
+                   "bytes that weigh on a small workload's figure). Data: dbt_speed.csv.",
                    DS_WARMUP, ds_repetitions(ctx));
     bench_doc_table(d, 3, (const char *[]){"setting", "VMLAB_DBT", "what it is"});
     for (unsigned k = 1; k < DS_CONFIGS; k++) {
@@ -381,12 +433,13 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
         bench_doc_cell(d, "%s", ds_configs[k].what);
     }
     bench_doc_table_end(d);
-    const char *heads[2 + DS_CONFIGS];
+    const char *heads[3 + DS_CONFIGS];
     heads[0] = "workload";
     for (unsigned k = 0; k < DS_CONFIGS; k++)
         heads[1 + k] = ds_configs[k].name;
     heads[1 + DS_CONFIGS] = "code expansion (dbt)";
-    bench_doc_table(d, 2 + DS_CONFIGS, heads);
+    heads[2 + DS_CONFIGS] = "expansion, workload code";
+    bench_doc_table(d, 3 + DS_CONFIGS, heads);
     for (unsigned i = 0; i < st->workload_count; i++) {
         bench_doc_cell(d, "%s", st->workload[i]->name);
         for (unsigned k = 0; k < DS_CONFIGS; k++) {
@@ -403,8 +456,22 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
             bench_doc_cell(d, "%.2fx", c->expansion_pct / 100.0);
         else
             bench_doc_cell(d, "%s", "");
+        double own = ds_workload_expansion(st, i);
+        if (own > 0)
+            bench_doc_cell(d, "%.2fx", own);
+        else
+            bench_doc_cell(d, "%s", "");
     }
     bench_doc_table_end(d);
+    static const char *const form_names[] = {"JRCXZ, taken on every hit",
+                                             "LOOP, falling through on a hit (AMD)",
+                                             "ADCX, falling through on a hit (ADX, Intel)"};
+    const struct ds_cell *defaults = st->workload_count ? &st->cell[0][1] : NULL;
+    if (defaults && defaults->measured && defaults->check_form >= 0 && defaults->check_form < 3)
+        bench_doc_para(d,
+                       "Checks: with dbt's defaults on this host, lookup entries and return "
+                       "points check their target with %s; \"taken checks\" is JRCXZ.",
+                       form_names[(int)defaults->check_form]);
     unsigned huge = 0; /* the huge pages configuration */
     for (unsigned k = 1; k < DS_CONFIGS; k++)
         if (!strcmp(ds_configs[k].options, "huge_pages=on"))
@@ -448,6 +515,9 @@ static void dbt_speed_write_json(struct bench_ctx *ctx, const void *state, FILE 
                 if (k)
                     fprintf(f, ", \"code_expansion_pct\": %.0f, \"code_cache_huge_kb\": %.0f",
                             c->expansion_pct, c->huge_kb);
+                if (k == 1)
+                    fprintf(f, ", \"workload_expansion_pct\": %.0f",
+                            100 * ds_workload_expansion(st, i));
             } else {
                 bench_json_not_measured(f, c->why_not);
             }

@@ -128,6 +128,7 @@ static const struct {
     {"stubs_apart", offsetof(struct dbt_options, stubs_apart), true},
     {"ibl_shared", offsetof(struct dbt_options, ibl_shared), true},
     {"ret_cache", offsetof(struct dbt_options, ret_cache), true},
+    {"fallthrough_checks", offsetof(struct dbt_options, fallthrough_checks), true},
     {"align_blocks", offsetof(struct dbt_options, align_blocks), false},
     {"traces", offsetof(struct dbt_options, traces), false},
     {"trace_indirect", offsetof(struct dbt_options, trace_indirect), false},
@@ -171,7 +172,8 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
         if (!ok && len) {
             snprintf(err, err_size,
                      "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
-                     "ibl_shared, ret_cache, align_blocks, traces, trace_indirect, huge_pages, "
+                     "ibl_shared, ret_cache, fallthrough_checks, align_blocks, traces, "
+                     "trace_indirect, huge_pages, "
                      "nor cache_offset=N with N from 0 to %d",
                      (int)len, text, DBT_CACHE_OFFSET_LIMIT - 1);
             return -EINVAL;
@@ -613,6 +615,8 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "opt_stubs_apart", o->stubs_apart, "on/off");
     emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
     emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
+    emit(ctx, "opt_fallthrough_checks", o->fallthrough_checks, "on/off");
+    emit(ctx, "check_form", v->cache.check_form, "0 JRCXZ, 1 LOOP, 2 ADCX");
     emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
     emit(ctx, "opt_traces", o->traces, "on/off");
     emit(ctx, "opt_trace_indirect", o->trace_indirect, "on/off");

@@ -95,32 +95,36 @@ struct dbt_host {
  * that the benchmark measures what it brings (bench/bench_dbt_speed.c). Defaults: all on but
  * align_blocks and huge_pages. */
 struct dbt_options {
-    bool stubs_apart;      /* exit stubs in their own area at the end of the cache, not after each
-                            * block's code: hot code stays dense */
-    bool ibl_shared;       /* indirect branches end in a jump to one out-of-line copy of the
-                            * lookup's last three instructions instead of carrying their own
-                            * (dbt_lookup.c; a JMP through a register always carries its own) */
-    bool ret_cache;        /* returns jump through a return-address cache to a return point after
-                            * the CALL, instead of taking the lookup (dbt_lookup.c) */
-    bool align_blocks;     /* blocks start 16-byte aligned (as dbt did before) */
-    bool traces;           /* hot loops (targets of backward branches taken 50 times) become
-                            * traces: the path next executed, translated as one block, direct
-                            * branches and returns to its own calls followed (dbt_trace.c) */
-    bool trace_indirect;   /* a trace also follows an indirect JMP or CALL, or a RET to outside
-                            * it, to the recorded target behind a compare (off: the trace ends
-                            * there) */
-    bool huge_pages;       /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
-    uint16_t cache_offset; /* bytes (INT3) between the fixed stubs and the first block, below
-                            * DBT_CACHE_OFFSET_LIMIT: every block moves by that much. Not a
-                            * speed technique but a control for measuring them: where code
-                            * lands relative to 64-byte lines changes its speed on some cores
-                            * (an Intel Xeon ran the interpreter workload 1.26x-1.44x native
-                            * with offsets 0-56), so the benchmarks vary it (bench_dbt_speed.c) */
+    bool stubs_apart;        /* exit stubs in their own area at the end of the cache, not after each
+                              * block's code: hot code stays dense */
+    bool ibl_shared;         /* indirect branches end in a jump to one out-of-line copy of the
+                              * lookup's last three instructions instead of carrying their own
+                              * (dbt_lookup.c; a JMP through a register always carries its own) */
+    bool ret_cache;          /* returns jump through a return-address cache to a return point after
+                              * the CALL, instead of taking the lookup (dbt_lookup.c) */
+    bool fallthrough_checks; /* the check of a lookup entry or a return point takes no branch on
+                              * a hit: LOOP where it is cheap (AMD), else an ADCX compare with the
+                              * guest's CF kept (ADX, Intel); off: JRCXZ, taken on every hit
+                              * (dbt_lookup.c emit_check) */
+    bool align_blocks;       /* blocks start 16-byte aligned (as dbt did before) */
+    bool traces;             /* hot loops (targets of backward branches taken 50 times) become
+                              * traces: the path next executed, translated as one block, direct
+                              * branches and returns to its own calls followed (dbt_trace.c) */
+    bool trace_indirect;     /* a trace also follows an indirect JMP or CALL, or a RET to outside
+                              * it, to the recorded target behind a compare (off: the trace ends
+                              * there) */
+    bool huge_pages;         /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+    uint16_t cache_offset;   /* bytes (INT3) between the fixed stubs and the first block, below
+                              * DBT_CACHE_OFFSET_LIMIT: every block moves by that much. Not a
+                              * speed technique but a control for measuring them: where code
+                              * lands relative to 64-byte lines changes its speed on some cores
+                              * (an Intel Xeon ran the interpreter workload 1.26x-1.44x native
+                              * with offsets 0-56), so the benchmarks vary it (bench_dbt_speed.c) */
 };
 #define DBT_CACHE_OFFSET_LIMIT 4096
-/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache, align_blocks,
- * traces, trace_indirect, huge_pages) and cache_offset=N (bytes, 0-4095); NULL or "" gives the
- * defaults. 0, or -EINVAL with a message in err. */
+/* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache,
+ * fallthrough_checks, align_blocks, traces, trace_indirect, huge_pages) and cache_offset=N (bytes,
+ * 0-4095); NULL or "" gives the defaults. 0, or -EINVAL with a message in err. */
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
 /* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
 void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
@@ -264,6 +268,13 @@ struct dbt_code_page {
 /* Which vector registers the stubs save around host code (from the host's XCR0). */
 enum dbt_vregs { DBT_VREGS_XMM, DBT_VREGS_YMM, DBT_VREGS_ZMM };
 
+/* The check of a lookup entry or a return point (dbt_lookup.c emit_check). */
+enum dbt_check_form {
+    DBT_CHECK_JRCXZ, /* lea ; jrcxz hit ; jmp miss: a taken branch on every hit */
+    DBT_CHECK_LOOP,  /* lea ; loop miss: the hit falls through (AMD, where LOOP is one op) */
+    DBT_CHECK_CARRY, /* lea ; adcx ; jc miss ; adcx: the hit falls through (ADX) */
+};
+
 struct dbt_cache {
     void *region;           /* the whole reservation */
     struct dbt_ctx *ctx;    /* region start */
@@ -277,18 +288,20 @@ struct dbt_cache {
     struct dbt_options opt;
     uint8_t *rx, *rw; /* the same memfd pages, mapped twice (W^X) */
     int memfd, ibl_memfd;
-    struct dbt_host *host;  /* page of its own, ASLR-placed */
-    enum dbt_vregs vregs;   /* what the stubs save */
-    bool kregs, kregs_64;   /* AVX-512 opmask registers (64-bit with AVX512BW) */
-    bool save_xstate;       /* false only for the benchmark's "before" figure */
-    bool pkru_in_xcr0;      /* the host's XCR0 enables PKRU (bit 9) */
-    bool fast_loop;         /* LOOP costs what a Jcc costs (AMD): dbt_lookup.c */
-    uint32_t used;          /* bytes of cache in use */
-    uint32_t entry, reload; /* fixed stubs (dbt_stubs.c) */
+    struct dbt_host *host;          /* page of its own, ASLR-placed */
+    enum dbt_vregs vregs;           /* what the stubs save */
+    bool kregs, kregs_64;           /* AVX-512 opmask registers (64-bit with AVX512BW) */
+    bool save_xstate;               /* false only for the benchmark's "before" figure */
+    bool pkru_in_xcr0;              /* the host's XCR0 enables PKRU (bit 9) */
+    enum dbt_check_form check_form; /* how lookup entries and return points check: dbt_lookup.c */
+    uint32_t used;                  /* bytes of cache in use */
+    uint32_t entry, reload;         /* fixed stubs (dbt_stubs.c) */
     uint32_t exit_common, exit_host, exit_host_saved;
     uint32_t exit_continue, exit_sensitive, exit_shadow, exit_ibl_miss;
     uint32_t callout_stub, callout_end, kick_stub;
     uint32_t ibl_jump, ibl_miss, ret_miss, lookup_next; /* shared lookup routines */
+    uint32_t ibl_miss_carry, ret_miss_carry; /* their entries from a carry check's mismatch */
+    uint32_t carry_constants;                /* the carry checks' three constants */
     uint32_t stubs_end;
     uint32_t stub_low;                /* exit stubs kept apart lie in [stub_low, DBT_CACHE_SIZE) */
     uint32_t stub_tail;               /* lowest exit-stub tail (dbt_translate.c), 0: none */

@@ -86,20 +86,26 @@ static void probe_vregs(struct dbt_cache *c)
     }
 }
 
-/* Whether LOOP is as cheap as a conditional jump: on AMD processors it is one macro-op (and
- * JRCXZ too), on Intel's it is microcoded - several micro-ops where JRCXZ takes two (Agner
- * Fog's instruction tables). The lookup checks use it where it is cheap (dbt_lookup.c). */
-static bool probe_fast_loop(void)
+/* How lookup entries and return points check their target (dbt_lookup.c emit_check). With
+ * fallthrough_checks, a hit takes no branch: LOOP on AMD processors, where it is one macro-op
+ * (Agner Fog's instruction tables); on others, where LOOP is microcoded, the ADCX form if
+ * the processor has ADX (CPUID.(EAX=07H,ECX=0):EBX[19], Intel SDM vol. 2A CPUID), else JRCXZ,
+ * which takes its branch on every hit. */
+static enum dbt_check_form probe_check_form(bool fallthrough)
 {
     unsigned a, b, cx, d;
-    if (!__get_cpuid(0, &a, &b, &cx, &d))
-        return false;
+    if (!fallthrough || !__get_cpuid(0, &a, &b, &cx, &d))
+        return DBT_CHECK_JRCXZ;
     char vendor[13];
     memcpy(vendor, &b, 4);
     memcpy(vendor + 4, &d, 4);
     memcpy(vendor + 8, &cx, 4);
     vendor[12] = 0;
-    return !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
+    if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine"))
+        return DBT_CHECK_LOOP;
+    if (a >= 7 && __get_cpuid_count(7, 0, &a, &b, &cx, &d) && (b & (1u << 19)))
+        return DBT_CHECK_CARRY;
+    return DBT_CHECK_JRCXZ;
 }
 
 const char *dbt_saved_state_description(void)
@@ -165,7 +171,7 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->save_xstate = save_xstate;
     c->opt = *opt;
     probe_vregs(c);
-    c->fast_loop = probe_fast_loop();
+    c->check_form = probe_check_form(opt->fallthrough_checks);
     c->region = region_reserve();
     if (!c->region)
         return -ENOMEM;
@@ -317,15 +323,20 @@ void dbt_cache_insert(struct dbt_cache *c, uint32_t index)
 void dbt_cache_ibl_fill(struct dbt_cache *c, uint64_t rip, struct dbt_block *b)
 {
     if (!b->ibl_entry) {
-        if (c->stub_low < c->used + DBT_LOOKUP_ENTRY_BYTES)
+        if (c->stub_low < c->used + DBT_LOOKUP_ENTRY_MAX_BYTES)
             return;
-        uint32_t at = c->stub_low - DBT_LOOKUP_ENTRY_BYTES;
+        /* written once to learn its length (it depends on the check form), then again ending
+         * at stub_low: its RIP-relative operands are relative to where it is */
+        uint32_t at = c->stub_low - DBT_LOOKUP_ENTRY_MAX_BYTES;
         struct emitter e = {.c = c, .out = c->rw, .pos = at, .limit = c->stub_low};
-        uint32_t entry = dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
+        dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
         if (e.overflow)
             return;
+        at = c->stub_low - (e.pos - at);
+        e = (struct emitter){.c = c, .out = c->rw, .pos = at, .limit = c->stub_low};
+        uint32_t entry = dbt_emit_lookup_entry(&e, b->guest_rip, b->host_offset);
+        c->stub_bytes += c->stub_low - at;
         c->stub_low = at;
-        c->stub_bytes += DBT_LOOKUP_ENTRY_BYTES;
         b->ibl_entry = entry;
     }
     (void)rip; /* == b->guest_rip: blocks are looked up by their start */

@@ -29,7 +29,9 @@ struct emitter {
     uint32_t limit;
     bool overflow;
     /* Only while a block is translated (zero elsewhere): */
-    bool record; /* a recording copy (dbt_trace.c): every branch leaves for the dispatcher */
+    bool record;     /* a recording copy (dbt_trace.c): every branch leaves for the dispatcher */
+    bool carry_dead; /* the guest's CF is written before it can be read or seen where the next
+                      * check falls through (dbt_translate.c carry_dead_at; dbt_lookup.c) */
     unsigned exit_count, ret_count;
     struct dbt_pending_exit exits[DBT_MAX_PENDING_EXITS];
     struct dbt_return_point rets[DBT_MAX_BLOCK_RETURN_POINTS];
@@ -147,7 +149,9 @@ static inline void emit_jmp_exit(struct emitter *e, uint64_t rip)
 #define DBT_RELOCATE_LOAD_RCX (-2)
 typedef bool dbt_relocate_fn(struct emitter *e, const struct x86_decoded_insn *in, int modrm_reg);
 void dbt_emit_lookup_routines(struct emitter *e); /* the shared ones, in the fixed stubs */
-#define DBT_LOOKUP_ENTRY_BYTES 33
+/* The longest lookup entry with its jump to the block: the carry check with its CF restore
+ * (mov 7, lea 7, adcx 10, jc 6, adcx 9, mov 7) and jmp 5 (dbt_lookup.c emit_check) */
+#define DBT_LOOKUP_ENTRY_MAX_BYTES 51
 uint32_t dbt_emit_lookup_entry(struct emitter *e, uint64_t guest_rip, uint32_t block);
 uint32_t dbt_emit_lookup_prefix(struct emitter *e, uint64_t guest_rip);
 bool dbt_emit_indirect_jump(struct emitter *e, const struct x86_decoded_insn *in,

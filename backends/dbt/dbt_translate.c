@@ -494,6 +494,17 @@ static bool source_page(struct dbt_vcpu *v, struct code_source *src, uint64_t pc
     return true;
 }
 
+/* Whether [pc, pc + length) lies in code pages the block already reads. */
+static bool source_has(const struct code_source *src, uint64_t pc, unsigned length)
+{
+    bool first = false, last = false;
+    for (unsigned i = 0; i < src->pages; i++) {
+        first |= src->gva[i] == (pc & ~4095ULL);
+        last |= src->gva[i] == ((pc + length - 1) & ~4095ULL);
+    }
+    return first && last;
+}
+
 /* Up to 15 bytes of guest code at pc, through the page tables: the number available (fewer
  * where the next page cannot be fetched; 0 if pc itself cannot be). */
 static unsigned source_bytes(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, uint8_t *buf,
@@ -515,6 +526,84 @@ static unsigned source_bytes(struct dbt_vcpu *v, struct code_source *src, uint64
     memcpy(buf + in_page, src->mem->ram + (src->gpa[i] - GUEST_RAM_BASE),
            ZYDIS_MAX_INSTRUCTION_LENGTH - in_page);
     return ZYDIS_MAX_INSTRUCTION_LENGTH;
+}
+
+/* Whether the instruction cannot fault, exit or branch, whatever its operands hold: register
+ * and immediate forms of plain ALU and data movement (a memory operand could fault, and a
+ * fault's frame shows RFLAGS; LEA and the multi-byte NOP compute no access). `kills`: it
+ * writes CF whatever the operands (the shifts, which leave it alone for a zero count, are not
+ * listed). */
+static bool quiet_instruction(const struct x86_decoded_insn *in, bool *kills)
+{
+    const ZydisDecodedInstruction *i = &in->info;
+    bool memory = (i->attributes & ZYDIS_ATTRIB_HAS_MODRM) && i->raw.modrm.mod != 3;
+    *kills = false;
+    if (i->attributes & (ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPNE) ||
+        i->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+        return false; /* LOCK on a register form is #UD */
+    switch (i->mnemonic) {
+    case ZYDIS_MNEMONIC_ADD:
+    case ZYDIS_MNEMONIC_SUB:
+    case ZYDIS_MNEMONIC_AND:
+    case ZYDIS_MNEMONIC_OR:
+    case ZYDIS_MNEMONIC_XOR:
+    case ZYDIS_MNEMONIC_CMP:
+    case ZYDIS_MNEMONIC_TEST:
+    case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_IMUL:
+    case ZYDIS_MNEMONIC_MUL:
+        *kills = true;
+        return !memory;
+    case ZYDIS_MNEMONIC_LEA:
+    case ZYDIS_MNEMONIC_NOP:
+        return true;
+    case ZYDIS_MNEMONIC_MOV: /* not to or from a control, debug or segment register */
+        return !memory && i->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
+               ((i->opcode >= 0x88 && i->opcode <= 0x8b) ||
+                (i->opcode >= 0xb0 && i->opcode <= 0xbf) || i->opcode == 0xc6 || i->opcode == 0xc7);
+    case ZYDIS_MNEMONIC_MOVZX:
+    case ZYDIS_MNEMONIC_MOVSX:
+    case ZYDIS_MNEMONIC_MOVSXD:
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NOT:
+    case ZYDIS_MNEMONIC_BSWAP:
+        return !memory;
+    default:
+        return false;
+    }
+}
+
+/* Whether the guest's CF is dead at pc for a carry check falling through into the code there
+ * (dbt_lookup.c emit_check): within the next `budget` instructions of the block, one that
+ * always writes CF comes before anything that reads CF, branches, accesses memory, can fault
+ * or leaves translated code - where the guest, an exception frame or the VMM could see CF.
+ * Conservative: "live" when in doubt. Zydis's flag table gives what each instruction tests. */
+static bool carry_dead_at(struct dbt_vcpu *v, struct code_source *src, uint64_t pc, unsigned budget)
+{
+    if (v->cache.check_form != DBT_CHECK_CARRY)
+        return false;
+    for (unsigned k = 0; k < budget && k < 8; k++) {
+        struct x86_decoded_insn in;
+        ZydisDecoderContext zctx;
+        uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+        const uint8_t *bytes = NULL;
+        if (!source_has(src, pc, ZYDIS_MAX_INSTRUCTION_LENGTH)) /* no page the block may not read */
+            return false;
+        unsigned avail = source_bytes(v, src, pc, buf, &bytes);
+        if (!avail || x86_decode_instruction(&v->decoder, bytes, avail, pc, &in, &zctx) < 0)
+            return false;
+        bool kills;
+        const ZydisAccessedFlags *flags = in.info.cpu_flags;
+        if (!quiet_instruction(&in, &kills) || !flags || (flags->tested & ZYDIS_CPUFLAG_CF))
+            return false;
+        if (kills)
+            return true;
+        if ((flags->modified | flags->set_0 | flags->set_1 | flags->undefined) & ZYDIS_CPUFLAG_CF)
+            return false;
+        pc += in.length;
+    }
+    return false;
 }
 
 static void trace_block(struct dbt_vcpu *v, const struct dbt_block *b,
@@ -544,7 +633,8 @@ static _Thread_local struct emitter e, se;
  * has fetched: Intel SDM vol. 3A 11.6; measured here, a store a line after just-executed code
  * costs ~190 cycles, 1 KiB further ~65), so one copy beats dozens of small emitter stores: B
  * fell by about 10% with it. ibl_target: the block's lookup entry comes first (dbt_lookup.c). */
-static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_target, bool record)
+static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_target, bool record,
+                                     bool carry_dead)
 {
     struct dbt_cache *c = &v->cache;
     const struct guest_memory *mem = v->common.vm->config.mem;
@@ -567,7 +657,9 @@ static struct dbt_block *block_begin(struct dbt_vcpu *v, uint64_t rip, bool ibl_
     e.limit = c->used + DBT_BLOCK_RESERVE;
     e.record = record;
     if (ibl_target) {
+        e.carry_dead = carry_dead;
         b->ibl_entry = dbt_emit_lookup_prefix(&e, rip);
+        e.carry_dead = false;
         b->host_offset = e.pos;
     }
     memset(&se, 0, offsetof(struct emitter, exits));
@@ -659,10 +751,11 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate
         return NULL;
     }
     uint64_t c0 = cycles(); /* one TSC read each side: clock reads would be much of B */
-    struct dbt_block *b =
-        block_begin(v, rip, ibl_target && mode == DBT_XLATE_BLOCK, mode == DBT_XLATE_RECORD);
-    uint64_t pc = rip;
     unsigned max = single ? 1 : DBT_MAX_BLOCK_INSNS;
+    bool entry = ibl_target && mode == DBT_XLATE_BLOCK;
+    struct dbt_block *b = block_begin(v, rip, entry, mode == DBT_XLATE_RECORD,
+                                      entry && carry_dead_at(v, &src, rip, max));
+    uint64_t pc = rip;
     for (unsigned n = 0;; n++) {
         struct x86_decoded_insn in;
         ZydisDecoderContext zctx;
@@ -686,8 +779,12 @@ struct dbt_block *dbt_block_get(struct dbt_vcpu *v, uint64_t rip, enum dbt_xlate
         v->stats.guest_insns_translated++;
         v->stats.guest_bytes_translated += in.length;
         pc += in.length;
+        /* a CALL's return point, if any, falls into the code at pc (the rest of the block) */
+        e.carry_dead = in.info.mnemonic == ZYDIS_MNEMONIC_CALL && !single &&
+                       carry_dead_at(v, &src, pc, max - n - 1);
         if (translate_one(v, &e, &in, &zctx) == STEP_END)
             break;
+        e.carry_dead = false;
     }
     src.end = pc;
     b = block_commit(v, b, pc, mode == DBT_XLATE_BLOCK, &src, 1, err);
@@ -796,7 +893,7 @@ struct dbt_block *dbt_trace_translate(struct dbt_vcpu *v, const uint64_t *path, 
         return NULL;
     uint64_t c0 = cycles();
     uint32_t map_before = c->map_count;
-    struct dbt_block *b = block_begin(v, path[0], false, false);
+    struct dbt_block *b = block_begin(v, path[0], false, false, false);
     struct code_source src[DBT_TRACE_MAX_BLOCKS]; /* each block's pages, as dbt_block_get's */
     uint64_t hi = path[0];
     bool ok = true;

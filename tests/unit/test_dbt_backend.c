@@ -249,6 +249,36 @@ FRAGMENT(f_ibl_collide,
     "mov $50, %ecx\n xor %ebx, %ebx\n1: lea 2f(%rip), %rax\n jmp *%rax\n"
     "2: inc %rbx\n lea 3f(%rip), %rax\n jmp *%rax\n .org 2b + 65536, 0xcc\n"
     "3: add $2, %rbx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
+/* The guest's CF across the checks (dbt_lookup.c emit_check), each read right after the
+ * check falls through or misses. Returns: the callee sets CF to ECX's bit 0, the caller adds
+ * it up: RBX = 50. */
+FRAGMENT(f_carry_return_hit,
+    "xor %ebx, %ebx\n mov $100, %ecx\n1: call 2f\n adc $0, %rbx\n dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n2: bt $0, %ecx\n ret\n")
+/* A return address rewritten by 64 KiB (the same return-cache slot) at ECX = 701, CF = 1:
+ * the mismatch path must hand CF on. RBX = 499 odd ECX on normal returns + 100 + 1. */
+FRAGMENT(f_carry_return_miss,
+    "xor %ebx, %ebx\n mov $1000, %ecx\n mov $0x10000, %esi\n1: xor %edx, %edx\n"
+    " cmp $701, %ecx\n cmove %esi, %edx\n call 3f\n5: adc $0, %rbx\n2: dec %ecx\n jnz 1b\n"
+    " out %al, $0xf4\n3: add %rdx, (%rsp)\n bt $0, %ecx\n ret\n"
+    " .skip 0x10000 - (. - 5b), 0xcc\n adc $100, %rbx\n jmp 2b\n")
+/* Indirect jumps with CF live: 2 and 3 share a lookup slot (every jump to them misses), 4
+ * has its own (hits). Per round: 1 at 2, 1 + ECX's bit 0 at 3, ECX's bit 0 at 4: RBX = 150. */
+FRAGMENT(f_carry_lookup,
+    "mov $50, %ecx\n xor %ebx, %ebx\n1: lea 2f(%rip), %rax\n stc\n jmp *%rax\n"
+    "2: adc $0, %rbx\n lea 3f(%rip), %rax\n bt $0, %ecx\n jmp *%rax\n .org 2b + 65536, 0xcc\n"
+    "3: adc $1, %rbx\n lea 4f(%rip), %r11\n bt $0, %ecx\n jmp *%r11\n"
+    "4: adc $0, %rbx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
+/* A load that faults right after a return with CF = 1: the #PF frame shows CF = 1. */
+FRAGMENT(f_carry_fault,
+    "mov $0x30000000, %eax\n call 2f\n mov (%rax), %rdx\n out %al, $0xf4\n2: stc\n ret\n")
+/* A block translated before any indirect branch targets it (reached by a direct JMP first),
+ * then the target of an indirect JMP 100 times: its lookup entry goes into the exit-stub
+ * area, whatever the check form (dbt_cache_ibl_fill), so only the first indirect JMP misses.
+ * RBX = 100. */
+FRAGMENT(f_ibl_existing_block,
+    "xor %ebx, %ebx\n mov $100, %ecx\n lea 2f(%rip), %rax\n jmp 2f\n1: jmp *%rax\n"
+    "2: inc %ebx\n dec %ecx\n jnz 1b\n out %al, $0xf4\n")
 /* A block at the end of page 0 falls through into one on page 1, translated right after it:
  * its fall-through JMP, chained, is a NOP (dbt_cache.c write_rel32). The guest then rewrites
  * the second block: the first survives (other page) and must reach the new code.
@@ -460,23 +490,42 @@ static void test_jmp_through_registers(void **unused)
     stop(&r);
 }
 
-/* The checks of lookup entries and return points in both forms (dbt_lookup.c emit_check:
- * LOOP where it is cheap, JRCXZ elsewhere), on their mismatch paths: colliding lookup
- * targets, and a return address the guest rewrote. */
-static void test_lookup_checks_both_forms(void **unused)
+/* The check forms this host can run (dbt_lookup.c emit_check): JRCXZ and LOOP everywhere,
+ * the carry form with ADX (CPUID.(EAX=07H,ECX=0):EBX[19]). */
+static unsigned check_forms(enum dbt_check_form forms[3])
+{
+    unsigned n = 0, a, b, c, d;
+    forms[n++] = DBT_CHECK_JRCXZ;
+    forms[n++] = DBT_CHECK_LOOP;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 19)))
+        forms[n++] = DBT_CHECK_CARRY;
+    return n;
+}
+
+static void start_form(struct run *r, const uint8_t *start_, const uint8_t *end_,
+                       enum dbt_check_form form)
+{
+    start(r, start_, end_);
+    ((struct dbt_vcpu *)r->vcpu)->cache.check_form = form; /* nothing is translated yet */
+}
+
+/* The checks of lookup entries and return points in every form, on their mismatch paths:
+ * colliding lookup targets, and a return address the guest rewrote. */
+static void test_lookup_checks_every_form(void **unused)
 {
     (void)unused;
-    for (int fast = 0; fast < 2; fast++) {
+    enum dbt_check_form forms[3];
+    unsigned count = check_forms(forms);
+    for (unsigned f = 0; f < count; f++) {
         struct run r;
-        start(&r, f_ibl_collide_start, f_ibl_collide_end);
-        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        start_form(&r, f_ibl_collide_start, f_ibl_collide_end, forms[f]);
         go(&r);
         assert_true(final_out(&r));
         assert_int_equal(r.st.gpr[X86_RBX], 150);
         assert_true(stat(&r, "indirect_misses") >= 50); /* the slot changes hands */
         stop(&r);
         start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
-        ((struct dbt_vcpu *)r.vcpu)->cache.fast_loop = fast;
+        ((struct dbt_vcpu *)r.vcpu)->cache.check_form = forms[f];
         go(&r);
         assert_true(final_out(&r));
         assert_int_equal(r.st.gpr[X86_RBX], 999);
@@ -698,6 +747,62 @@ static void exception_frame(struct run *r, uint64_t frame[5])
     uint32_t at;
     memcpy(&at, r->exit.io.data, 4);
     assert_int_equal(guest_ram_read(r->mem, at, frame, 40), 0);
+}
+
+static void test_lookup_entry_for_existing_block(void **unused)
+{
+    (void)unused;
+    enum dbt_check_form forms[3];
+    unsigned count = check_forms(forms);
+    for (unsigned f = 0; f < count; f++) {
+        struct run r;
+        start_form(&r, f_ibl_existing_block_start, f_ibl_existing_block_end, forms[f]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 100);
+        assert_int_equal(stat(&r, "indirect_misses"), 1);
+        stop(&r);
+    }
+}
+
+/* Every check form leaves the guest's CF as it found it, on a hit and on a mismatch, for
+ * returns and indirect jumps, and a fault right after a return shows it in its frame (the
+ * carry form's CF restore is only left out where CF is written first: carry_dead_at). */
+static void test_checks_keep_carry(void **unused)
+{
+    (void)unused;
+    enum dbt_check_form forms[3];
+    unsigned count = check_forms(forms);
+    for (unsigned f = 0; f < count; f++) {
+        struct run r;
+        start_form(&r, f_carry_return_hit_start, f_carry_return_hit_end, forms[f]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 50);
+        stop(&r);
+        start_form(&r, f_carry_return_miss_start, f_carry_return_miss_end, forms[f]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 499 + 101);
+        stop(&r);
+        start_form(&r, f_carry_lookup_start, f_carry_lookup_end, forms[f]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(r.st.gpr[X86_RBX], 150);
+        assert_true(stat(&r, "indirect_misses") >= 50); /* the mismatch path ran */
+        stop(&r);
+        start_form(&r, f_carry_fault_start, f_carry_fault_end, forms[f]);
+        go(&r);
+        uint64_t frame[7]; /* the report's five words, then the CPU's RIP, CS and RFLAGS */
+        exception_frame(&r, frame);
+        uint32_t at;
+        memcpy(&at, r.exit.io.data, 4);
+        assert_int_equal(guest_ram_read(r.mem, at, frame, sizeof(frame)), 0);
+        assert_int_equal(frame[2], 14);
+        assert_int_equal(frame[4], CODE + 5 + 5); /* the load */
+        assert_int_equal(frame[6] & 1, 1);        /* RFLAGS.CF */
+        stop(&r);
+    }
 }
 
 static void test_divide_error_exact(void **unused)
@@ -1377,7 +1482,9 @@ int main(void)
         cmocka_unit_test_teardown(test_returns_hit_return_cache, teardown),
         cmocka_unit_test_teardown(test_ret_imm16, teardown),
         cmocka_unit_test_teardown(test_jmp_through_registers, teardown),
-        cmocka_unit_test_teardown(test_lookup_checks_both_forms, teardown),
+        cmocka_unit_test_teardown(test_lookup_checks_every_form, teardown),
+        cmocka_unit_test_teardown(test_checks_keep_carry, teardown),
+        cmocka_unit_test_teardown(test_lookup_entry_for_existing_block, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
         cmocka_unit_test_teardown(test_trace_self_modifying_code, teardown),
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
