@@ -365,8 +365,11 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
         }
         bench_file_close(ctx, f);
     }
-    char caption[1024];
-    bench_caption(ctx, caption, sizeof(caption));
+    char caption[1024]; /* bench_caption's, with this experiment's repetitions (ds_repetitions) */
+    const struct bench_host *h = &ctx->host;
+    snprintf(caption, sizeof(caption),
+             "%s, %s; %u repetitions per point over four code placements (%s); %s", h->cpu,
+             h->kernel, ds_repetitions(ctx), ctx->opt->quick ? "--quick" : "full run", h->date);
     f = bench_file_open(ctx, "dbt_speed.gp");
     if (f) {
         fprintf(f,
