@@ -11,8 +11,9 @@
  *   any other sensitive         a callout: `mov dword [callout_id], n; jmp callout_stub`,
  *                               with the instruction decoded now and kept in callout record
  *                               n for the emulation core (dbt_callout.c). Instructions that
- *                               transfer control (INT, IRET, far branches, SYSCALL, HLT) end
- *                               the block; the others continue it.
+ *                               transfer control (INT, IRET, far branches, SYSCALL, HLT) and
+ *                               port I/O (an exit to the VMM: ends_block) end the block; the
+ *                               others continue it.
  *   JMP/CALL rel, Jcc, LOOP,    the block ends in direct exit stubs naming the guest target;
  *   JRCXZ                       the dispatcher chains them to the target block later.
  *   JMP/CALL r/m, RET           the target goes to ctx.next_rip and the inline lookup
@@ -173,9 +174,21 @@ static bool uses_x87(const struct x86_decoded_insn *in)
     }
 }
 
+/* Instructions after which the block ends with a direct exit to the next instruction.
+ * Control transfers, and port I/O: an IN/OUT/INS/OUTS that reaches a port leaves for the VMM
+ * (EMU_EXIT_IO), and the next vcpu_run comes back through the dispatcher, which looks the
+ * next instruction up as a block start. Code translated after the I/O in the same block
+ * would never run from there - it used to, as a second, overlapping block translated at the
+ * next instruction: every stretch of code between two OUTs translated once per OUT before it.
+ * The exit still continues (chained) where the I/O completes in the core (a REP INS/OUTS
+ * with RCX = 0, an I/O that raises #GP has moved RIP anyway). */
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
+    case EMU_CLASS_IN:
+    case EMU_CLASS_OUT:
+    case EMU_CLASS_INS:
+    case EMU_CLASS_OUTS:
     case EMU_CLASS_HLT:
     case EMU_CLASS_IRET:
     case EMU_CLASS_INT:

@@ -66,6 +66,12 @@ FRAGMENT(f_calls,
 /* A callout that falls through (CPUID) must not end the block or lose registers. */
 FRAGMENT(f_cpuid,
     "mov $0x1234, %r12\n xor %eax, %eax\n xor %ecx, %ecx\n cpuid\n mov %r12, %r13\n out %al, $0xf4\n")
+/* Port I/O leaves for the VMM, so it ends the block (dbt_translate.c ends_block): each stretch
+ * between two OUTs is translated once, where the dispatcher comes back. A REP OUTSB with
+ * RCX = 0 does no I/O and goes on through the block's exit. RBX = 4. */
+FRAGMENT(f_io_ends_block,
+    "xor %ebx, %ebx\n inc %ebx\n out %al, $0x80\n inc %ebx\n out %al, $0x80\n inc %ebx\n"
+    " xor %ecx, %ecx\n mov $0x80, %edx\n rep outsb\n inc %ebx\n out %al, $0xf4\n")
 /* Self-modifying code: run `mov $1, %eax`, patch its immediate, run it again. */
 FRAGMENT(f_smc,
     "xor %ebx, %ebx\n mov $2, %ecx\n1: call 2f\n add %eax, %ebx\n movl $5, 3f+1(%rip)\n dec %ecx\n"
@@ -681,6 +687,27 @@ static void test_callout_falls_through(void **unused)
     assert_memory_equal(&r.st.gpr[X86_RBX], "vmla", 4); /* EMU_CPUID_VENDOR in EBX:EDX:ECX */
     assert_int_equal(stat(&r, "blocks_translated"), 1);
     assert_int_equal(stat(&r, "callouts"), 2);
+    stop(&r);
+}
+
+static void test_io_ends_block(void **unused)
+{
+    (void)unused;
+    struct run r;
+    start(&r, f_io_ends_block_start, f_io_ends_block_end);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(go(&r), VM_EXIT_IO);
+        assert_int_equal(r.exit.io.port, 0x80);
+    }
+    go(&r);
+    assert_true(final_out(&r));
+    assert_int_equal(r.st.gpr[X86_RBX], 4);
+    /* four blocks, no guest byte translated twice (the stretch after each OUT used to be
+     * part of the block before it too) */
+    assert_int_equal(stat(&r, "blocks_translated"), 4);
+    assert_int_equal(stat(&r, "guest_bytes_translated"),
+                     (uint64_t)(f_io_ends_block_end - f_io_ends_block_start));
+    assert_int_equal(stat(&r, "chained_jumps"), 1); /* the REP OUTSB's exit, not a VMM exit */
     stop(&r);
 }
 
@@ -1490,6 +1517,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trace_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_return_cache_return_address_rewritten, teardown),
         cmocka_unit_test_teardown(test_callout_falls_through, teardown),
+        cmocka_unit_test_teardown(test_io_ends_block, teardown),
         cmocka_unit_test_teardown(test_cache_offset_moves_every_block, teardown),
         cmocka_unit_test_teardown(test_every_cache_byte_counted, teardown),
         cmocka_unit_test_teardown(test_self_modifying_code, teardown),
