@@ -253,9 +253,10 @@ struct dbt_return_point {
 
 /* A sensitive instruction translated into a call of the emulation core: decoded once, at
  * translation time, and resumed at `resume` when it falls through. */
+#define DBT_CALLOUT_ENDS_BLOCK UINT32_MAX /* `resume` of one that ends its block (no code after) */
 struct dbt_callout_rec {
     struct x86_decoded_insn insn;
-    uint32_t resume; /* cache offset of the code after the callout */
+    uint32_t resume; /* cache offset of the code after the callout, or DBT_CALLOUT_ENDS_BLOCK */
     bool store;      /* adaptive translation: an ordinary store the core performs */
 };
 

@@ -206,7 +206,7 @@ uint64_t dbt_callout_run(struct dbt_vcpu *v)
         (v->common.request_interrupt_window && emu_interrupts_enabled(&v->state)))
         return leave(ctx);
     uint64_t target;
-    if (v->state.rip == rec->insn.rip + rec->insn.length) {
+    if (v->state.rip == rec->insn.rip + rec->insn.length && rec->resume != DBT_CALLOUT_ENDS_BLOCK) {
         target = (uint64_t)(uintptr_t)(c->rx + rec->resume);
     } else {
         const struct dbt_block *b = dbt_cache_lookup(c, v->state.rip);

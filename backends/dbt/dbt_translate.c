@@ -174,14 +174,12 @@ static bool uses_x87(const struct x86_decoded_insn *in)
     }
 }
 
-/* Instructions after which the block ends with a direct exit to the next instruction.
- * Control transfers, and port I/O: an IN/OUT/INS/OUTS that reaches a port leaves for the VMM
- * (EMU_EXIT_IO), and the next vcpu_run comes back through the dispatcher, which looks the
- * next instruction up as a block start. Code translated after the I/O in the same block
- * would never run from there - it used to, as a second, overlapping block translated at the
- * next instruction: every stretch of code between two OUTs translated once per OUT before it.
- * The exit still continues (chained) where the I/O completes in the core (a REP INS/OUTS
- * with RCX = 0, an I/O that raises #GP has moved RIP anyway). */
+/* Instructions that end the block: control transfers, and port I/O. An IN/OUT/INS/OUTS
+ * that reaches a port leaves for the VMM (EMU_EXIT_IO), and the next vcpu_run comes back
+ * through the dispatcher, which looks the next instruction up as a block start. Code
+ * translated after the I/O in the same block would never run from there - it used to, as
+ * a second, overlapping block translated at the next instruction: every stretch of code
+ * between two OUTs was translated once more for each OUT before it. */
 static bool ends_block(enum emu_class cls)
 {
     switch (cls) {
@@ -217,9 +215,11 @@ static void emit_callout(struct dbt_vcpu *v, struct emitter *e, const struct x86
     emit_ctx_rel(e, DBT_CTX_CALLOUT_ID, 4);
     emit_u32(e, c->callout_count++);
     emit_jmp(e, c->callout_stub);
-    rec->resume = e->pos;
-    if (ends_block(cls))
-        emit_jmp_exit(e, in->rip + in->length);
+    /* One that ends the block has nothing after it: where it does go on at the next
+     * instruction (a REP OUTS with RCX = 0, a far JMP there), the callout finds that block
+     * as it finds any other target (dbt_callout_run) - no exit and stub of 14 bytes for a
+     * path that is almost never taken. */
+    rec->resume = ends_block(cls) ? DBT_CALLOUT_ENDS_BLOCK : e->pos;
 }
 
 enum step { STEP_CONTINUE, STEP_END };
