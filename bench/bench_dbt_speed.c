@@ -3,7 +3,8 @@
  *
  * The techniques (backends/dbt/dbt.h struct dbt_options, VMLAB_DBT): exit stubs kept apart
  * from the blocks' code, one shared out-of-line indirect-branch lookup instead of one tail per
- * site, a return-address cache for returns, checks whose hit takes no branch, 16-byte block
+ * site, a return-address cache for returns, checks whose hit takes no branch (and the form of
+ * them the host's defaults did not pick: LOOP on Intel, ADCX on AMD), 16-byte block
  * alignment, hot traces (with and without following indirect branches), huge pages for the code
  * cache. The guest runs with dbt's
  * defaults, then with one technique flipped at a time, and with all of them off; VMLAB_DBT is set
@@ -35,6 +36,10 @@
 #define DS_WARMUP                                                                                  \
     100 /* iterations before the timed call: hot loops have become traces (threshold 50) */
 
+/* The options of the "other check form" configuration, decided once the defaults' form on this
+ * host is known (ds_options) */
+static const char ds_other_check[] = "check_form=(the other fall-through form)";
+
 static const struct {
     const char *name;    /* column name */
     const char *options; /* VMLAB_DBT, NULL: native */
@@ -48,6 +53,10 @@ static const struct {
     {"taken checks", "fallthrough_checks=off",
      "lookup entries and return points check with a JRCXZ taken on every hit, instead of LOOP "
      "(AMD) or ADCX (Intel) falling through"},
+    {"other check form", ds_other_check,
+     "the check that falls through on a hit which the defaults did not pick on this host: LOOP "
+     "where they use ADCX (Intel), ADCX where they use LOOP (AMD; needs ADX), LOOP where they "
+     "use JRCXZ"},
     {"aligned blocks", "align_blocks=on", "every block starts 16-byte aligned"},
     {"traces", "traces=on",
      "hot loops become traces (NET): direct branches and returns to the trace's own calls "
@@ -79,7 +88,14 @@ struct dbt_speed_state {
     uint64_t iterations[DS_MAX_WORKLOADS];
     struct ds_cell cell[DS_MAX_WORKLOADS][DS_CONFIGS];
     struct ds_cell harness; /* dbt's defaults on an empty workload: what the harness alone costs */
+    char other_check[32];   /* VMLAB_DBT of "other check form", "" until decided (ds_options) */
 };
+
+/* VMLAB_DBT of configuration k (NULL: native; "other check form": "" while undecided) */
+static const char *ds_options(const struct dbt_speed_state *st, unsigned k)
+{
+    return ds_configs[k].options == ds_other_check ? st->other_check : ds_configs[k].options;
+}
 
 static double thread_cpu_ns(void)
 {
@@ -234,6 +250,11 @@ static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
     if (build_guest(&empty, 20, &code) == 0 &&
         run_guest(h->backend[dbt], &code, "", &harness_ns, &harness_sum, &st->harness) == 0)
         st->harness.measured = true;
+    /* The fall-through check form the defaults did not pick here (dbt_cache.c probe_check_form:
+     * 0 JRCXZ, 1 LOOP, 2 ADCX): what a reader on this host would ask about next */
+    if (st->harness.measured && st->harness.check_form >= 0)
+        snprintf(st->other_check, sizeof(st->other_check), "check_form=%s",
+                 st->harness.check_form == 1 ? "adcx" : "loop");
     for (unsigned i = 0; i < st->workload_count; i++) {
         const struct bench_workload *w = st->workload[i] = &wl[i];
         bench_progress(ctx, "bench: dbt_speed %-12s ", w->name);
@@ -264,13 +285,17 @@ static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
         for (unsigned r = 0; r < reps; r++) {
             for (unsigned k = 0; k < DS_CONFIGS; k++) {
                 struct ds_cell *cell = &st->cell[i][k];
+                const char *config = ds_options(st, k);
+                if (config && !config[0] && k > 1)
+                    snprintf(cell->why_not, sizeof(cell->why_not),
+                             "the defaults' check form is unknown (the harness run failed)");
                 if (cell->why_not[0])
                     continue;
                 char options[256];
-                if (ds_configs[k].options)
-                    snprintf(options, sizeof(options), "%s%scache_offset=%u", ds_configs[k].options,
-                             ds_configs[k].options[0] ? "," : "", ds_placement(r));
-                int rc = ds_configs[k].options
+                if (config)
+                    snprintf(options, sizeof(options), "%s%scache_offset=%u", config,
+                             config[0] ? "," : "", ds_placement(r));
+                int rc = config
                              ? run_guest(h->backend[dbt], &code, options, &ns, &sum, cell)
                              : run_native(w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not));
                 if (rc < 0)
@@ -337,7 +362,7 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
             for (unsigned k = 0; k < DS_CONFIGS; k++) {
                 const struct ds_cell *c = &st->cell[i][k];
                 fprintf(f, "%s,\"%s\",\"%s\",%llu,", st->workload[i]->name, ds_configs[k].name,
-                        ds_configs[k].options ? ds_configs[k].options : "",
+                        ds_options(st, k) ? ds_options(st, k) : "",
                         (unsigned long long)st->iterations[i]);
                 if (c->measured)
                     fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,%.0f,%.0f,%.0f,\n", c->ns_per_iter.median,
@@ -436,7 +461,8 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
     bench_doc_table(d, 3, (const char *[]){"setting", "VMLAB_DBT", "what it is"});
     for (unsigned k = 1; k < DS_CONFIGS; k++) {
         bench_doc_cell(d, "%s", ds_configs[k].name);
-        bench_doc_cell(d, "%s", ds_configs[k].options[0] ? ds_configs[k].options : "(defaults)");
+        const char *config = ds_options(st, k);
+        bench_doc_cell(d, "%s", config[0] ? config : k == 1 ? "(defaults)" : "(not decided)");
         bench_doc_cell(d, "%s", ds_configs[k].what);
     }
     bench_doc_table_end(d);
@@ -477,8 +503,9 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
     if (defaults && defaults->measured && defaults->check_form >= 0 && defaults->check_form < 3)
         bench_doc_para(d,
                        "Checks: with dbt's defaults on this host, lookup entries and return "
-                       "points check their target with %s; \"taken checks\" is JRCXZ.",
-                       form_names[(int)defaults->check_form]);
+                       "points check their target with %s; \"taken checks\" is JRCXZ, "
+                       "\"other check form\" %s.",
+                       form_names[(int)defaults->check_form], st->other_check);
     unsigned huge = 0; /* the huge pages configuration */
     for (unsigned k = 1; k < DS_CONFIGS; k++)
         if (!strcmp(ds_configs[k].options, "huge_pages=on"))
@@ -514,7 +541,7 @@ static void dbt_speed_write_json(struct bench_ctx *ctx, const void *state, FILE 
             fprintf(f, "%s{\"config\": ", k ? ", " : "");
             bench_json_str(f, ds_configs[k].name);
             fprintf(f, ", \"options\": ");
-            bench_json_str(f, ds_configs[k].options ? ds_configs[k].options : "native");
+            bench_json_str(f, ds_options(st, k) ? ds_options(st, k) : "native");
             fprintf(f, ", \"ns_per_iteration\": ");
             if (c->measured) {
                 bench_json_stats(f, &c->ns_per_iter);

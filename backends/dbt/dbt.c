@@ -136,13 +136,19 @@ static const struct {
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 
+/* check_form=NAME stores enum dbt_check_form + 1, 0 being auto */
+_Static_assert(DBT_CHECK_JRCXZ == 0 && DBT_CHECK_LOOP == 1 && DBT_CHECK_CARRY == 2,
+               "check_form= names the forms in this order");
+
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size)
 {
     for (unsigned i = 0; i < OPTION_COUNT; i++)
         *(bool *)((char *)out + option_table[i].offset) = option_table[i].on_by_default;
     out->cache_offset = 0;
+    out->check_form = DBT_CHECK_AUTO;
     if (!text)
         return 0;
+    bool fallthrough_named = false;
     while (*text) {
         size_t len = strcspn(text, ",");
         const char *eq = memchr(text, '=', len);
@@ -155,6 +161,17 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
                 if (strlen(option_table[i].name) == nlen &&
                     !strncmp(option_table[i].name, text, nlen)) {
                     *(bool *)((char *)out + option_table[i].offset) = on;
+                    fallthrough_named |= option_table[i].offset ==
+                                         offsetof(struct dbt_options, fallthrough_checks);
+                    ok = true;
+                }
+            static const char *const forms[] = {"auto", "jrcxz", "loop", "adcx"};
+            static const char form_name[] = "check_form";
+            for (unsigned f = 0; f < 4 && nlen == sizeof(form_name) - 1 &&
+                                 !strncmp(text, form_name, nlen);
+                 f++)
+                if (vlen == strlen(forms[f]) && !strncmp(eq + 1, forms[f], vlen)) {
+                    out->check_form = (uint8_t)f; /* DBT_CHECK_AUTO, then enum dbt_check_form + 1 */
                     ok = true;
                 }
             static const char offset_name[] = "cache_offset";
@@ -174,11 +191,26 @@ int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size
                      "VMLAB_DBT: '%.*s' is not NAME=on|off with NAME one of stubs_apart, "
                      "ibl_shared, ret_cache, fallthrough_checks, align_blocks, traces, "
                      "trace_indirect, huge_pages, "
-                     "nor cache_offset=N with N from 0 to %d",
+                     "nor cache_offset=N with N from 0 to %d, "
+                     "nor check_form=auto|jrcxz|loop|adcx",
                      (int)len, text, DBT_CACHE_OFFSET_LIMIT - 1);
             return -EINVAL;
         }
         text += len + (text[len] == ',');
+    }
+    if (fallthrough_named && !out->fallthrough_checks && out->check_form != DBT_CHECK_AUTO &&
+        out->check_form != DBT_CHECK_JRCXZ + 1) {
+        snprintf(err, err_size,
+                 "VMLAB_DBT: fallthrough_checks=off asks for JRCXZ checks, check_form=%s for "
+                 "another form: give one of them",
+                 out->check_form == DBT_CHECK_LOOP + 1 ? "loop" : "adcx");
+        return -EINVAL;
+    }
+    if (out->check_form == DBT_CHECK_CARRY + 1 && !dbt_host_has_adx()) {
+        snprintf(err, err_size,
+                 "VMLAB_DBT: check_form=adcx needs ADCX (ADX: CPUID.(EAX=07H,ECX=0):EBX[19]), "
+                 "which this processor does not have");
+        return -EINVAL;
     }
     return 0;
 }
@@ -191,8 +223,10 @@ void dbt_options_format(const struct dbt_options *o, char *buf, size_t size)
         n += (size_t)snprintf(buf + n, size - n, "%s%s=%s", i ? "," : "", option_table[i].name,
                               *(const bool *)((const char *)o + option_table[i].offset) ? "on"
                                                                                         : "off");
+    static const char *const forms[] = {"auto", "jrcxz", "loop", "adcx"};
     if (n < size)
-        snprintf(buf + n, size - n, ",cache_offset=%u", o->cache_offset);
+        snprintf(buf + n, size - n, ",cache_offset=%u,check_form=%s", o->cache_offset,
+                 o->check_form < 4 ? forms[o->check_form] : "?");
 }
 
 /* The x87 unit of a guest that uses it - the translator saw an x87, MMX or FXSAVE/XSAVE-family
@@ -616,6 +650,7 @@ static int dbt_vcpu_stats(struct vcpu *vc,
     emit(ctx, "opt_ibl_shared", o->ibl_shared, "on/off");
     emit(ctx, "opt_ret_cache", o->ret_cache, "on/off");
     emit(ctx, "opt_fallthrough_checks", o->fallthrough_checks, "on/off");
+    emit(ctx, "opt_check_form", o->check_form, "0 auto, 1 JRCXZ, 2 LOOP, 3 ADCX");
     emit(ctx, "check_form", v->cache.check_form, "0 JRCXZ, 1 LOOP, 2 ADCX");
     emit(ctx, "opt_align_blocks", o->align_blocks, "on/off");
     emit(ctx, "opt_traces", o->traces, "on/off");

@@ -114,6 +114,10 @@ struct dbt_options {
                               * it, to the recorded target behind a compare (off: the trace ends
                               * there) */
     bool huge_pages;         /* ask for transparent huge pages for the code cache (MADV_HUGEPAGE) */
+    uint8_t check_form;      /* DBT_CHECK_AUTO: the form fallthrough_checks picks for the host
+                              * (dbt_cache.c); or one named with check_form=jrcxz|loop|adcx, to
+                              * measure a form where it is not the default (enum dbt_check_form
+                              * + 1) */
     uint16_t cache_offset;   /* bytes (INT3) between the fixed stubs and the first block, below
                               * DBT_CACHE_OFFSET_LIMIT: every block moves by that much. Not a
                               * speed technique but a control for measuring them: where code
@@ -122,10 +126,15 @@ struct dbt_options {
                               * with offsets 0-56), so the benchmarks vary it (bench_dbt_speed.c) */
 };
 #define DBT_CACHE_OFFSET_LIMIT 4096
+#define DBT_CHECK_AUTO 0
 /* VMLAB_DBT: comma-separated name=on|off (stubs_apart, ibl_shared, ret_cache,
- * fallthrough_checks, align_blocks, traces, trace_indirect, huge_pages) and cache_offset=N (bytes,
- * 0-4095); NULL or "" gives the defaults. 0, or -EINVAL with a message in err. */
+ * fallthrough_checks, align_blocks, traces, trace_indirect, huge_pages), cache_offset=N (bytes,
+ * 0-4095) and check_form=auto|jrcxz|loop|adcx (adcx only where the processor has ADX; not
+ * with fallthrough_checks=off unless jrcxz); NULL or "" gives the defaults. 0, or -EINVAL with
+ * a message in err. */
 int dbt_options_parse(const char *text, struct dbt_options *out, char *err, size_t err_size);
+/* Whether this processor has ADCX (check_form=adcx, and the default form on Intel) */
+bool dbt_host_has_adx(void);
 /* Text of the options, for --stats and the report: "stubs_apart=on,ibl_shared=on,..." */
 void dbt_options_format(const struct dbt_options *o, char *buf, size_t size);
 

@@ -86,15 +86,26 @@ static void probe_vregs(struct dbt_cache *c)
     }
 }
 
+/* ADX (ADCX/ADOX): CPUID.(EAX=07H,ECX=0):EBX[19] (Intel SDM vol. 2A CPUID) */
+bool dbt_host_has_adx(void)
+{
+    unsigned a, b, cx, d;
+    return __get_cpuid(0, &a, &b, &cx, &d) && a >= 7 &&
+           __get_cpuid_count(7, 0, &a, &b, &cx, &d) && (b & (1u << 19));
+}
+
 /* How lookup entries and return points check their target (dbt_lookup.c emit_check). With
  * fallthrough_checks, a hit takes no branch: LOOP on AMD processors, where it is one macro-op
  * (Agner Fog's instruction tables); on others, where LOOP is microcoded, the ADCX form if
- * the processor has ADX (CPUID.(EAX=07H,ECX=0):EBX[19], Intel SDM vol. 2A CPUID), else JRCXZ,
- * which takes its branch on every hit. */
-static enum dbt_check_form probe_check_form(bool fallthrough)
+ * the processor has ADX, else JRCXZ, which takes its branch on every hit. check_form= names
+ * one instead (dbt_options_parse refused adcx without ADX), so that a form can be measured
+ * where it is not the default - LOOP on Intel, ADCX on AMD. */
+static enum dbt_check_form probe_check_form(const struct dbt_options *opt)
 {
+    if (opt->check_form != DBT_CHECK_AUTO)
+        return (enum dbt_check_form)(opt->check_form - 1);
     unsigned a, b, cx, d;
-    if (!fallthrough || !__get_cpuid(0, &a, &b, &cx, &d))
+    if (!opt->fallthrough_checks || !__get_cpuid(0, &a, &b, &cx, &d))
         return DBT_CHECK_JRCXZ;
     char vendor[13];
     memcpy(vendor, &b, 4);
@@ -103,9 +114,7 @@ static enum dbt_check_form probe_check_form(bool fallthrough)
     vendor[12] = 0;
     if (!strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine"))
         return DBT_CHECK_LOOP;
-    if (a >= 7 && __get_cpuid_count(7, 0, &a, &b, &cx, &d) && (b & (1u << 19)))
-        return DBT_CHECK_CARRY;
-    return DBT_CHECK_JRCXZ;
+    return dbt_host_has_adx() ? DBT_CHECK_CARRY : DBT_CHECK_JRCXZ;
 }
 
 const char *dbt_saved_state_description(void)
@@ -171,7 +180,7 @@ int dbt_cache_init(struct dbt_cache *c, bool save_xstate, const struct dbt_optio
     c->save_xstate = save_xstate;
     c->opt = *opt;
     probe_vregs(c);
-    c->check_form = probe_check_form(opt->fallthrough_checks);
+    c->check_form = probe_check_form(opt);
     c->region = region_reserve();
     if (!c->region)
         return -ENOMEM;

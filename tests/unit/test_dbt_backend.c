@@ -508,11 +508,51 @@ static unsigned check_forms(enum dbt_check_form forms[3])
     return n;
 }
 
+/* The vCPU with VMLAB_DBT=check_form=<form> (dbt_options_parse, dbt_cache.c probe_check_form) */
 static void start_form(struct run *r, const uint8_t *start_, const uint8_t *end_,
                        enum dbt_check_form form)
 {
-    start(r, start_, end_);
-    ((struct dbt_vcpu *)r->vcpu)->cache.check_form = form; /* nothing is translated yet */
+    static const char *const options[] = {"check_form=jrcxz", "check_form=loop",
+                                          "check_form=adcx"};
+    start_with(r, start_, end_, options[form]);
+    assert_int_equal(((struct dbt_vcpu *)r->vcpu)->cache.check_form, form);
+}
+
+/* check_form= names a form whatever the host's default; refused: an unknown form, one that
+ * contradicts fallthrough_checks=off, adcx without ADX. */
+static void test_check_form_option(void **unused)
+{
+    (void)unused;
+    enum dbt_check_form forms[3];
+    unsigned count = check_forms(forms);
+    for (unsigned f = 0; f < count; f++) {
+        struct run r;
+        start_form(&r, f_loop_start, f_loop_end, forms[f]);
+        go(&r);
+        assert_true(final_out(&r));
+        assert_int_equal(stat(&r, "check_form"), forms[f]);
+        assert_int_equal(stat(&r, "opt_check_form"), forms[f] + 1);
+        stop(&r);
+    }
+    struct dbt_options o;
+    char why[256] = "";
+    assert_int_equal(dbt_options_parse("check_form=auto", &o, why, sizeof(why)), 0);
+    assert_int_equal(o.check_form, DBT_CHECK_AUTO);
+    assert_int_equal(dbt_options_parse("fallthrough_checks=off,check_form=jrcxz", &o, why,
+                                       sizeof(why)),
+                     0);
+    static const char *const bad[] = {"check_form=", "check_form=LOOP", "check_form=loops",
+                                      "fallthrough_checks=off,check_form=loop"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = 0;
+        assert_int_equal(dbt_options_parse(bad[i], &o, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "check_form"));
+    }
+    why[0] = 0;
+    assert_int_equal(dbt_options_parse("check_form=adcx", &o, why, sizeof(why)),
+                     count == 3 ? 0 : -EINVAL);
+    if (count < 3)
+        assert_non_null(strstr(why, "ADX"));
 }
 
 /* The checks of lookup entries and return points in every form, on their mismatch paths:
@@ -530,8 +570,12 @@ static void test_lookup_checks_every_form(void **unused)
         assert_int_equal(r.st.gpr[X86_RBX], 150);
         assert_true(stat(&r, "indirect_misses") >= 50); /* the slot changes hands */
         stop(&r);
-        start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end, "ret_cache=on");
-        ((struct dbt_vcpu *)r.vcpu)->cache.check_form = forms[f];
+        static const char *const ret_cache_forms[] = {"ret_cache=on,check_form=jrcxz",
+                                                      "ret_cache=on,check_form=loop",
+                                                      "ret_cache=on,check_form=adcx"};
+        start_with(&r, f_trace_ret_rewrite_start, f_trace_ret_rewrite_end,
+                   ret_cache_forms[forms[f]]);
+        assert_int_equal(((struct dbt_vcpu *)r.vcpu)->cache.check_form, forms[f]);
         go(&r);
         assert_true(final_out(&r));
         assert_int_equal(r.st.gpr[X86_RBX], 999);
@@ -1512,6 +1556,7 @@ int main(void)
         cmocka_unit_test_teardown(test_ret_imm16, teardown),
         cmocka_unit_test_teardown(test_jmp_through_registers, teardown),
         cmocka_unit_test_teardown(test_lookup_checks_every_form, teardown),
+        cmocka_unit_test_teardown(test_check_form_option, teardown),
         cmocka_unit_test_teardown(test_checks_keep_carry, teardown),
         cmocka_unit_test_teardown(test_lookup_entry_for_existing_block, teardown),
         cmocka_unit_test_teardown(test_trace_follows_calls, teardown),
