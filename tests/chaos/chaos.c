@@ -136,11 +136,22 @@ static int load_known(const char *path)
             fclose(f);
             return -1;
         }
-        struct known_failure *k = &known[known_count++];
-        snprintf(k->backend, sizeof(k->backend), "%s", fields[0]);
+        struct known_failure *k = &known[known_count];
+        /* a field too long for its buffer is an error, not a silent truncation: a cut
+         * substring would match more failures than the line meant */
+        if (strlen(fields[0]) >= sizeof(k->backend) || strlen(fields[2]) >= sizeof(k->substring) ||
+            strlen(fields[3]) >= sizeof(k->reason)) {
+            fprintf(stderr, "vmlab_chaos: %s:%u: field too long (backend < %zu, substring < %zu, "
+                            "reason < %zu characters)\n",
+                    path, lineno, sizeof(k->backend), sizeof(k->substring), sizeof(k->reason));
+            fclose(f);
+            return -1;
+        }
+        known_count++;
+        memcpy(k->backend, fields[0], strlen(fields[0]) + 1);
         k->ending = (enum ending)e;
-        snprintf(k->substring, sizeof(k->substring), "%s", fields[2]);
-        snprintf(k->reason, sizeof(k->reason), "%s", fields[3]);
+        memcpy(k->substring, fields[2], strlen(fields[2]) + 1);
+        memcpy(k->reason, fields[3], strlen(fields[3]) + 1);
     }
     fclose(f);
     return 0;
