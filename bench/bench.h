@@ -281,7 +281,9 @@ extern const unsigned char bench_workload_compute_blob[];
 extern const unsigned long bench_workload_compute_blob_size;
 #define bench_compute_kernel bench_workload_compute_blob
 #define bench_compute_kernel_size bench_workload_compute_blob_size
-/* `vmlab __compute-peer WORKLOAD N`: the program native, qemu-user and valgrind time. */
+/* `vmlab __compute-peer WORKLOAD N [WARMUP]`: the program that native, qemu-user, valgrind and
+ * DynamoRIO time; prints "checksum ns", the process CPU time of N iterations (after WARMUP
+ * untimed ones: steady state). */
 int bench_compute_peer_main(int argc, char **argv);
 
 #endif

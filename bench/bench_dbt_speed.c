@@ -19,6 +19,11 @@
  * (drift hits all alike), the repetitions place the translated code at four offsets in turn
  * (ds_placement); medians. Code expansion is dbt's own statistic
  * (code_expansion_pct: host bytes written per guest byte translated).
+ *
+ * DynamoRIO, where it is installed (bench_drrun_path): the same two calls as the native child,
+ * run by `drrun -- vmlab __compute-peer W N DS_WARMUP` (its defaults, no client), the process's
+ * CPU time of the second call - the translator dbt's speed targets are stated against, on the
+ * same host and in the same repetitions.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,13 +45,19 @@
  * host is known (ds_options) */
 static const char ds_other_check[] = "check_form=(the other fall-through form)";
 
+/* The column of DynamoRIO (a Linux program under drrun, not a dbt configuration) */
+static const char ds_dynamorio[] = "(DynamoRIO: not a VMLAB_DBT setting)";
+
 static const struct {
     const char *name;    /* column name */
-    const char *options; /* VMLAB_DBT, NULL: native */
+    const char *options; /* VMLAB_DBT, NULL: native; ds_dynamorio: DynamoRIO */
     const char *what;
 } ds_configs[] = {
     {"native", NULL, "the blob as a Linux program"},
     {"dbt", "", "dbt's defaults: every technique on but align_blocks and huge_pages"},
+    {"DynamoRIO", ds_dynamorio,
+     "not dbt: the blob as a Linux program under DynamoRIO (drrun, its defaults, no client), "
+     "where it is installed"},
     {"stubs inline", "stubs_apart=off", "exit stubs right after each block's code"},
     {"lookup per site", "ibl_shared=off", "the lookup's jump through the table at every site"},
     {"no return cache", "ret_cache=off", "returns take the lookup like other indirect branches"},
@@ -91,10 +102,37 @@ struct dbt_speed_state {
     char other_check[32];   /* VMLAB_DBT of "other check form", "" until decided (ds_options) */
 };
 
-/* VMLAB_DBT of configuration k (NULL: native; "other check form": "" while undecided) */
+/* VMLAB_DBT of configuration k (NULL: native or DynamoRIO; "other check form": "" while
+ * undecided) */
 static const char *ds_options(const struct dbt_speed_state *st, unsigned k)
 {
+    if (ds_configs[k].options == ds_dynamorio)
+        return NULL;
     return ds_configs[k].options == ds_other_check ? st->other_check : ds_configs[k].options;
+}
+
+static bool ds_is_dynamorio(unsigned k)
+{
+    return ds_configs[k].options == ds_dynamorio;
+}
+
+/* DynamoRIO: `drrun -- vmlab __compute-peer W N DS_WARMUP`, the process CPU time of the N
+ * iterations after the warm-up (bench_peers.c). */
+static int run_dynamorio(const struct bench_ctx *ctx, const struct bench_workload *w, uint64_t n,
+                         double *ns, uint64_t *sum, char *why, size_t why_size)
+{
+    char count[32], warmup[32];
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+    snprintf(warmup, sizeof(warmup), "%u", DS_WARMUP);
+    char *argv[] = {(char *)bench_drrun_path(),
+                    "--",
+                    (char *)ctx->opt->self_exe,
+                    "__compute-peer",
+                    (char *)w->name,
+                    count,
+                    warmup,
+                    NULL};
+    return bench_run_peer_program(argv, BENCH_DRRUN_MISSING, ns, sum, why, why_size);
 }
 
 static double thread_cpu_ns(void)
@@ -295,9 +333,11 @@ static void dbt_speed_measure(struct bench_ctx *ctx, void *state)
                 if (config)
                     snprintf(options, sizeof(options), "%s%scache_offset=%u", config,
                              config[0] ? "," : "", ds_placement(r));
-                int rc = config
-                             ? run_guest(h->backend[dbt], &code, options, &ns, &sum, cell)
-                             : run_native(w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not));
+                int rc =
+                    config ? run_guest(h->backend[dbt], &code, options, &ns, &sum, cell)
+                    : ds_is_dynamorio(k)
+                        ? run_dynamorio(ctx, w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not))
+                        : run_native(w, n, &ns, &sum, cell->why_not, sizeof(cell->why_not));
                 if (rc < 0)
                     continue;
                 if (k == 0) {
@@ -362,13 +402,18 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
             for (unsigned k = 0; k < DS_CONFIGS; k++) {
                 const struct ds_cell *c = &st->cell[i][k];
                 fprintf(f, "%s,\"%s\",\"%s\",%llu,", st->workload[i]->name, ds_configs[k].name,
-                        ds_options(st, k) ? ds_options(st, k) : "",
+                        ds_options(st, k)    ? ds_options(st, k)
+                        : ds_is_dynamorio(k) ? "drrun"
+                                             : "",
                         (unsigned long long)st->iterations[i]);
-                if (c->measured)
+                if (c->measured && ds_options(st, k))
                     fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,%.0f,%.0f,%.0f,\n", c->ns_per_iter.median,
                             c->ns_per_iter.q1, c->ns_per_iter.q3, ds_ratio(st, i, k),
                             c->expansion_pct, k == 1 ? 100 * ds_workload_expansion(st, i) : 0,
                             c->huge_kb);
+                else if (c->measured) /* native, DynamoRIO: no dbt statistics */
+                    fprintf(f, "yes,%.2f,%.2f,%.2f,%.3f,,,,\n", c->ns_per_iter.median,
+                            c->ns_per_iter.q1, c->ns_per_iter.q3, ds_ratio(st, i, k));
                 else
                     fprintf(f, "no,,,,,,,,\"%s\"\n", c->why_not);
             }
@@ -400,10 +445,10 @@ static void dbt_speed_write_files(struct bench_ctx *ctx, const void *state)
         fprintf(f,
                 "set datafile missing 'NaN'\nset style data histograms\n"
                 "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
-                "set grid ytics\nset ylabel 'dbt time per iteration / native (1.0)'\n"
+                "set grid ytics\nset ylabel 'time per iteration / native (1.0)'\n"
                 "set yrange [0:*]\nset key outside right top\n"
-                "set title \"dbt's speed techniques, one flipped at a time: time relative to "
-                "native\\n%s\" font ',10'\n",
+                "set title \"dbt's speed techniques, one flipped at a time, and DynamoRIO: time "
+                "relative to native\\n%s\" font ',10'\n",
                 caption);
         /* a colour per configuration: gnuplot's default cycle has eight */
         static const char *const colours[] = {"#6a3d9a", "#1b9e77", "#56b4e9", "#e69f00",
@@ -456,13 +501,21 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
                    "code_expansion_pct, for the whole run; and for the workload's own code, "
                    "with what the harness alone costs subtracted from both (a run of an empty "
                    "workload: the harness's marks are VMM exits with their stubs, %s, which "
-                   "weigh on a small workload's figure). Data: dbt_speed.csv.",
+                   "weigh on a small workload's figure). DynamoRIO (not dbt; where drrun is "
+                   "installed): the native child's two calls run by drrun with its defaults "
+                   "and no client, the process's CPU time of the second - the translator "
+                   "dbt's speed targets are stated against, on this host in the same "
+                   "repetitions. Data: dbt_speed.csv.",
                    DS_WARMUP, ds_repetitions(ctx), harness);
     bench_doc_table(d, 3, (const char *[]){"setting", "VMLAB_DBT", "what it is"});
     for (unsigned k = 1; k < DS_CONFIGS; k++) {
         bench_doc_cell(d, "%s", ds_configs[k].name);
         const char *config = ds_options(st, k);
-        bench_doc_cell(d, "%s", config[0] ? config : k == 1 ? "(defaults)" : "(not decided)");
+        bench_doc_cell(d, "%s",
+                       !config     ? "(none: drrun)"
+                       : config[0] ? config
+                       : k == 1    ? "(defaults)"
+                                   : "(not decided)");
         bench_doc_cell(d, "%s", ds_configs[k].what);
     }
     bench_doc_table_end(d);
@@ -477,7 +530,9 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
         bench_doc_cell(d, "%s", st->workload[i]->name);
         for (unsigned k = 0; k < DS_CONFIGS; k++) {
             const struct ds_cell *c = &st->cell[i][k];
-            if (!c->measured)
+            if (!c->measured && ds_is_dynamorio(k) && strstr(c->why_not, "not installed"))
+                bench_doc_cell(d, "%s", "not installed (below)");
+            else if (!c->measured)
                 bench_doc_cell(d, "not measured: %s", c->why_not);
             else if (k == 0)
                 bench_doc_cell(d, "%.0f ns", c->ns_per_iter.median);
@@ -496,6 +551,10 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
             bench_doc_cell(d, "%s", "");
     }
     bench_doc_table_end(d);
+    for (unsigned k = 0; k < DS_CONFIGS && st->workload_count; k++)
+        if (ds_is_dynamorio(k) && !st->cell[0][k].measured &&
+            strstr(st->cell[0][k].why_not, "not installed"))
+            bench_doc_para(d, "DynamoRIO: not measured, %s.", st->cell[0][k].why_not);
     static const char *const form_names[] = {"JRCXZ, taken on every hit",
                                              "LOOP, falling through on a hit (AMD)",
                                              "ADCX, falling through on a hit (ADX, Intel)"};
@@ -508,7 +567,7 @@ static void dbt_speed_write_section(struct bench_ctx *ctx, const void *state, st
                        form_names[(int)defaults->check_form], st->other_check);
     unsigned huge = 0; /* the huge pages configuration */
     for (unsigned k = 1; k < DS_CONFIGS; k++)
-        if (!strcmp(ds_configs[k].options, "huge_pages=on"))
+        if (ds_configs[k].options && !strcmp(ds_configs[k].options, "huge_pages=on"))
             huge = k;
     for (unsigned i = 0; i < st->workload_count && huge; i++) {
         const struct ds_cell *c = &st->cell[i][huge];
@@ -541,12 +600,14 @@ static void dbt_speed_write_json(struct bench_ctx *ctx, const void *state, FILE 
             fprintf(f, "%s{\"config\": ", k ? ", " : "");
             bench_json_str(f, ds_configs[k].name);
             fprintf(f, ", \"options\": ");
-            bench_json_str(f, ds_options(st, k) ? ds_options(st, k) : "native");
+            bench_json_str(f, ds_options(st, k)    ? ds_options(st, k)
+                              : ds_is_dynamorio(k) ? "drrun"
+                                                   : "native");
             fprintf(f, ", \"ns_per_iteration\": ");
             if (c->measured) {
                 bench_json_stats(f, &c->ns_per_iter);
                 fprintf(f, ", \"vs_native\": %.4f", ds_ratio(st, i, k));
-                if (k)
+                if (ds_options(st, k))
                     fprintf(f, ", \"code_expansion_pct\": %.0f, \"code_cache_huge_kb\": %.0f",
                             c->expansion_pct, c->huge_kb);
                 if (k == 1)

@@ -49,4 +49,16 @@ void bench_build_block_chain(unsigned nblocks, unsigned reps, struct bench_code 
 bool bench_classes_cost(const void *classes_state, const char *cls, int backend, double *median_ns);
 double bench_translation_cold_ns_per_insn(const void *translation_state);
 
+/* Run `vmlab __compute-peer ...` (argv, possibly under a tool); it prints "checksum ns".
+ * 0 with the kernel's CPU time and checksum; -1 with the reason in `why`, `missing` (how to
+ * get argv[0]) where argv[0] cannot be executed (bench_peers.c). */
+int bench_run_peer_program(char *const argv[], const char *missing, double *ns, uint64_t *checksum,
+                           char *why, size_t why_size);
+/* DynamoRIO's launcher, which Debian does not package: the program VMLAB_DRRUN names (a path,
+ * or a name looked up on PATH), else drrun. */
+const char *bench_drrun_path(void);
+#define BENCH_DRRUN_MISSING                                                                        \
+    "Debian does not package DynamoRIO: build it from https://github.com/DynamoRIO/dynamorio "     \
+    "and put its bin64/drrun on PATH, or name it in VMLAB_DRRUN"
+
 #endif

@@ -1,16 +1,23 @@
 /* bench_peers.c - experiment "peers": the same compute code natively, under qemu-user (TCG),
- * under valgrind --tool=none, and as a guest on every backend; per-iteration time relative to
- * native. One set of rows per workload of bench/workloads.def.
+ * under valgrind --tool=none, under DynamoRIO where it is installed, and as a guest on every
+ * backend; per-iteration time relative to native. One set of rows per workload of
+ * bench/workloads.def.
  *
  * A workload is a flat position-independent blob, uint64_t kernel(uint64_t iterations) at
  * offset 0 (SysV ABI). The Linux-program configurations run `vmlab __compute-peer WORKLOAD
  * N`, which copies the blob into an executable mapping and times the call with
- * CLOCK_MONOTONIC (tool start-up excluded); the guest configurations run it as raw guest code
- * between two host-timestamped marks. Every configuration's checksum after a short run must
- * equal the one computed natively in this process, or its row says WRONG RESULT.
+ * CLOCK_PROCESS_CPUTIME_ID (tool start-up excluded); the guest configurations run it as raw
+ * guest code between two host-timestamped marks. Every configuration's checksum after a short
+ * run must equal the one computed natively in this process, or its row says WRONG RESULT.
+ *
+ * DynamoRIO (drrun, with no client: its default code cache, traces and indirect-branch
+ * lookup) is the translator dbt's speed targets are stated against. Debian does not package
+ * it, so it is optional: `drrun` on PATH, or the program VMLAB_DRRUN names; without it the row
+ * says how to get it and the rest of the report is unchanged.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <ucontext.h>
@@ -147,16 +154,20 @@ kernel_fn *bench_workload_map_native(const struct bench_workload *w, bool as_gue
 
 int bench_compute_peer_main(int argc, char **argv)
 {
-    if (argc < 3)
+    if (argc < 3 || argc > 4)
         return 64;
     const struct bench_workload *w = workload_find(argv[1]);
     if (!w)
         return 64;
     uint64_t n = strtoull(argv[2], NULL, 10);
+    uint64_t warmup = argc == 4 ? strtoull(argv[3], NULL, 10) : 0;
     kernel_fn *f = bench_workload_map_native(w, true);
     if (!f)
         return 70;
-    /* CPU time of the process: under qemu-user and valgrind, the tool's own work included */
+    if (warmup) /* steady state (dbt_speed): a translator has translated everything by now */
+        f(warmup);
+    /* CPU time of the process: under a translator (qemu-user, valgrind, DynamoRIO), the tool's
+     * own work included */
     double t0 = process_cpu_s();
     uint64_t sum = f(n);
     double t1 = process_cpu_s();
@@ -166,8 +177,28 @@ int bench_compute_peer_main(int argc, char **argv)
 
 /* ---- configurations ---------------------------------------------------------------------- */
 
+/* A Linux-program configuration: argv with "SELF" for this program, "W" for the workload, "N"
+ * for the count and "DRRUN" for DynamoRIO's launcher (bench_drrun_path); `missing` says how
+ * to get argv[0] where it cannot be started. */
+static const struct {
+    const char *name;
+    const char *missing;
+    const char *argv[8];
+} programs[] = {
+    {"native", NULL, {"SELF", "__compute-peer", "W", "N", NULL}},
+    {"qemu-user (TCG)",
+     "apt-get install qemu-user",
+     {"qemu-x86_64", "SELF", "__compute-peer", "W", "N", NULL}},
+    {"valgrind --tool=none",
+     "apt-get install valgrind",
+     {"valgrind", "--tool=none", "-q", "SELF", "__compute-peer", "W", "N", NULL}},
+    {"DynamoRIO (drrun)",
+     BENCH_DRRUN_MISSING,
+     {"DRRUN", "--", "SELF", "__compute-peer", "W", "N", NULL}},
+};
+#define PROGRAM_COUNT (sizeof(programs) / sizeof(programs[0]))
 #define MAX_WORKLOADS 8
-#define MAX_CONFIGS (3 + BENCH_MAX_BACKENDS)
+#define MAX_CONFIGS (PROGRAM_COUNT + BENCH_MAX_BACKENDS)
 
 struct peer_row {
     const char *config;
@@ -189,27 +220,26 @@ struct peers_state {
     struct peer_row row[MAX_WORKLOADS][MAX_CONFIGS];
 };
 
-/* A Linux-program configuration: argv with "W" for the workload and "N" for the count. */
-static const struct {
-    const char *name;
-    const char *package; /* Debian package that provides argv[0] */
-    const char *argv[8];
-} programs[] = {
-    {"native", NULL, {"SELF", "__compute-peer", "W", "N", NULL}},
-    {"qemu-user (TCG)", "qemu-user", {"qemu-x86_64", "SELF", "__compute-peer", "W", "N", NULL}},
-    {"valgrind --tool=none",
-     "valgrind",
-     {"valgrind", "--tool=none", "-q", "SELF", "__compute-peer", "W", "N", NULL}},
-};
-#define PROGRAM_COUNT (sizeof(programs) / sizeof(programs[0]))
-
-/* Run a peer program; it prints "checksum elapsed_ns". 0 with the kernel's own time. */
-static int run_program(char *const argv[], const char *package, double *ns, uint64_t *checksum,
-                       char *why, size_t why_size)
+const char *bench_drrun_path(void)
 {
-    int fds[2];
+    const char *env = getenv("VMLAB_DRRUN");
+    return env && env[0] ? env : "drrun";
+}
+
+/* The child reports a failed exec's errno through a close-on-exec pipe, so that a tool which
+ * itself exits with 127 is not taken for an absent one. */
+int bench_run_peer_program(char *const argv[], const char *missing, double *ns, uint64_t *checksum,
+                           char *why, size_t why_size)
+{
+    int fds[2], exec_fds[2];
     if (pipe(fds) < 0) {
         snprintf(why, why_size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(exec_fds, O_CLOEXEC) < 0) {
+        snprintf(why, why_size, "pipe: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
         return -1;
     }
     pid_t pid = fork();
@@ -217,18 +247,30 @@ static int run_program(char *const argv[], const char *package, double *ns, uint
         snprintf(why, why_size, "fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
+        close(exec_fds[0]);
+        close(exec_fds[1]);
         return -1;
     }
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
+        close(exec_fds[0]);
         if (!freopen("/dev/null", "w", stderr))
             _exit(126);
         execvp(argv[0], argv);
+        int err = errno;
+        ssize_t unused = write(exec_fds[1], &err, sizeof(err));
+        (void)unused;
         _exit(127);
     }
     close(fds[1]);
+    close(exec_fds[1]);
+    int exec_errno = 0;
+    ssize_t n;
+    while ((n = read(exec_fds[0], &exec_errno, sizeof(exec_errno))) < 0 && errno == EINTR) {
+    }
+    close(exec_fds[0]);
     char out[256] = "";
     size_t got = 0;
     ssize_t k;
@@ -240,11 +282,11 @@ static int run_program(char *const argv[], const char *package, double *ns, uint
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     unsigned long long sum;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        if (package)
-            snprintf(why, why_size, "%s is not installed (apt-get install %s)", argv[0], package);
+    if (n == (ssize_t)sizeof(exec_errno)) { /* the exec failed */
+        if (missing && (exec_errno == ENOENT || exec_errno == EACCES))
+            snprintf(why, why_size, "%s is not installed (%s)", argv[0], missing);
         else
-            snprintf(why, why_size, "%s could not be started", argv[0]);
+            snprintf(why, why_size, "%s could not be started: %s", argv[0], strerror(exec_errno));
         return -1;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || sscanf(out, "%llx %lf", &sum, ns) != 2) {
@@ -299,13 +341,15 @@ static int measure_once(const struct bench_ctx *ctx, const struct bench_workload
         unsigned i = 0;
         for (; programs[program].argv[i]; i++) {
             const char *a = programs[program].argv[i];
-            argv[i] = !strcmp(a, "SELF") ? (char *)ctx->opt->self_exe
-                      : !strcmp(a, "W")  ? (char *)w->name
-                      : !strcmp(a, "N")  ? count
-                                         : (char *)a;
+            argv[i] = !strcmp(a, "SELF")    ? (char *)ctx->opt->self_exe
+                      : !strcmp(a, "DRRUN") ? (char *)bench_drrun_path()
+                      : !strcmp(a, "W")     ? (char *)w->name
+                      : !strcmp(a, "N")     ? count
+                                            : (char *)a;
         }
         argv[i] = NULL;
-        return run_program(argv, programs[program].package, ns_total, checksum, why, why_size);
+        return bench_run_peer_program(argv, programs[program].missing, ns_total, checksum, why,
+                                      why_size);
     }
     static struct bench_code c;
     size_t own_len;
@@ -638,7 +682,7 @@ static void peers_write_section(struct bench_ctx *ctx, const void *state, struct
 {
     const struct peers_state *st = state;
     const struct bench_host *h = &ctx->host;
-    bench_doc_heading(d, "The same compute code: native, qemu-user, valgrind, guests");
+    bench_doc_heading(d, "The same compute code: native, qemu-user, valgrind, DynamoRIO, guests");
     bench_doc_figure(d, "peers.png", "the same compute code: slowdown against native");
     for (unsigned i = 0; i < st->workload_count; i++) {
         const struct bench_workload *w = st->workload[i];
@@ -676,8 +720,9 @@ static void peers_write_section(struct bench_ctx *ctx, const void *state, struct
         bench_doc_table_end(d);
     }
     bench_doc_para(
-        d, "The same bytes run as a Linux program natively, under qemu-x86_64 (TCG) and "
-           "valgrind --tool=none (timed inside the program with CLOCK_PROCESS_CPUTIME_ID: the "
+        d, "The same bytes run as a Linux program natively, under qemu-x86_64 (TCG), "
+           "valgrind --tool=none and DynamoRIO's drrun without a client, where it is installed "
+           "(timed inside the program with CLOCK_PROCESS_CPUTIME_ID: the "
            "tool's own work counts, its start-up does not), and as raw guest code on each "
            "available backend (the guest thread's CPU time between two marks). Every "
            "configuration's checksum after 2 iterations, and after 100 where they fit the time "
@@ -745,7 +790,8 @@ static void peers_write_json(struct bench_ctx *ctx, const void *state, FILE *f)
 
 const struct bench_experiment bench_experiment_peers = {
     .name = "peers",
-    .summary = "the same compute code natively, under qemu-user, valgrind and every backend",
+    .summary = "the same compute code natively, under qemu-user, valgrind, DynamoRIO and every "
+               "backend",
     .state_size = sizeof(struct peers_state),
     .measure = peers_measure,
     .write_files = peers_write_files,
