@@ -132,7 +132,8 @@ static int run_dynamorio(const struct bench_ctx *ctx, const struct bench_workloa
                     count,
                     warmup,
                     NULL};
-    return bench_run_peer_program(argv, BENCH_DRRUN_MISSING, ns, sum, why, why_size);
+    return bench_run_peer_program(argv, BENCH_DRRUN_MISSING, BENCH_PEER_TIMEOUT_S, ns, sum, why,
+                                  why_size);
 }
 
 static double thread_cpu_ns(void)

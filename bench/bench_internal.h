@@ -50,10 +50,13 @@ bool bench_classes_cost(const void *classes_state, const char *cls, int backend,
 double bench_translation_cold_ns_per_insn(const void *translation_state);
 
 /* Run `vmlab __compute-peer ...` (argv, possibly under a tool); it prints "checksum ns".
- * 0 with the kernel's CPU time and checksum; -1 with the reason in `why`, `missing` (how to
- * get argv[0]) where argv[0] cannot be executed (bench_peers.c). */
-int bench_run_peer_program(char *const argv[], const char *missing, double *ns, uint64_t *checksum,
-                           char *why, size_t why_size);
+ * 0 with the kernel's CPU time and checksum; -1 with the reason in `why`: `missing` (how to
+ * get argv[0]) where argv[0] cannot be executed, a kill after `timeout_s` seconds (a tool that
+ * hangs must not hang the report), a failure or unreadable output (bench_peers.c). */
+int bench_run_peer_program(char *const argv[], const char *missing, double timeout_s, double *ns,
+                           uint64_t *checksum, char *why, size_t why_size);
+/* A peer run's limit: as a guest run's (the runs are calibrated to seconds) */
+#define BENCH_PEER_TIMEOUT_S 300.0
 /* DynamoRIO's launcher, which Debian does not package: the program VMLAB_DRRUN names (a path,
  * or a name looked up on PATH), else drrun. */
 const char *bench_drrun_path(void);

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <time.h>
 #include <ucontext.h>
@@ -227,9 +228,10 @@ const char *bench_drrun_path(void)
 }
 
 /* The child reports a failed exec's errno through a close-on-exec pipe, so that a tool which
- * itself exits with 127 is not taken for an absent one. */
-int bench_run_peer_program(char *const argv[], const char *missing, double *ns, uint64_t *checksum,
-                           char *why, size_t why_size)
+ * itself exits with 127 is not taken for an absent one. The child leads a process group of
+ * its own: a run past `timeout_s` (a tool that hangs) is killed with whatever it started. */
+int bench_run_peer_program(char *const argv[], const char *missing, double timeout_s, double *ns,
+                           uint64_t *checksum, char *why, size_t why_size)
 {
     int fds[2], exec_fds[2];
     if (pipe(fds) < 0) {
@@ -252,6 +254,7 @@ int bench_run_peer_program(char *const argv[], const char *missing, double *ns, 
         return -1;
     }
     if (pid == 0) {
+        setpgid(0, 0);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -264,6 +267,7 @@ int bench_run_peer_program(char *const argv[], const char *missing, double *ns, 
         (void)unused;
         _exit(127);
     }
+    setpgid(pid, 0); /* as the child does: whichever runs first */
     close(fds[1]);
     close(exec_fds[1]);
     int exec_errno = 0;
@@ -273,13 +277,42 @@ int bench_run_peer_program(char *const argv[], const char *missing, double *ns, 
     close(exec_fds[0]);
     char out[256] = "";
     size_t got = 0;
-    ssize_t k;
-    while (got < sizeof(out) - 1 && (k = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0)
-        got += (size_t)k;
+    bool timed_out = false;
+    double deadline = bench_now_s() + timeout_s;
+    for (;;) {
+        double left = deadline - bench_now_s();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        int ready = poll(&pfd, 1, left > 1 ? 1000 : (int)(left * 1000) + 1);
+        if (ready < 0 && errno != EINTR)
+            break;
+        if (ready <= 0)
+            continue;
+        char scratch[256];
+        bool room = got < sizeof(out) - 1;
+        ssize_t k = room ? read(fds[0], out + got, sizeof(out) - 1 - got)
+                         : read(fds[0], scratch, sizeof(scratch)); /* drain what does not fit */
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break; /* end of output: the program has ended or closed its stdout */
+        if (room)
+            got += (size_t)k;
+    }
     out[got] = 0;
     close(fds[0]);
+    if (timed_out)
+        kill(-pid, SIGKILL);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) {
+        kill(-pid, SIGKILL); /* what it left behind in its group */
+        snprintf(why, why_size, "%s did not finish within %g s (killed)", argv[0], timeout_s);
+        return -1;
     }
     unsigned long long sum;
     if (n == (ssize_t)sizeof(exec_errno)) { /* the exec failed */
@@ -348,8 +381,8 @@ static int measure_once(const struct bench_ctx *ctx, const struct bench_workload
                                             : (char *)a;
         }
         argv[i] = NULL;
-        return bench_run_peer_program(argv, programs[program].missing, ns_total, checksum, why,
-                                      why_size);
+        return bench_run_peer_program(argv, programs[program].missing, BENCH_PEER_TIMEOUT_S,
+                                      ns_total, checksum, why, why_size);
     }
     static struct bench_code c;
     size_t own_len;

@@ -16,7 +16,7 @@
 static int run(char *const argv[], double *ns, uint64_t *sum, char *why, size_t size)
 {
     why[0] = 0;
-    return bench_run_peer_program(argv, BENCH_DRRUN_MISSING, ns, sum, why, size);
+    return bench_run_peer_program(argv, BENCH_DRRUN_MISSING, 60, ns, sum, why, size);
 }
 
 static void missing_tool_says_how_to_get_it(void **unused)
@@ -59,6 +59,20 @@ static void output_is_checksum_and_ns(void **unused)
     assert_non_null(strstr(why, "failed (exit status 0)"));
 }
 
+/* A tool that hangs is killed at the limit, with what it started, and said so */
+static void hung_tool_is_killed(void **unused)
+{
+    (void)unused;
+    char why[BENCH_WHY_SIZE] = "";
+    double ns;
+    uint64_t sum;
+    char *argv[] = {"/bin/sh", "-c", "sleep 60 & echo $! > /dev/null; sleep 60", NULL};
+    double t0 = bench_now_s();
+    assert_int_equal(bench_run_peer_program(argv, NULL, 0.3, &ns, &sum, why, sizeof(why)), -1);
+    assert_true(bench_now_s() - t0 < 10);
+    assert_non_null(strstr(why, "/bin/sh did not finish within 0.3 s (killed)"));
+}
+
 /* The steady-state form that dbt_speed runs under DynamoRIO: a warm-up call does not change
  * the timed call's checksum (each call builds the workload's state afresh), and a bad
  * argument count is a usage error. */
@@ -85,6 +99,7 @@ int main(void)
         cmocka_unit_test(missing_tool_says_how_to_get_it),
         cmocka_unit_test(exit_127_of_the_tool_is_a_failure),
         cmocka_unit_test(output_is_checksum_and_ns),
+        cmocka_unit_test(hung_tool_is_killed),
         cmocka_unit_test(warmup_keeps_the_checksum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
