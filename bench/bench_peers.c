@@ -304,10 +304,21 @@ int bench_run_peer_program(char *const argv[], const char *missing, double timeo
     }
     out[got] = 0;
     close(fds[0]);
-    if (timed_out)
-        kill(-pid, SIGKILL);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    /* its end, within the same limit: it may close its output and go on running */
+    int status = 0;
+    for (;;) {
+        pid_t done = timed_out ? 0 : waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR))
+            break;
+        if (timed_out || bench_now_s() > deadline) {
+            timed_out = true;
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            break;
+        }
+        if (done == 0)
+            usleep(1000);
     }
     if (timed_out) {
         kill(-pid, SIGKILL); /* what it left behind in its group */

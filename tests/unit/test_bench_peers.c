@@ -71,6 +71,12 @@ static void hung_tool_is_killed(void **unused)
     assert_int_equal(bench_run_peer_program(argv, NULL, 0.3, &ns, &sum, why, sizeof(why)), -1);
     assert_true(bench_now_s() - t0 < 10);
     assert_non_null(strstr(why, "/bin/sh did not finish within 0.3 s (killed)"));
+    /* one that prints its result, closes its output and then hangs is killed too */
+    char *quiet[] = {"/bin/sh", "-c", "echo '1 2'; exec >&-; sleep 60", NULL};
+    t0 = bench_now_s();
+    assert_int_equal(bench_run_peer_program(quiet, NULL, 0.3, &ns, &sum, why, sizeof(why)), -1);
+    assert_true(bench_now_s() - t0 < 10);
+    assert_non_null(strstr(why, "did not finish within 0.3 s (killed)"));
 }
 
 /* The steady-state form that dbt_speed runs under DynamoRIO: a warm-up call does not change
